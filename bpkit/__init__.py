@@ -1,0 +1,3 @@
+"""bpkit: build backpropagation yourself, one notebook at a time."""
+
+__version__ = "0.1.0"
