@@ -1,0 +1,266 @@
+"""The check machinery: exercises, cases, verdicts and the hints that explain them.
+
+A check has two halves so that grading can keep the verdict out of the student's kernel:
+1. *observe* (in `_harness`): call the learner's function on each case, record output or error;
+2. *judge* (here): compare the observation with the reference answer and explain a mismatch.
+In a notebook both halves run in one process: `checks.weighted_sum(weighted_sum)`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from bpkit.checks import _harness
+from bpkit.checks._harness import Unknown
+
+
+class CheckFailure(AssertionError):
+    """A learner's answer disagrees with the contract; the message says how and what to try."""
+
+
+@dataclass
+class Case:
+    """One input to try: positional args, keyword args and a short human label."""
+
+    label: str
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Mistake:
+    """A typical wrong implementation and the hint to show when an answer behaves like it."""
+
+    fn: Callable
+    hint: str
+
+
+@dataclass
+class Exercise:
+    """One exercise id: its cases, its reference answer, and how to judge an observation."""
+
+    id: str
+    lesson: str
+    points: int
+    description: str
+    cases: Callable[[], list[Case]]
+    reference: Callable
+    mistakes: list[Mistake] = field(default_factory=list)
+    judge: Callable[["Exercise", Case, dict], None] | None = None  # None: compare with reference
+    kind: str = "plain"  # how the harness materialises the output: plain / iterate / nodes
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    mutation_matters: bool = True  # the contract says inputs stay unchanged
+    generic_hint: str = "compare your formula with the one in the exercise text, term by term"
+
+    def __call__(self, fn: Any) -> None:
+        """Check `fn` against every case; print one line on success, raise CheckFailure otherwise."""
+        if fn is None or not callable(fn):
+            raise CheckFailure(
+                f"{self.id}: expected a function, got {type(fn).__name__}. Define `def {self.id}(...)` "
+                f"in the exercise cell, run that cell, then run this check again."
+            )
+        cases = self.cases()
+        for index, case in enumerate(cases):
+            observation = _harness.observe(fn, case.args, case.kwargs, self.kind)
+            # The same JSON round trip as in grading, so a notebook and the grader agree exactly.
+            observation = json.loads(json.dumps(observation))
+            self.verdict(index, observation, cases)
+        print(f"✔ {self.id} passed ({len(cases)} cases)")
+
+    def verdict(self, index: int, observation: dict, cases: list[Case] | None = None) -> None:
+        """Judge one JSON observation of case `index`; raise CheckFailure when it is wrong."""
+        case = (cases or self.cases())[index]
+        if "error" in observation:
+            error = observation["error"]
+            if error.get("not_implemented"):
+                raise CheckFailure(
+                    f"{self.id}: not implemented yet. Replace `raise NotImplementedError` in the "
+                    f"exercise cell with your code, run that cell, then run this check again."
+                )
+            self.fail(case, f"raised {error['type']}: {error['message']}", hint=self.error_hint(error))
+        if self.mutation_matters and observation.get("mutated"):
+            names = ", ".join(f"argument {i + 1}" for i in observation["mutated"])
+            self.fail(
+                case,
+                f"changed its input ({names}) in place",
+                hint="work on a copy or build a new array (e.g. `w - lr * grad`, not `w -= lr * grad`): "
+                "the caller still needs the original",
+            )
+        received = _harness.decode(observation["output"])
+        if self.judge is not None:
+            self.judge(self, case, received)
+        else:
+            self.expect(case, received, self.reference(*_copy_args(case.args), **case.kwargs))
+
+    # -- helpers for judges -------------------------------------------------------------------
+
+    def expect(self, case: Case, received: Any, expected: Any, hint: str | None = None) -> None:
+        """Fail unless received matches expected (same structure, shapes, values within tolerance)."""
+        problem = compare(expected, received, self.rtol, self.atol)
+        if problem is None:
+            return
+        self.fail(case, problem, expected=expected, received=received, hint=hint or self.diagnose(case, received))
+
+    def diagnose(self, case: Case, received: Any) -> str:
+        """Name the typical mistake whose output matches what the learner returned."""
+        for mistake in self.mistakes:
+            try:
+                wrong = mistake.fn(*_copy_args(case.args), **case.kwargs)
+            except Exception:
+                continue
+            if compare(wrong, received, self.rtol, self.atol) is None:
+                return mistake.hint
+        shape_hint = _shape_hint(received, self.reference(*_copy_args(case.args), **case.kwargs))
+        return shape_hint or self.generic_hint
+
+    def error_hint(self, error: dict) -> str:
+        message = error["message"].lower()
+        if "shape" in message or "matmul" in message or "broadcast" in message:
+            return "a shape mismatch: write the shape of every array next to your code, e.g. # (N, D_in)"
+        if error["type"] == "NameError":
+            return "a name your function uses is not defined: run the cells above first, or check the spelling"
+        return "run your function on the input above in a new cell to see where it fails"
+
+    def fail(self, case: Case, problem: str, expected: Any = None, received: Any = None, hint: str = "") -> None:
+        lines = [f"{self.id} failed on {case.label}: {problem}", f"  input:    {format_args(case)}"]
+        if expected is not None or received is not None:
+            lines.append(f"  expected: {format_value(expected)}")
+            lines.append(f"  received: {format_value(received)}")
+        if hint:
+            lines.append(f"  hint:     {hint}")
+        raise CheckFailure("\n".join(lines))
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add an exercise to the catalogue; ids are unique."""
+    if exercise.id in EXERCISES:
+        raise ValueError(f"exercise id {exercise.id!r} registered twice")
+    EXERCISES[exercise.id] = exercise
+    return exercise
+
+
+# -- comparison and formatting ------------------------------------------------------------------
+
+
+def _copy_args(args: tuple) -> tuple:
+    import copy
+
+    return tuple(arg if isinstance(arg, dict) and "__graph__" in arg else copy.deepcopy(arg) for arg in args)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def compare(expected: Any, received: Any, rtol: float, atol: float) -> str | None:
+    """Return None when received matches expected, else a short description of the difference."""
+    if isinstance(received, Unknown):
+        return f"returned {received!r}, which is not a number or an array"
+    if received is None and expected is not None:
+        return "returned None (is a `return` missing?)"
+    if isinstance(expected, tuple):
+        if not isinstance(received, (tuple, list)):
+            return f"returned {type(received).__name__}, expected a tuple of {len(expected)} items"
+        if len(received) != len(expected):
+            return f"returned {len(received)} items, expected {len(expected)}"
+        for i, (e, r) in enumerate(zip(expected, received)):
+            problem = compare(e, r, rtol, atol)
+            if problem:
+                return f"item {i + 1} of the returned tuple: {problem}"
+        return None
+    if isinstance(expected, list):
+        if not isinstance(received, (list, tuple)):
+            return f"returned {type(received).__name__}, expected a list of {len(expected)} items"
+        if len(received) != len(expected):
+            return f"returned {len(received)} items, expected {len(expected)}"
+        for i, (e, r) in enumerate(zip(expected, received)):
+            problem = compare(e, r, rtol, atol)
+            if problem:
+                return f"item {i + 1}: {problem}"
+        return None
+    if _is_number(expected) or (isinstance(expected, np.ndarray) and expected.ndim == 0):
+        if isinstance(received, np.ndarray) and received.size == 1 and received.ndim <= 1:
+            received = received.reshape(())
+        if not (_is_number(received) or (isinstance(received, np.ndarray) and received.ndim == 0)):
+            shape = f" of shape {received.shape}" if isinstance(received, np.ndarray) else ""
+            return f"returned {type(received).__name__}{shape}, expected a single number"
+        if not np.isfinite(received) and np.isfinite(expected):
+            return f"returned {received}, expected a finite number"
+        if not np.isclose(float(received), float(expected), rtol=rtol, atol=atol):
+            return "wrong value"
+        return None
+    if isinstance(expected, np.ndarray):
+        if not isinstance(received, np.ndarray):
+            if isinstance(received, (list, tuple)):
+                try:
+                    received = np.asarray(received, dtype=float)
+                except (TypeError, ValueError):
+                    return f"returned a {type(received).__name__} that is not an array of numbers"
+            else:
+                return f"returned {type(received).__name__}, expected an array of shape {expected.shape}"
+        if received.shape != expected.shape:
+            return f"returned shape {received.shape}, expected shape {expected.shape}"
+        if received.dtype.kind == "b" and expected.dtype.kind != "b":
+            received = received.astype(float)
+        if not np.all(np.isfinite(received)) and np.all(np.isfinite(expected)):
+            return "contains NaN or inf where the answer is finite"
+        if not np.allclose(received, expected, rtol=rtol, atol=atol, equal_nan=True):
+            worst = np.unravel_index(np.argmax(np.abs(received - expected)), expected.shape)
+            return f"wrong values (largest difference at index {tuple(int(i) for i in worst)})"
+        return None
+    if expected != received:
+        return "wrong value"
+    return None
+
+
+def _shape_hint(received: Any, expected: Any) -> str | None:
+    if isinstance(expected, tuple) and isinstance(received, (tuple, list)) and len(expected) == len(received):
+        for e, r in zip(expected, received):
+            hint = _shape_hint(r, e)
+            if hint:
+                return hint
+        return None
+    if isinstance(expected, np.ndarray) and isinstance(received, np.ndarray):
+        if expected.ndim == 2 and received.shape == expected.shape[::-1] and expected.shape[0] != expected.shape[1]:
+            return "the shape is transposed: check the order of the matrix product (x @ W or x.T @ dout?)"
+        if received.shape != expected.shape and received.size == expected.size:
+            return f"same numbers of entries but the wrong shape: reshape or keep the axes of the input {expected.shape}"
+        if received.ndim < expected.ndim:
+            return "an axis is missing: did you sum or average over an axis that should stay?"
+    return None
+
+
+def format_value(value: Any) -> str:
+    """A short one-line rendering of an input or output for failure messages."""
+    if isinstance(value, np.ndarray):
+        body = np.array2string(value, precision=4, threshold=8, edgeitems=2, separator=", ").replace("\n", "")
+        return f"array{value.shape} {body}" if value.ndim else body
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(format_value(v) for v in value) + ")"
+    if isinstance(value, list):
+        shown = ", ".join(format_value(v) for v in value[:6])
+        return "[" + shown + (", ..." if len(value) > 6 else "") + "]"
+    if isinstance(value, dict) and "__graph__" in value:
+        return f"a Value graph of {len(value['__graph__'])} nodes"
+    if isinstance(value, np.random.Generator):
+        return "rng"
+    if isinstance(value, np.ufunc):
+        return f"np.{value.__name__}"
+    if callable(value):
+        doc = (getattr(value, "__doc__", None) or "").strip().splitlines()
+        return doc[0] if doc and len(doc[0]) < 80 else getattr(value, "__name__", "a function")
+    return repr(value)
+
+
+def format_args(case: Case) -> str:
+    parts = [format_value(a) for a in case.args] + [f"{k}={format_value(v)}" for k, v in case.kwargs.items()]
+    return ", ".join(parts)

@@ -1,0 +1,1 @@
+"""Checks for lesson 00 (exercises of EXERCISES.md)."""

@@ -1,0 +1,1 @@
+"""Checks for lesson 02 (exercises of EXERCISES.md)."""

@@ -1,0 +1,1 @@
+"""Checks for lesson 05 (exercises of EXERCISES.md)."""

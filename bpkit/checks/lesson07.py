@@ -1,0 +1,1 @@
+"""Checks for lesson 07 (exercises of EXERCISES.md)."""

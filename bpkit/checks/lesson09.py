@@ -1,0 +1,1 @@
+"""Checks for lesson 09 (exercises of EXERCISES.md)."""

@@ -1,0 +1,1 @@
+"""Checks for lesson 11 (exercises of EXERCISES.md)."""

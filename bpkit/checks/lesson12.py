@@ -1,0 +1,1 @@
+"""Checks for lesson 12 (exercises of EXERCISES.md)."""

@@ -1,0 +1,1 @@
+"""Checks for lesson 13 (exercises of EXERCISES.md)."""
