@@ -1,0 +1,218 @@
+"""The checkers of lessons 07-09 accept the reference, and reject typical wrong answers with the right hint."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bpkit import checks
+from bpkit.checks import CheckFailure
+from bpkit.checks._core import EXERCISES
+
+IDS = ["gd_step", "minibatches", "standardize", "accuracy", "xavier_init", "he_init", "clip_grad_norm"]
+
+
+def failure_message(exercise_id: str, fn) -> str:
+    with pytest.raises(CheckFailure) as info:
+        EXERCISES[exercise_id](fn)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_registered_for_its_lesson(exercise_id):
+    lesson = {"gd_step": "07", "minibatches": "07", "standardize": "08", "accuracy": "08"}.get(exercise_id, "09")
+    assert EXERCISES[exercise_id].lesson == lesson
+    assert getattr(checks, exercise_id) is EXERCISES[exercise_id]
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_reference_passes(exercise_id, capsys):
+    EXERCISES[exercise_id](EXERCISES[exercise_id].reference)
+    assert f"✔ {exercise_id} passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_at_least_three_typical_mistakes(exercise_id):
+    assert len(EXERCISES[exercise_id].mistakes) >= 3
+
+
+MISTAKES = [(i, k) for i in IDS for k in range(len(EXERCISES[i].mistakes))]
+
+
+@pytest.mark.parametrize("exercise_id, k", MISTAKES, ids=[f"{i}-mistake{k}" for i, k in MISTAKES])
+def test_every_mistake_fails_with_its_own_hint(exercise_id, k):
+    mistake = EXERCISES[exercise_id].mistakes[k]
+    message = failure_message(exercise_id, mistake.fn)
+    assert f"hint:     {mistake.hint}" in message
+    assert message.startswith(f"{exercise_id} failed on ")
+
+
+# -- answers that are wrong in ways the mistake lists do not describe ------------------------------
+
+
+def returns_none(*args):
+    return None
+
+
+def raises_not_implemented(*args):
+    raise NotImplementedError("gd_step: your code here")
+
+
+def raises_value_error(*args):
+    raise ValueError("boom")
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_not_implemented_says_so(exercise_id):
+    assert "not implemented yet" in failure_message(exercise_id, raises_not_implemented)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_an_exception_is_reported_not_raised(exercise_id):
+    message = failure_message(exercise_id, raises_value_error)
+    assert "raised ValueError: boom" in message
+
+
+@pytest.mark.parametrize("exercise_id", ["gd_step", "standardize", "accuracy", "xavier_init", "he_init", "clip_grad_norm"])
+def test_returning_none(exercise_id):
+    message = failure_message(exercise_id, returns_none)
+    assert "None" in message
+
+
+def test_not_a_function():
+    with pytest.raises(CheckFailure, match="expected a function"):
+        checks.gd_step(3.0)
+
+
+def test_gd_step_in_place_update_is_caught():
+    def in_place(w, grad, lr):
+        w -= lr * grad
+        return w
+
+    message = failure_message("gd_step", in_place)
+    assert "changed its input (argument 1) in place" in message
+
+
+def test_gd_step_wrong_shape():
+    message = failure_message("gd_step", lambda w, grad, lr: (w - lr * grad).sum())
+    assert "expected an array of shape (3,)" in message
+
+
+def test_gd_step_accepts_equivalent_forms():
+    checks.gd_step(lambda w, grad, lr: np.subtract(w, np.multiply(lr, grad)))
+    checks.gd_step(lambda w, grad, lr: w + (-lr) * grad)
+
+
+def test_minibatches_accepts_other_ways_to_shuffle():
+    def with_shuffle(X, y, batch_size, rng):
+        idx = np.arange(len(X))
+        rng.shuffle(idx)
+        for start in range(0, len(X), batch_size):
+            yield X[idx[start:start + batch_size]], y[idx[start:start + batch_size]]
+
+    def with_choice_returning_a_list(X, y, batch_size, rng):
+        idx = rng.choice(len(X), size=len(X), replace=False)
+        return [(X[idx[s:s + batch_size]], y[idx[s:s + batch_size]]) for s in range(0, len(X), batch_size)]
+
+    checks.minibatches(with_shuffle)
+    checks.minibatches(with_choice_returning_a_list)
+
+
+def test_minibatches_that_shuffles_x_in_place_is_caught():
+    def shuffles_input(X, y, batch_size, rng):
+        idx = rng.permutation(len(X))
+        X[:] = X[idx]
+        y[:] = y[idx]
+        for start in range(0, len(X), batch_size):
+            yield X[start:start + batch_size], y[start:start + batch_size]
+
+    assert "changed its input" in failure_message("minibatches", shuffles_input)
+
+
+def test_minibatches_without_yield_or_pairs():
+    def only_x(X, y, batch_size, rng):
+        idx = rng.permutation(len(X))
+        for start in range(0, len(X), batch_size):
+            yield X[idx[start:start + batch_size]]
+
+    def yields_nothing(X, y, batch_size, rng):
+        return iter(())
+
+    assert "not a pair (Xb, yb)" in failure_message("minibatches", only_x)
+    assert "yielded no batches at all" in failure_message("minibatches", yields_nothing)
+
+
+def test_minibatches_rows_must_be_rows_of_x():
+    def scaled_rows(X, y, batch_size, rng):
+        idx = rng.permutation(len(X))
+        for start in range(0, len(X), batch_size):
+            batch = idx[start:start + batch_size]
+            yield 2.0 * X[batch], y[batch]
+
+    assert "a row that is not a row of X" in failure_message("minibatches", scaled_rows)
+
+
+def test_standardize_single_output_and_wrong_shape():
+    assert "expected a tuple of 2 items" in failure_message("standardize", lambda a, b: a - a.mean(0))
+    message = failure_message("standardize", lambda a, b: ((a - a.mean(0)).T, b))
+    assert "returned shape" in message
+
+
+def test_standardize_mutating_its_input_is_caught():
+    def in_place(X_train, X_test):
+        mu, sd = X_train.mean(0), X_train.std(0)
+        sd[sd == 0] = 1.0
+        X_test -= mu
+        X_test /= sd
+        X_train -= mu
+        X_train /= sd
+        return X_train, X_test
+
+    assert "changed its input" in failure_message("standardize", in_place)
+
+
+def test_accuracy_returning_an_array_is_rejected():
+    message = failure_message("accuracy", lambda logits, y: np.argmax(logits, axis=1) == y)
+    assert "expected a single number" in message
+
+
+def test_init_small_std_off_by_a_little_is_rejected_with_the_formula():
+    def slightly_off(d_in, d_out, rng):
+        return rng.normal(0.0, 0.9 * np.sqrt(2.0 / d_in), size=(d_in, d_out))
+
+    assert "expected sqrt(2 / d_in)" in failure_message("he_init", slightly_off)
+
+
+def test_init_accepts_other_ways_to_draw():
+    checks.he_init(lambda d_in, d_out, rng: rng.standard_normal((d_in, d_out)) * np.sqrt(2.0 / d_in))
+    checks.xavier_init(lambda d_in, d_out, rng: rng.normal(scale=np.sqrt(2.0 / (d_in + d_out)), size=(d_in, d_out)))
+
+
+def test_init_not_centred():
+    message = failure_message("he_init", lambda d_in, d_out, rng: rng.random((d_in, d_out)) * np.sqrt(2.0 / d_in))
+    assert "expected about 0" in message
+
+
+def test_clip_accepts_pytorch_style_epsilon():
+    def torch_like(grads, max_norm):
+        total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+        coef = min(1.0, max_norm / (total + 1e-6))
+        return [g * coef for g in grads], total
+
+    checks.clip_grad_norm(torch_like)
+
+
+def test_clip_in_place_is_caught():
+    def in_place(grads, max_norm):
+        total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+        if total > max_norm:
+            for g in grads:
+                g *= max_norm / total
+        return grads, total
+
+    assert "changed its input" in failure_message("clip_grad_norm", in_place)
+
+
+def test_clip_returning_only_the_list():
+    message = failure_message("clip_grad_norm", lambda grads, max_norm: [g.copy() for g in grads])
+    assert "returned 3 items, expected 2" in message
+    assert "return a pair (clipped, total_norm)" in message
