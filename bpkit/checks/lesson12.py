@@ -1,1 +1,347 @@
-"""Checks for lesson 12 (exercises of EXERCISES.md)."""
+"""Checks for lesson 12, regularisation: l2_penalty, l2_penalty_grad, dropout_forward,
+dropout_backward, early_stopping_epoch."""
+from __future__ import annotations
+
+import numpy as np
+
+from bpkit.checks._core import Case, Exercise, Mistake, format_value, register
+
+# -- l2_penalty ---------------------------------------------------------------------------------
+
+
+def _l2_penalty(weights, lam):
+    return float(lam / 2 * sum(np.sum(W**2) for W in weights))
+
+
+def _l2_cases() -> list[Case]:
+    rng = np.random.default_rng(1201)
+    cases = [
+        Case("two weight matrices (4, 3) and (3, 2), lam=0.1", ([rng.normal(size=(4, 3)), rng.normal(size=(3, 2))], 0.1)),
+        Case("one matrix (5, 5), lam=1e-3", ([rng.normal(size=(5, 5))], 1e-3)),
+        Case("three matrices of a 64-32-16-10 net, lam=0.01",
+             ([rng.normal(size=(64, 32)), rng.normal(size=(32, 16)), rng.normal(size=(16, 10))], 0.01)),
+        Case("lam=0 (no penalty)", ([rng.normal(size=(2, 3))], 0.0)),
+        Case("all-zero weights", ([np.zeros((3, 3)), np.zeros((3, 1))], 0.5)),
+        Case("large weights (1e3), lam=2", ([np.full((2, 2), 1e3), -np.ones((1, 3))], 2.0)),
+    ]
+    return cases
+
+
+register(
+    Exercise(
+        id="l2_penalty",
+        lesson="12",
+        points=1,
+        description="the L2 penalty lam / 2 * sum of squared weights over all matrices",
+        cases=_l2_cases,
+        reference=_l2_penalty,
+        mistakes=[
+            Mistake(
+                lambda weights, lam: float(lam * sum(np.sum(W**2) for W in weights)),
+                "the factor 1/2 is missing: the penalty is lam / 2 * sum(W**2) (the 1/2 makes its gradient exactly lam * W)",
+            ),
+            Mistake(
+                lambda weights, lam: float(lam / 2 * np.sum(weights[0] ** 2)),
+                "only the first matrix is counted: sum the squares over EVERY matrix in the list",
+            ),
+            Mistake(
+                lambda weights, lam: float(lam / 2 * sum(np.sqrt(np.sum(W**2)) for W in weights)),
+                "use the SQUARED norm, sum(W**2), not the norm sqrt(sum(W**2))",
+            ),
+            Mistake(
+                lambda weights, lam: float(lam / 2 * sum(np.mean(W**2) for W in weights)),
+                "sum the squares, do not average them: np.sum(W**2), not np.mean(W**2)",
+            ),
+            Mistake(
+                lambda weights, lam: float(lam / 2 * sum(np.sum(np.abs(W)) for W in weights)),
+                "that is the L1 penalty (absolute values): L2 squares the weights, sum(W**2)",
+            ),
+        ],
+    )
+)
+
+
+# -- l2_penalty_grad ----------------------------------------------------------------------------
+
+
+def _l2_grad(W, lam):
+    return lam * W  # d/dW of lam/2 * W^2
+
+
+def _l2_grad_cases() -> list[Case]:
+    rng = np.random.default_rng(1202)
+    return [
+        Case("W (4, 3), lam=0.1", (rng.normal(size=(4, 3)), 0.1)),
+        Case("W (1, 7), lam=2.5", (rng.normal(size=(1, 7)), 2.5)),
+        Case("W (64, 10), lam=1e-4", (rng.normal(size=(64, 10)), 1e-4)),
+        Case("lam=0", (rng.normal(size=(3, 2)), 0.0)),
+        Case("zero weights", (np.zeros((2, 2)), 0.3)),
+    ]
+
+
+register(
+    Exercise(
+        id="l2_penalty_grad",
+        lesson="12",
+        points=1,
+        description="the gradient of the L2 penalty with respect to one weight matrix: lam W",
+        cases=_l2_grad_cases,
+        reference=_l2_grad,
+        mistakes=[
+            Mistake(lambda W, lam: 2 * lam * W,
+                    "the 2 from the square cancels the 1/2 of the penalty: d/dW (lam/2 W^2) = lam * W, not 2 lam W"),
+            Mistake(lambda W, lam: lam / 2 * W, "differentiate lam/2 * W^2: the exponent 2 comes down, giving lam * W"),
+            Mistake(lambda W, lam: lam * np.sign(W), "that is the L1 gradient (lam * sign(W)): the L2 gradient is lam * W"),
+            Mistake(lambda W, lam: -lam * W, "sign error: the penalty grows with |W|, its gradient is +lam * W"),
+            Mistake(lambda W, lam: lam / 2 * W**2, "that is the penalty itself, not its gradient: return lam * W"),
+        ],
+    )
+)
+
+
+# -- dropout_forward ----------------------------------------------------------------------------
+
+
+def _dropout_forward(x, p, rng, train=True):
+    if not train:
+        return x.copy(), np.ones_like(x)
+    keep = rng.random(x.shape) >= p  # each unit survives with probability 1 - p
+    mask = keep / (1.0 - p)  # inverted dropout: scale now so test time needs nothing
+    return x * mask, mask
+
+
+def _dropout_cases() -> list[Case]:
+    rng = np.random.default_rng(1203)
+    return [
+        Case("x (4, 5), p=0.5", (rng.normal(size=(4, 5)), 0.5, np.random.default_rng(1))),
+        Case("x (1, 8), p=0.25 (batch of one)", (rng.normal(size=(1, 8)), 0.25, np.random.default_rng(2))),
+        Case("large input x (200, 500), p=0.2: the kept fraction must be close to 1 - p",
+             (rng.normal(size=(200, 500)) + 3.0, 0.2, np.random.default_rng(3))),
+        Case("large input x (200, 500), p=0.7", (rng.normal(size=(200, 500)) - 2.0, 0.7, np.random.default_rng(4))),
+        Case("p=0 (nothing dropped)", (rng.normal(size=(3, 4)), 0.0, np.random.default_rng(5))),
+        Case("train=False (evaluation)", (rng.normal(size=(6, 3)), 0.5, np.random.default_rng(6)), {"train": False}),
+    ]
+
+
+_HINT_P_SCALE = "kept units are scaled by 1 / (1 - p), not by p or 1 / p"
+_HINT_KEEP_PROB = "p is the probability of DROPPING a unit: keep each one with probability 1 - p"
+_HINT_NO_SCALE = "inverted dropout scales the kept units by 1 / (1 - p) so the expected output equals x: the mask is 0 or 1 / (1 - p)"
+_HINT_EVAL = "at train=False dropout does nothing: return x unchanged and a mask of ones"
+_HINT_OUT = "out must be x * mask, with the same mask you return"
+
+
+def _dropout_judge(exercise: Exercise, case: Case, received) -> None:
+    x, p = case.args[0], case.args[1]
+    train = case.kwargs.get("train", True)
+    problem = _pair_problem(received, x.shape, ("out", "mask"))
+    if problem:
+        exercise.fail(case, problem, hint=f"return a pair (out, mask), both shaped like x {x.shape}")
+    out, mask = (np.asarray(r, dtype=float) for r in received)
+    if not train:
+        if not (np.array_equal(out, x) and np.all(mask == 1.0)):
+            exercise.fail(case, "changed x at evaluation time", expected=(x, np.ones_like(x)), received=(out, mask), hint=_HINT_EVAL)
+        return
+    scale = 1.0 / (1.0 - p)
+    values = np.unique(np.round(mask, 12))
+    if not np.all(np.isclose(values, 0.0) | np.isclose(values, scale)):
+        kept = values[~np.isclose(values, 0.0)]
+        if kept.size and np.allclose(kept, 1.0):
+            hint = _HINT_NO_SCALE
+        elif kept.size and p > 0 and np.allclose(kept, 1.0 / p):
+            hint = _HINT_KEEP_PROB  # 1 / p is the right scale only if p were the keep probability
+        elif kept.size and np.allclose(kept, p):
+            hint = _HINT_P_SCALE
+        else:
+            hint = f"the kept units must all be scaled by the same factor 1 / (1 - p) = {scale:.6g}"
+        exercise.fail(case, f"mask holds the values {format_value(values[:6])}, expected only 0 and 1 / (1 - p) = {scale:.6g}",
+                      hint=hint)
+    kept_fraction = float(np.mean(mask != 0))
+    if x.size >= 10_000:
+        # Binomial(n, 1 - p) / n has std sqrt(p (1 - p) / n) < 0.005 here: 0.02 is over 4 std.
+        if abs(kept_fraction - (1 - p)) > 0.02:
+            hint = _HINT_KEEP_PROB if abs(kept_fraction - p) <= 0.02 else "draw each unit independently: keep it when rng.random() >= p"
+            exercise.fail(case, f"kept {kept_fraction:.3f} of the units, expected about 1 - p = {1 - p:.3f}", hint=hint)
+    elif p == 0.0 and kept_fraction != 1.0:
+        exercise.fail(case, f"dropped units although p=0 (kept {kept_fraction:.3f})", hint=_HINT_KEEP_PROB)
+    if not np.allclose(out, x * mask, rtol=1e-12, atol=1e-12):
+        exercise.fail(case, "out is not x * mask", expected=x * mask, received=out, hint=_HINT_OUT)
+
+
+def _pair_problem(received, shape, names) -> str | None:
+    if received is None:
+        return "returned None (is a `return` missing?)"
+    if not isinstance(received, (tuple, list)) or len(received) != 2:
+        kind = f"{len(received)} items" if isinstance(received, (tuple, list)) else type(received).__name__
+        return f"returned {kind}, expected a pair ({names[0]}, {names[1]})"
+    for name, item in zip(names, received):
+        if not isinstance(item, np.ndarray) or item.dtype.kind not in "biuf":
+            return f"{name} is a {type(item).__name__}, expected an array of numbers"
+        if item.shape != shape:
+            return f"{name} has shape {item.shape}, expected {shape} (the shape of x)"
+        if not np.all(np.isfinite(item)):
+            return f"{name} contains NaN or inf"
+    return None
+
+
+def _dropout_scaled_by_p(x, p, rng, train=True):
+    if not train:
+        return x.copy(), np.ones_like(x)
+    mask = (rng.random(x.shape) >= p) * p
+    return x * mask, mask
+
+
+def _dropout_keep_prob(x, p, rng, train=True):
+    if not train:
+        return x.copy(), np.ones_like(x)
+    mask = (rng.random(x.shape) < p) / (1.0 - p)
+    return x * mask, mask
+
+
+def _dropout_unscaled(x, p, rng, train=True):
+    if not train:
+        return x.copy(), np.ones_like(x)
+    mask = (rng.random(x.shape) >= p).astype(float)
+    return x * mask, mask
+
+
+def _dropout_always(x, p, rng, train=True):
+    mask = (rng.random(x.shape) >= p) / (1.0 - p)
+    return x * mask, mask
+
+
+def _dropout_out_unmasked(x, p, rng, train=True):
+    _, mask = _dropout_forward(x, p, rng, train)
+    return x * (mask > 0), mask
+
+
+register(
+    Exercise(
+        id="dropout_forward",
+        lesson="12",
+        points=2,
+        description="inverted dropout: drop each unit with probability p, scale the kept ones by 1 / (1 - p)",
+        cases=_dropout_cases,
+        reference=_dropout_forward,
+        judge=_dropout_judge,
+        mistakes=[
+            Mistake(_dropout_scaled_by_p, _HINT_P_SCALE),
+            Mistake(_dropout_keep_prob, _HINT_KEEP_PROB),
+            Mistake(_dropout_unscaled, _HINT_NO_SCALE),
+            Mistake(_dropout_always, _HINT_EVAL),
+            Mistake(_dropout_out_unmasked, _HINT_OUT),
+        ],
+    )
+)
+
+
+# -- dropout_backward ---------------------------------------------------------------------------
+
+
+def _dropout_backward(dout, mask):
+    return dout * mask  # out = x * mask, so dL/dx = dout * mask
+
+
+def _dropout_backward_cases() -> list[Case]:
+    rng = np.random.default_rng(1204)
+    cases = []
+    for shape, p in (((4, 5), 0.5), ((1, 6), 0.2), ((8, 3), 0.9)):
+        mask = (rng.random(shape) >= p) / (1 - p)
+        cases.append(Case(f"dout {shape}, mask of p={p}", (rng.normal(size=shape), mask)))
+    cases.append(Case("mask of ones (train=False)", (rng.normal(size=(3, 3)), np.ones((3, 3)))))
+    return cases
+
+
+register(
+    Exercise(
+        id="dropout_backward",
+        lesson="12",
+        points=1,
+        description="the backward pass of inverted dropout: dout * mask",
+        cases=_dropout_backward_cases,
+        reference=_dropout_backward,
+        mistakes=[
+            Mistake(lambda dout, mask: dout * (mask > 0),
+                    "the mask already holds the 1 / (1 - p) scale and out = x * mask, so the gradient is dout * mask, scale included"),
+            Mistake(lambda dout, mask: dout.copy(), "dropped units pass no gradient back: multiply dout by the mask"),
+            Mistake(lambda dout, mask: mask.copy(), "dout is missing: the upstream gradient is multiplied by the mask, dout * mask"),
+            Mistake(lambda dout, mask: np.divide(dout, mask, out=np.zeros_like(dout), where=mask != 0),
+                    "multiply by the mask, do not divide: out = x * mask, so dx = dout * mask"),
+        ],
+    )
+)
+
+
+# -- early_stopping_epoch -----------------------------------------------------------------------
+
+
+def _early_stopping_epoch(val_losses, patience):
+    best, best_epoch, waited = np.inf, 0, 0
+    for epoch, loss in enumerate(val_losses):
+        if loss < best:  # a strictly lower loss is a new minimum; a tie is not
+            best, best_epoch, waited = loss, epoch, 0
+        else:
+            waited += 1
+            if waited == patience:  # patience epochs in a row without a new minimum: stop here
+                return best_epoch
+    return best_epoch
+
+
+def _early_stopping_variant(extra_wait=0, return_stop=False, never_stop_last=False, ties_improve=False):
+    """Build a wrong early stopping (one flag at a time) for the typical-mistake list."""
+
+    def fn(val_losses, patience):
+        best, best_epoch, waited = np.inf, 0, 0
+        for epoch, loss in enumerate(val_losses):
+            if loss < best or (ties_improve and loss == best):
+                best, best_epoch, waited = loss, epoch, 0
+            else:
+                waited += 1
+                if waited == patience + extra_wait:
+                    return epoch if return_stop else best_epoch
+        return len(val_losses) - 1 if never_stop_last else best_epoch
+
+    return fn
+
+
+def _early_stopping_cases() -> list[Case]:
+    return [
+        Case("patience=2: a lower loss after the stop must be ignored",
+             ([1.0, 0.8, 0.7, 0.75, 0.72, 0.6, 0.65, 0.66, 0.67, 0.3], 2)),
+        Case("patience=2: one epoch without improvement is not enough to stop",
+             ([1.0, 0.8, 0.85, 0.5, 0.55, 0.6, 0.2], 2)),
+        Case("patience=3: stops at epoch 5", ([0.9, 0.6, 0.5, 0.55, 0.52, 0.58, 0.61, 0.3, 0.2], 3)),
+        Case("patience=1: the first rise stops training", ([2.0, 1.5, 1.6, 1.0, 0.5], 1)),
+        Case("never stops: the loss keeps falling", ([1.0, 0.9, 0.8, 0.7, 0.6], 3)),
+        Case("never stops, the best epoch is not the last", ([1.0, 0.7, 0.5, 0.6, 0.55], 3)),
+        Case("a tie is not a new minimum", ([1.0, 0.5, 0.6, 0.5, 0.7, 0.5, 0.8, 0.9, 0.2], 2)),
+        Case("a single epoch", ([0.42], 5)),
+        Case("a long run, patience=5", ([3.0, 2.0, 1.5, 1.2, 1.1, 1.05, 1.06, 1.04, 1.07, 1.08, 1.09, 1.1, 1.2, 0.9, 0.8], 5)),
+    ]
+
+
+register(
+    Exercise(
+        id="early_stopping_epoch",
+        lesson="12",
+        points=2,
+        description="the epoch whose weights early stopping keeps",
+        cases=_early_stopping_cases,
+        reference=_early_stopping_epoch,
+        mistakes=[
+            Mistake(lambda val_losses, patience: int(np.argmin(val_losses)),
+                    "training STOPS after `patience` epochs without a new minimum: a lower loss that comes "
+                    "later is never seen, so it cannot be the answer"),
+            Mistake(_early_stopping_variant(extra_wait=1),
+                    "off by one on patience: stop as soon as `patience` epochs in a row brought no new minimum "
+                    "(patience=2, best at epoch 2: epochs 3 and 4 fail, stop after epoch 4)"),
+            Mistake(_early_stopping_variant(extra_wait=-1),
+                    "off by one on patience: wait for `patience` epochs without a new minimum, not patience - 1"),
+            Mistake(_early_stopping_variant(return_stop=True),
+                    "return the index of the BEST epoch (whose weights you keep), not the epoch at which training stopped"),
+            Mistake(_early_stopping_variant(never_stop_last=True),
+                    "if patience never runs out, return the index of the minimum, not the last epoch"),
+            Mistake(_early_stopping_variant(ties_improve=True),
+                    "a tie is not a new minimum: use `<`, so an equal loss counts as an epoch without improvement"),
+        ],
+    )
+)

@@ -1,0 +1,223 @@
+"""The checkers of lessons 10-13 accept the reference, reject every typical mistake with its own hint,
+and turn other wrong answers (None, wrong shape, in-place changes, exceptions) into clear failures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bpkit import checks
+from bpkit.checks import CheckFailure
+from bpkit.checks.lesson13 import _split, capstone_training_data
+
+IDS = ["momentum_step", "nesterov_step", "rmsprop_step", "adam_step", "l2_penalty", "l2_penalty_grad",
+       "dropout_forward", "dropout_backward", "early_stopping_epoch", "predict"]
+LESSON = {"momentum_step": "10", "nesterov_step": "10", "rmsprop_step": "11", "adam_step": "11", "predict": "13"}
+
+
+def _failure(exercise_id: str, fn) -> str:
+    with pytest.raises(CheckFailure) as info:
+        checks.EXERCISES[exercise_id](fn)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_registered_in_its_lesson(exercise_id):
+    assert checks.EXERCISES[exercise_id].lesson == LESSON.get(exercise_id, "12")
+    assert getattr(checks, exercise_id) is checks.EXERCISES[exercise_id]
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_reference_passes(exercise_id, capsys):
+    exercise = checks.EXERCISES[exercise_id]
+    exercise(exercise.reference)
+    assert f"✔ {exercise_id} passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_at_least_three_typical_mistakes(exercise_id):
+    assert len(checks.EXERCISES[exercise_id].mistakes) >= 3
+
+
+MISTAKES = [(eid, i) for eid in IDS for i in range(len(checks.EXERCISES[eid].mistakes))]
+
+
+@pytest.mark.parametrize("exercise_id,index", MISTAKES, ids=[f"{e}-{i}" for e, i in MISTAKES])
+def test_every_mistake_fails_with_its_own_hint(exercise_id, index):
+    mistake = checks.EXERCISES[exercise_id].mistakes[index]
+    message = _failure(exercise_id, mistake.fn)
+    assert mistake.hint in message, message
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_not_implemented_says_so(exercise_id):
+    def stub(*args, **kwargs):
+        raise NotImplementedError(f"{exercise_id}: write your code here")
+
+    assert "not implemented yet" in _failure(exercise_id, stub)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_returning_none_fails_clearly(exercise_id):
+    assert "None" in _failure(exercise_id, lambda *args, **kwargs: None)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_an_exception_is_reported_not_raised(exercise_id):
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+
+    message = _failure(exercise_id, broken)
+    assert "raised KeyError" in message and "hint:" in message
+
+
+def test_not_a_function():
+    with pytest.raises(CheckFailure, match="expected a function"):
+        checks.momentum_step(None)
+
+
+# -- hand-written wrong answers that are not in the mistake lists ------------------------------
+
+
+def test_momentum_mutating_w_is_caught():
+    def in_place(w, grad, v, lr, beta):
+        v_new = beta * v + grad
+        w -= lr * v_new
+        return w, v_new
+
+    assert "changed its input (argument 1) in place" in _failure("momentum_step", in_place)
+
+
+def test_momentum_single_output_is_a_shape_problem():
+    message = _failure("momentum_step", lambda w, grad, v, lr, beta: w - lr * (beta * v + grad))
+    assert "expected a tuple of 2 items" in message
+
+
+def test_nesterov_calling_grad_fn_twice_at_the_wrong_points_fails():
+    def double(w, grad_fn, v, lr, beta):
+        v_new = beta * v + 0.5 * (grad_fn(w) + grad_fn(w - lr * beta * v))
+        return w - lr * v_new, v_new
+
+    assert "nesterov_step failed" in _failure("nesterov_step", double)
+
+
+def test_rmsprop_wrong_shape_is_named():
+    message = _failure("rmsprop_step", lambda w, grad, s, lr, rho=0.9, eps=1e-8: (w.ravel()[:1], s))
+    assert "returned shape" in message
+
+
+def test_adam_missing_keyword_arguments_is_reported():
+    def no_kwargs(w, grad, m, v, t, lr):
+        return w, m, v
+
+    message = _failure("adam_step", no_kwargs)
+    assert "adam_step failed" in message
+
+
+def test_l2_penalty_returns_array_not_number():
+    message = _failure("l2_penalty", lambda weights, lam: [lam / 2 * W**2 for W in weights])
+    assert "expected a single number" in message
+
+
+def test_dropout_same_mask_for_every_unit_fails_keep_fraction():
+    def all_or_nothing(x, p, rng, train=True):
+        if not train:
+            return x.copy(), np.ones_like(x)
+        keep = rng.random() >= p  # one draw for the whole array
+        mask = np.full(x.shape, keep / (1 - p))
+        return x * mask, mask
+
+    message = _failure("dropout_forward", all_or_nothing)
+    assert "expected about 1 - p" in message or "dropped units although p=0" in message
+
+
+def test_dropout_forward_returning_only_out_fails_clearly():
+    message = _failure("dropout_forward", lambda x, p, rng, train=True: x)
+    assert "expected a pair (out, mask)" in message
+
+
+def test_dropout_forward_mutating_x_is_caught():
+    def in_place(x, p, rng, train=True):
+        mask = (rng.random(x.shape) >= p) / (1 - p) if train else np.ones_like(x)
+        x *= mask
+        return x, mask
+
+    assert "in place" in _failure("dropout_forward", in_place)
+
+
+def test_dropout_forward_wrong_mask_shape():
+    def row_mask(x, p, rng, train=True):
+        mask = (rng.random(x.shape[1]) >= p) / (1 - p)  # (D,): one mask for all rows
+        return x * mask, mask
+
+    assert "has shape" in _failure("dropout_forward", row_mask)
+
+
+def test_dropout_backward_mutating_dout_is_caught():
+    def in_place(dout, mask):
+        dout *= mask
+        return dout
+
+    assert "in place" in _failure("dropout_backward", in_place)
+
+
+def test_early_stopping_returning_loss_value_fails():
+    message = _failure("early_stopping_epoch", lambda val_losses, patience: min(val_losses))
+    assert "early_stopping_epoch failed" in message
+
+
+def test_early_stopping_accepts_numpy_array_input(capsys):
+    from bpkit.checks.lesson12 import _early_stopping_epoch
+
+    assert _early_stopping_epoch(np.array([1.0, 0.5, 0.6, 0.7]), 2) == 1
+    checks.early_stopping_epoch(lambda v, p: _early_stopping_epoch(np.asarray(v), p))
+    assert "passed" in capsys.readouterr().out
+
+
+# -- the capstone split and its checker --------------------------------------------------------
+
+
+def test_capstone_split_is_disjoint_fixed_and_complete():
+    X_train, y_train = capstone_training_data()
+    _, _, X_held, y_held = _split()
+    assert X_train.shape == (1438, 64) and y_train.shape == (1438,)
+    assert X_held.shape == (359, 64) and y_held.shape == (359,)
+    assert X_train.min() >= 0 and X_train.max() <= 16  # raw pixel scale
+    # every loaded digit is in exactly one part: compare as sorted rows with their labels
+    from bpkit.data import load_digits
+
+    X, y = load_digits()
+    both = np.vstack([np.column_stack([X_train, y_train]), np.column_stack([X_held, y_held])])
+    assert np.array_equal(np.sort(both, axis=0), np.sort(np.column_stack([X, y]), axis=0))
+    again, _ = capstone_training_data()
+    assert np.array_equal(again, X_train)
+    again[0, 0] = -1  # a copy: changing it leaves the split alone
+    assert capstone_training_data()[0][0, 0] == X_train[0, 0]
+
+
+def test_capstone_cases_are_the_heldout_images():
+    cases = checks.predict.cases()
+    _, _, X_held, _ = _split()
+    assert np.array_equal(cases[0].args[0], X_held)
+    assert [c.args[0].shape for c in cases[1:]] == [(1, 64), (1, 64)]
+
+
+def test_capstone_just_below_the_bar_fails_with_the_accuracy():
+    from bpkit.checks.lesson13 import _reference_predict
+
+    _, _, X_held, y_held = _split()
+
+    def mostly_right(X):
+        labels = _reference_predict(X)
+        if len(X) == len(X_held):
+            wrong = np.flatnonzero(labels == y_held)[:20]  # 20 extra errors: about 93% right
+            labels = labels.copy()
+            labels[wrong] = (labels[wrong] + 1) % 10
+        return labels
+
+    message = _failure("predict", mostly_right)
+    assert "held-out accuracy" in message and "needs 95%" in message
+
+
+def test_capstone_constant_answer_fails():
+    message = _failure("predict", lambda X: np.zeros(len(X), dtype=int))
+    assert "held-out accuracy" in message
