@@ -1,1 +1,225 @@
-"""Checks for lesson 02 (exercises of EXERCISES.md)."""
+"""Checks for lesson 02, activations: sigmoid, sigmoid_prime, tanh_prime, relu, relu_prime.
+
+sigmoid must be numerically stable. The naive 1 / (1 + exp(-z)) even returns the right numbers at
+z = -1000 (exp(1000) = inf and 1 / inf = 0), so stability cannot be judged by the output alone:
+the check runs the learner's sigmoid with floating-point overflow turned into an error, which the
+harness reports like any other exception and the judge explains as an unstable exponent.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from bpkit.checks._core import Case, Exercise, Mistake, register
+
+UNSTABLE_HINT = (
+    "unstable exponent: np.exp(-z) overflows for large negative z (exp(1000) is inf). Compute "
+    "e = np.exp(-np.abs(z)), which lies in (0, 1], and use 1 / (1 + e) where z >= 0 and e / (1 + e) where z < 0 "
+    "(np.where evaluates both branches, so keep every branch overflow-free)"
+)
+EXACT_LIMIT_HINT = (
+    "sigmoid(-1000) must be exactly 0.0 and sigmoid(1000) exactly 1.0 (float64 rounds them so): "
+    "did you clip z or add a small epsilon? With e = np.exp(-np.abs(z)) no clipping is needed"
+)
+
+
+@dataclass
+class FloatingErrorExercise(Exercise):
+    """An exercise whose answer must not overflow: overflow, 0/0 and x/0 raise while it is checked."""
+
+    def __call__(self, fn) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+                super().__call__(fn)
+
+    def error_hint(self, error: dict) -> str:
+        text = f"{error['type']} {error['message']}".lower()
+        if "overflow" in text or "range error" in text:
+            return UNSTABLE_HINT
+        if "invalid value" in text or "divide" in text:
+            return "a 0/0 or inf/inf appeared: " + UNSTABLE_HINT
+        return super().error_hint(error)
+
+
+def _sigmoid(z):
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))  # in (0, 1]: cannot overflow
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _sigmoid_cases() -> list[Case]:
+    rng = np.random.default_rng(201)
+    return [
+        Case("z = 7 random values", (rng.normal(size=7) * 3,)),
+        Case("z of shape (3, 4)", (rng.normal(size=(3, 4)) * 3,)),
+        Case("z = zeros (sigmoid(0) = 0.5)", (np.zeros(5),)),
+        Case("z from -30 to 30", (np.linspace(-30, 30, 13),)),
+        Case("z at the limits, -1000 to 1000", (np.array([-1000.0, -100.0, -20.0, 0.0, 20.0, 100.0, 1000.0]),)),
+    ]
+
+
+def _judge_sigmoid(exercise: Exercise, case: Case, received) -> None:
+    expected = _sigmoid(*case.args)
+    exercise.expect(case, received, expected)
+    limits = np.abs(case.args[0]) >= 1000
+    if limits.any() and not np.array_equal(np.asarray(received, dtype=float)[limits], expected[limits]):
+        exercise.fail(case, "not exactly 0 and 1 at z = -1000 and 1000", expected=expected, received=received,
+                      hint=EXACT_LIMIT_HINT)
+
+
+register(
+    FloatingErrorExercise(
+        id="sigmoid",
+        lesson="02",
+        points=2,
+        description="the logistic sigmoid 1 / (1 + exp(-z)), elementwise and numerically stable",
+        cases=_sigmoid_cases,
+        reference=_sigmoid,
+        judge=_judge_sigmoid,
+        rtol=1e-7,
+        atol=1e-12,
+        mistakes=[
+            Mistake(lambda z: _sigmoid(-z), "sign error: sigmoid(z) = 1 / (1 + exp(-z)), so sigmoid(3) is close to 1"),
+            Mistake(lambda z: np.tanh(z), "that is tanh (range -1 to 1); sigmoid has range 0 to 1: 1 / (1 + exp(-z))"),
+            Mistake(lambda z: np.exp(np.minimum(z, 700)),
+                    "the 1 + in the denominator is missing: 1 / (1 + exp(-z)), not 1 / exp(-z)"),
+            Mistake(lambda z: _sigmoid(z) * (1 - _sigmoid(z)),
+                    "that is the derivative s (1 - s); sigmoid itself is s = 1 / (1 + exp(-z))"),
+        ],
+    )
+)
+
+
+def _sigmoid_prime(z):
+    s = _sigmoid(z)
+    return s * (1 - s)
+
+
+def _derivative_cases(seed: int) -> list[Case]:
+    """Cases shared by sigmoid_prime and tanh_prime, drawn from their own seeds."""
+    rng = np.random.default_rng(seed)
+    return [
+        Case("z = 6 random values", (rng.normal(size=6) * 2,)),
+        Case("z of shape (2, 5)", (rng.normal(size=(2, 5)) * 2,)),
+        Case("z = zeros", (np.zeros(3),)),
+        Case("z from -10 to 10 (saturation)", (np.linspace(-10, 10, 9),)),
+    ]
+
+
+def _sigmoid_prime_cases() -> list[Case]:
+    return _derivative_cases(202)
+
+
+def _tanh_prime_cases() -> list[Case]:
+    return _derivative_cases(203)
+
+
+register(
+    Exercise(
+        id="sigmoid_prime",
+        lesson="02",
+        points=1,
+        description="the slope of the sigmoid, sigmoid(z) (1 - sigmoid(z))",
+        cases=_sigmoid_prime_cases,
+        reference=_sigmoid_prime,
+        mistakes=[
+            Mistake(lambda z: z * (1 - z),
+                    "s (1 - s) needs s = sigmoid(z): you applied the formula to z itself"),
+            Mistake(_sigmoid, "that is sigmoid itself; its slope is sigmoid(z) (1 - sigmoid(z))"),
+            Mistake(lambda z: 1 - _sigmoid(z) ** 2, "1 - s^2 is the tanh pattern; for the sigmoid it is s (1 - s)"),
+            Mistake(lambda z: _sigmoid(z) * (1 + _sigmoid(z)), "sign error: s (1 - s), with a minus"),
+        ],
+    )
+)
+
+
+def _tanh_prime(z):
+    return 1 - np.tanh(z) ** 2
+
+
+register(
+    Exercise(
+        id="tanh_prime",
+        lesson="02",
+        points=1,
+        description="the slope of tanh, 1 - tanh(z)^2",
+        cases=_tanh_prime_cases,
+        reference=_tanh_prime,
+        mistakes=[
+            Mistake(lambda z: 1 - z**2, "1 - t^2 needs t = tanh(z): you applied the formula to z itself"),
+            Mistake(lambda z: 1 - np.tanh(z), "the square is missing: 1 - tanh(z)**2"),
+            Mistake(lambda z: 1 + np.tanh(z) ** 2, "sign error: 1 - tanh(z)**2 (the slope is at most 1, at z = 0)"),
+            Mistake(lambda z: np.tanh(z) * (1 - np.tanh(z)), "t (1 - t) is the sigmoid pattern; for tanh it is 1 - t^2"),
+        ],
+    )
+)
+
+
+def _relu(z):
+    return np.maximum(z, 0.0)
+
+
+def _relu_cases() -> list[Case]:
+    rng = np.random.default_rng(204)
+    return [
+        Case("z = 8 random values", (rng.normal(size=8),)),
+        Case("z of shape (3, 4)", (rng.normal(size=(3, 4)),)),
+        Case("z with exact zeros (the kink)", (np.array([-2.0, -0.0, 0.0, 1e-12, 3.0]),)),
+        Case("large magnitudes", (np.array([-1e3, -1.0, 1.0, 1e3]),)),
+    ]
+
+
+register(
+    Exercise(
+        id="relu",
+        lesson="02",
+        points=1,
+        description="the rectified linear unit max(z, 0), elementwise",
+        cases=_relu_cases,
+        reference=_relu,
+        mistakes=[
+            Mistake(lambda z: np.max(z, 0),
+                    "np.max(z, 0) takes the largest entry along axis 0; the elementwise maximum is np.maximum(z, 0)"),
+            Mistake(np.abs, "negative inputs become 0, not |z|: np.maximum(z, 0)"),
+            Mistake(lambda z: np.where(z > 0, z, 0.01 * z), "that is leaky ReLU; ReLU gives exactly 0 for negative z"),
+            Mistake(lambda z: (z > 0).astype(float), "that is the slope (0 or 1); ReLU keeps the value: z where z > 0"),
+            Mistake(lambda z: np.minimum(z, 0.0), "min and max are swapped: ReLU keeps the positive part, max(z, 0)"),
+        ],
+    )
+)
+
+
+def _relu_prime(z):
+    return (z > 0).astype(float)
+
+
+def _relu_prime_cases() -> list[Case]:
+    rng = np.random.default_rng(205)
+    return [
+        Case("z = 8 random values", (rng.normal(size=8),)),
+        Case("z of shape (2, 3)", (rng.normal(size=(2, 3)),)),
+        Case("z exactly 0 (the kink)", (np.array([-1.0, 0.0, 1.0]),)),
+        Case("z = zeros of shape (2, 2)", (np.zeros((2, 2)),)),
+    ]
+
+
+register(
+    Exercise(
+        id="relu_prime",
+        lesson="02",
+        points=1,
+        description="the slope of ReLU: 1 where z > 0, else 0 (0 at z = 0)",
+        cases=_relu_prime_cases,
+        reference=_relu_prime,
+        mistakes=[
+            Mistake(lambda z: (z >= 0).astype(float),
+                    "at z = 0 exactly the slope is 0 by our convention: use z > 0, not z >= 0"),
+            Mistake(np.sign, "negative z gives slope 0, not -1: (z > 0) as 0/1"),
+            Mistake(lambda z: np.maximum(z, 0.0), "that is ReLU itself; its slope is 1 where z > 0 and 0 elsewhere"),
+            Mistake(lambda z: np.heaviside(z, 0.5), "at z = 0 the slope is 0, not 0.5: np.heaviside(z, 0.0) or (z > 0)"),
+        ],
+    )
+)
