@@ -1,1 +1,308 @@
-"""Checks for lesson 04 (exercises of EXERCISES.md)."""
+"""Checks for lesson 04, losses: mse, mse_grad, binary_cross_entropy, softmax, cross_entropy, cross_entropy_grad.
+
+Numerical stability is judged by the output: an exponent that overflows (logits of magnitude 1e3)
+always leaves an inf or a NaN in a softmax or a loss, so a non-finite answer where the true one is
+finite fails with the "subtract the max" hint. The grader sees only the returned values, so this is
+the test that works the same in a notebook and in batch grading.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bpkit.checks._core import Case, Exercise, Mistake, register
+
+# -- references ---------------------------------------------------------------------------------
+
+
+def _mse(y_pred, y):
+    return float(np.mean((y_pred - y) ** 2))
+
+
+def _mse_grad(y_pred, y):
+    return 2.0 * (y_pred - y) / y.size  # d/dy_pred of mean((y_pred - y)^2)
+
+
+def _bce(p, y):
+    return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def _softmax(z):
+    shifted = z - np.max(z, axis=-1, keepdims=True)  # exp(z - m) / sum exp(z - m) = softmax(z), no overflow
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _log_softmax(z):
+    m = np.max(z, axis=-1, keepdims=True)
+    return z - (m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True)))  # z - logsumexp(z)
+
+
+def _cross_entropy(logits, y):
+    n = logits.shape[0]
+    return float(-np.mean(_log_softmax(logits)[np.arange(n), y]))
+
+
+def _onehot(y, c):
+    return np.eye(c)[y]
+
+
+def _cross_entropy_grad(logits, y):
+    n, c = logits.shape
+    return (_softmax(logits) - _onehot(y, c)) / n
+
+
+# -- typical mistakes (module level so they can be named in tests) --------------------------------
+
+
+def _quiet(fn):
+    """Run a mistake without printing NumPy overflow warnings while the checker diagnoses."""
+
+    def wrapped(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+
+    wrapped.__name__ = getattr(fn, "__name__", "mistake")
+    return wrapped
+
+
+def _naive_softmax(z):
+    e = np.exp(z)
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def _naive_cross_entropy(logits, y):
+    n = logits.shape[0]
+    logsumexp = np.log(np.sum(np.exp(logits), axis=-1))  # overflows to inf at logits ~ 1e3
+    return float(np.mean(logsumexp - logits[np.arange(n), y]))
+
+
+def _clipped_log_cross_entropy(logits, y):
+    n = logits.shape[0]
+    p = _softmax(logits)
+    return float(-np.mean(np.log(p[np.arange(n), y] + 1e-12)))
+
+
+# -- cases --------------------------------------------------------------------------------------
+
+STABILITY_HINT = (
+    "exp overflows for large logits (exp(1000) = inf, and inf/inf = NaN): subtract each row's max "
+    "before exp, z - z.max(axis=-1, keepdims=True); the result is mathematically the same"
+)
+
+
+def _regression_cases(seed: int) -> list[Case]:
+    rng = np.random.default_rng(seed)
+    cases = []
+    for shape in ((5,), (4, 3), (2, 7)):
+        label = f"shape {shape}" if len(shape) == 2 else f"N={shape[0]} targets"
+        cases.append(Case(label, (rng.normal(size=shape), rng.normal(size=shape))))
+    cases.append(Case("batch size 1, shape (1, 2)", (rng.normal(size=(1, 2)), rng.normal(size=(1, 2)))))
+    cases.append(Case("a perfect prediction (zero loss)", (np.full(4, 2.5), np.full(4, 2.5))))
+    cases.append(Case("large errors (magnitude 1e3)", (rng.normal(size=(3, 2)) * 1e3, rng.normal(size=(3, 2)))))
+    return cases
+
+
+def _mse_cases() -> list[Case]:
+    return _regression_cases(401)
+
+
+def _mse_grad_cases() -> list[Case]:
+    return _regression_cases(402)
+
+
+def _bce_cases() -> list[Case]:
+    rng = np.random.default_rng(403)
+    cases = []
+    for n in (6, 10):
+        y = (rng.random(n) < 0.5).astype(float)
+        y[0], y[1] = 0.0, 1.0  # both classes present so a missing term shows up
+        cases.append(Case(f"N={n}", (rng.uniform(0.05, 0.95, size=n), y)))
+    cases.append(Case("batch size 1, y=1", (np.array([0.8]), np.array([1.0]))))
+    cases.append(Case("batch size 1, y=0", (np.array([0.3]), np.array([0.0]))))
+    y = (rng.random((5, 1)) < 0.5).astype(float)
+    y[0, 0], y[1, 0] = 0.0, 1.0
+    cases.append(Case("column shape (5, 1)", (rng.uniform(0.05, 0.95, size=(5, 1)), y)))
+    cases.append(Case("confident predictions (p near 0 and 1)", (np.array([1e-6, 1 - 1e-6, 0.999, 0.001]),
+                                                                np.array([0.0, 1.0, 0.0, 1.0]))))
+    return cases
+
+
+def _logit_cases(seed: int) -> list[Case]:
+    """Logits and integer labels: random, N=1, C=2, ties, and magnitudes 1e3 of both signs."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for n, c in ((4, 3), (6, 5), (3, 10)):
+        cases.append(Case(f"N={n}, C={c}", (rng.normal(size=(n, c)), rng.integers(0, c, size=n))))
+    cases.append(Case("batch size 1, C=4", (rng.normal(size=(1, 4)), np.array([2]))))
+    cases.append(Case("all-zero logits (N=3, C=4)", (np.zeros((3, 4)), np.array([0, 3, 1]))))
+    big = rng.normal(size=(4, 5)) * 1e3
+    cases.append(Case("logits of magnitude 1e3 (N=4, C=5)", (big, rng.integers(0, 5, size=4))))
+    rows = np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1003.0], [5.0, -2.0, 1.0]])
+    cases.append(Case("rows near +1000, near -1000 and near 0", (rows, np.array([1, 0, 2]))))
+    return cases
+
+
+def _softmax_cases() -> list[Case]:
+    return [Case(c.label, (c.args[0],)) for c in _logit_cases(404)]
+
+
+def _cross_entropy_cases() -> list[Case]:
+    return _logit_cases(405)
+
+
+def _cross_entropy_grad_cases() -> list[Case]:
+    return _logit_cases(406)
+
+
+# -- exercises ----------------------------------------------------------------------------------
+
+register(
+    Exercise(
+        id="mse",
+        lesson="04",
+        points=1,
+        description="mean squared error over all elements",
+        cases=_mse_cases,
+        reference=_mse,
+        mistakes=[
+            Mistake(lambda y_pred, y: float(np.sum((y_pred - y) ** 2)),
+                    "the division by the number of elements is missing: mean, not sum"),
+            Mistake(lambda y_pred, y: float(np.sum((y_pred - y) ** 2) / len(y)),
+                    "divide by the number of all elements (y.size), not only by the number of rows len(y)"),
+            Mistake(lambda y_pred, y: float(np.mean(np.abs(y_pred - y))),
+                    "square the errors: (y_pred - y) ** 2, not their absolute value"),
+            Mistake(lambda y_pred, y: float(np.mean(y_pred - y) ** 2),
+                    "square each error first, then take the mean: mean((y_pred - y) ** 2), not mean(y_pred - y) ** 2"),
+            Mistake(lambda y_pred, y: float(np.sqrt(np.mean((y_pred - y) ** 2))),
+                    "no square root: that is the RMSE, the exercise asks for the MSE"),
+            Mistake(lambda y_pred, y: float(np.mean((y_pred - y) ** 2) / 2),
+                    "no factor 1/2 here: MSE = mean((y_pred - y) ** 2)"),
+        ],
+    )
+)
+
+register(
+    Exercise(
+        id="mse_grad",
+        lesson="04",
+        points=1,
+        description="gradient of the MSE with respect to y_pred",
+        cases=_mse_grad_cases,
+        reference=_mse_grad,
+        mistakes=[
+            Mistake(lambda y_pred, y: (y_pred - y) / y.size, "missing factor 2: d/dx of x**2 is 2x"),
+            Mistake(lambda y_pred, y: 2.0 * (y_pred - y),
+                    "missing / N: the loss is a mean, so every element's gradient is divided by y.size"),
+            Mistake(lambda y_pred, y: 2.0 * (y - y_pred) / y.size,
+                    "sign error: the gradient points towards larger loss, 2 (y_pred - y) / N, not 2 (y - y_pred) / N"),
+            Mistake(lambda y_pred, y: 2.0 * (y_pred - y) / len(y),
+                    "divide by the number of all elements (y.size), not only by the number of rows len(y)"),
+            Mistake(lambda y_pred, y: np.full_like(y_pred, np.mean(2.0 * (y_pred - y))),
+                    "every prediction gets its own gradient: do not average the gradient into one number"),
+        ],
+    )
+)
+
+register(
+    Exercise(
+        id="binary_cross_entropy",
+        lesson="04",
+        points=1,
+        description="binary cross-entropy of probabilities p against 0/1 labels y",
+        cases=_bce_cases,
+        reference=_bce,
+        mistakes=[
+            Mistake(lambda p, y: float(np.sum(-(y * np.log(p) + (1 - y) * np.log(1 - p)))),
+                    "average over the batch: mean, not sum"),
+            Mistake(lambda p, y: float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+                    "sign error: log p is negative, so the loss is MINUS the mean log-likelihood"),
+            Mistake(lambda p, y: float(np.mean(-y * np.log(p))),
+                    "the (1 - y) log(1 - p) term is missing: samples with y = 0 must be penalised too"),
+            Mistake(lambda p, y: float(np.mean(-(y * np.log(1 - p) + (1 - y) * np.log(p)))),
+                    "p is the probability of class 1, so y = 1 goes with log(p) and y = 0 with log(1 - p)"),
+            Mistake(lambda p, y: float(np.mean(-(y * np.log10(p) + (1 - y) * np.log10(1 - p)))),
+                    "use the natural logarithm np.log, not np.log10"),
+        ],
+    )
+)
+
+register(
+    Exercise(
+        id="softmax",
+        lesson="04",
+        points=2,
+        description="row-wise softmax, stable for logits of magnitude 1e3",
+        cases=_softmax_cases,
+        reference=_softmax,
+        mistakes=[
+            Mistake(_quiet(_naive_softmax), STABILITY_HINT),
+            Mistake(_quiet(lambda z: _naive_softmax(z - np.max(z))),
+                    "subtract the max of EACH ROW (axis=-1, keepdims=True), not the max of the whole array: "
+                    "a row far below the global max underflows to 0/0"),
+            Mistake(lambda z: np.exp(z - np.max(z, axis=-1, keepdims=True)),
+                    "divide by the row sum: each row of a softmax sums to 1"),
+            Mistake(_quiet(lambda z: np.exp(z - np.max(z, axis=-1, keepdims=True))
+                           / np.sum(np.exp(z - np.max(z, axis=-1, keepdims=True)))),
+                    "normalise each row on its own: sum(..., axis=-1, keepdims=True), not the sum of the whole array"),
+            Mistake(_quiet(lambda z: _naive_softmax(z.T - np.max(z.T, axis=-1, keepdims=True)).T),
+                    "softmax runs over the last axis (classes, axis=-1), not over the batch (axis=0)"),
+            Mistake(_quiet(lambda z: np.exp(z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True)))),
+                    STABILITY_HINT),
+        ],
+    )
+)
+
+register(
+    Exercise(
+        id="cross_entropy",
+        lesson="04",
+        points=2,
+        description="mean negative log-likelihood of integer labels, via log-sum-exp",
+        cases=_cross_entropy_cases,
+        reference=_cross_entropy,
+        mistakes=[
+            Mistake(_quiet(_naive_cross_entropy),
+                    "log(sum(exp(z))) overflows for large logits: use log-sum-exp, m + log(sum(exp(z - m))) with "
+                    "m the row max"),
+            Mistake(_quiet(_clipped_log_cross_entropy),
+                    "log(softmax) underflows to log(0) for large logits, and adding a tiny epsilon gives a wrong "
+                    "value: compute log-softmax directly as z - logsumexp(z)"),
+            Mistake(lambda logits, y: float(-np.sum(_log_softmax(logits)[np.arange(len(y)), y])),
+                    "average over the batch: divide the sum by N (mean, not sum)"),
+            Mistake(lambda logits, y: float(np.mean(_log_softmax(logits)[np.arange(len(y)), y])),
+                    "sign error: the loss is the NEGATIVE log-likelihood, -mean(log p[y])"),
+            Mistake(lambda logits, y: float(-np.mean(_log_softmax(logits) * _onehot(y, logits.shape[1]))),
+                    "with a one-hot matrix, sum over the classes first, then average over the batch: np.mean over all "
+                    "N*C entries also divides by C"),
+            Mistake(lambda logits, y: float(-np.mean(_log_softmax(logits)[:, y])),
+                    "pick one entry per row, logp[np.arange(N), y]; logp[:, y] takes an N x N block"),
+            Mistake(lambda logits, y: float(-np.mean(logits[np.arange(len(y)), y])),
+                    "take the log-softmax first: the loss is logsumexp(z) - z[y], not -z[y]"),
+        ],
+    )
+)
+
+register(
+    Exercise(
+        id="cross_entropy_grad",
+        lesson="04",
+        points=2,
+        description="gradient of the mean cross-entropy with respect to the logits",
+        cases=_cross_entropy_grad_cases,
+        reference=_cross_entropy_grad,
+        mistakes=[
+            Mistake(lambda logits, y: _softmax(logits) - _onehot(y, logits.shape[1]),
+                    "missing / N: the loss is a mean over the batch, so divide the gradient by N"),
+            Mistake(lambda logits, y: (_onehot(y, logits.shape[1]) - _softmax(logits)) / len(y),
+                    "sign error: the gradient is (softmax - onehot) / N, not (onehot - softmax) / N"),
+            Mistake(lambda logits, y: _softmax(logits) / len(y),
+                    "subtract the one-hot labels: 1 at the true class of each row, (softmax - onehot(y)) / N"),
+            Mistake(lambda logits, y: (_softmax(logits) - y[:, None]) / len(y),
+                    "y holds integer labels: turn them into one-hot rows (np.eye(C)[y]) before subtracting"),
+            Mistake(lambda logits, y: (_softmax(logits) - _onehot(y, logits.shape[1])) / logits.size,
+                    "divide by the batch size N only, not by N*C: the loss averages over rows, it sums over classes"),
+            Mistake(_quiet(lambda logits, y: (_naive_softmax(logits) - _onehot(y, logits.shape[1])) / len(y)),
+                    STABILITY_HINT),
+        ],
+    )
+)

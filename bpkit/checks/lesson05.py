@@ -1,1 +1,387 @@
-"""Checks for lesson 05 (exercises of EXERCISES.md)."""
+"""Checks for lesson 05, the chain rule: numerical_derivative, mul_backward, tanh_backward, topological_order.
+
+`topological_order` has many right answers (any order with inputs before users), so its judge
+checks the three rules (every node once, inputs first, root last) instead of comparing with one
+reference list. Its graphs travel as specs ({"__graph__": [...]}, see `_harness.build_graph`) and
+the learner's returned Values come back as node indices (kind="nodes"). One case is a chain of
+100,000 nodes: a recursive depth-first search hits Python's recursion limit (about 1,000) there.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from functools import lru_cache
+
+import numpy as np
+
+from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._harness import build_graph
+
+# -- functions for numerical_derivative cases (module level: they travel to the learner's kernel) -
+
+
+def cube(x):
+    """f(x) = x**3"""
+    return x**3
+
+
+def wiggle(x):
+    """f(x) = sin(3x) + x**2"""
+    return math.sin(3 * x) + x**2
+
+
+def _numerical_derivative(f, x, h=1e-5):
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def _numerical_derivative_cases() -> list[Case]:
+    return [
+        Case("f(x) = x**3 at x = 2", (cube, 2.0)),
+        Case("f(x) = x**3 at x = -1.5, h=1e-2", (cube, -1.5), {"h": 1e-2}),
+        Case("np.sin at x = 1", (np.sin, 1.0)),
+        Case("np.exp at x = 0.5, h=1e-3", (np.exp, 0.5), {"h": 1e-3}),
+        Case("sin(3x) + x**2 at x = 0.3, h=1e-2", (wiggle, 0.3), {"h": 1e-2}),
+        Case("np.tanh at x = 0 (slope 1)", (np.tanh, 0.0)),
+    ]
+
+
+register(
+    Exercise(
+        id="numerical_derivative",
+        lesson="05",
+        points=1,
+        description="central difference (f(x + h) - f(x - h)) / (2h)",
+        cases=_numerical_derivative_cases,
+        reference=_numerical_derivative,
+        rtol=1e-7,
+        atol=1e-8,  # round-off of a central difference with h = 1e-5 is about 1e-10 here
+        mistakes=[
+            Mistake(lambda f, x, h=1e-5: (f(x + h) - f(x)) / h,
+                    "use the central difference (f(x + h) - f(x - h)) / (2h): the one-sided (f(x + h) - f(x)) / h "
+                    "has an error proportional to h instead of h**2"),
+            Mistake(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / h,
+                    "divide by 2 * h: x + h and x - h are 2h apart"),
+            Mistake(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / 2 * h,
+                    "operator precedence: `/ 2 * h` divides by 2 and then MULTIPLIES by h; write `/ (2 * h)`"),
+            Mistake(lambda f, x, h=1e-5: (f(x - h) - f(x + h)) / (2 * h),
+                    "sign error: the plus side comes first, (f(x + h) - f(x - h)) / (2h)"),
+            Mistake(lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / (2 * 1e-5),
+                    "use the argument h: the check passes h=1e-2 and expects the difference with that step"),
+        ],
+    )
+)
+
+# -- local backward rules -----------------------------------------------------------------------
+
+
+def _mul_backward(a, b, dout):
+    return b * dout, a * dout  # d(ab)/da = b, d(ab)/db = a, each times the gradient from above
+
+
+def _mul_cases() -> list[Case]:
+    rng = np.random.default_rng(501)
+    cases = [Case(f"a={a:.3f}, b={b:.3f}, dout={d:.3f}", (a, b, d))
+             for a, b, d in (tuple(float(v) for v in rng.normal(size=3) * 2) for _ in range(3))]
+    cases.append(Case("a=0, b=5, dout=-2", (0.0, 5.0, -2.0)))
+    cases.append(Case("a=3, b=-4, dout=1 (the root)", (3.0, -4.0, 1.0)))
+    cases.append(Case("a=2, b=7, dout=0.5", (2.0, 7.0, 0.5)))
+    return cases
+
+
+register(
+    Exercise(
+        id="mul_backward",
+        lesson="05",
+        points=1,
+        description="gradients of out = a * b: (da, db) = (b * dout, a * dout)",
+        cases=_mul_cases,
+        reference=_mul_backward,
+        mistakes=[
+            Mistake(lambda a, b, dout: (a * dout, b * dout),
+                    "swapped: the gradient of a is the OTHER factor, da = b * dout and db = a * dout"),
+            Mistake(lambda a, b, dout: (b, a),
+                    "missing dout: b and a are only the local derivatives; multiply each by dout (chain rule)"),
+            Mistake(lambda a, b, dout: (dout, dout),
+                    "that is the rule for +, which passes dout through; for *, each input gets the other factor "
+                    "times dout"),
+            Mistake(lambda a, b, dout: (-b * dout, -a * dout), "sign error: d(ab)/da = +b, no minus sign"),
+            Mistake(lambda a, b, dout: (a * b * dout, a * b * dout),
+                    "the derivative of a*b with respect to a is b, not a*b"),
+        ],
+    )
+)
+
+
+def _tanh_backward(x, dout):
+    t = math.tanh(x)
+    return (1.0 - t * t) * dout  # d tanh(x)/dx = 1 - tanh(x)^2
+
+
+def _tanh_cases() -> list[Case]:
+    return [
+        Case("x=0.5, dout=1.7", (0.5, 1.7)),
+        Case("x=-1.3, dout=-0.4", (-1.3, -0.4)),
+        Case("x=0 (slope 1), dout=2.5", (0.0, 2.5)),
+        Case("x=0.9, dout=3", (0.9, 3.0)),
+        Case("saturated x=20, dout=1.5", (20.0, 1.5)),
+    ]
+
+
+register(
+    Exercise(
+        id="tanh_backward",
+        lesson="05",
+        points=1,
+        description="gradient of out = tanh(x): dx = (1 - tanh(x)**2) * dout",
+        cases=_tanh_cases,
+        reference=_tanh_backward,
+        mistakes=[
+            Mistake(lambda x, dout: (1 - x**2) * dout,
+                    "x is the INPUT of tanh: compute t = tanh(x) first, then (1 - t**2) * dout"),
+            Mistake(lambda x, dout: 1 - math.tanh(x) ** 2,
+                    "missing dout: 1 - tanh(x)**2 is only the local derivative; multiply it by dout"),
+            Mistake(lambda x, dout: 1 - math.tanh(x) ** 2 * dout,
+                    "parentheses: (1 - t**2) * dout; without them only t**2 is multiplied by dout"),
+            Mistake(lambda x, dout: (math.tanh(x) ** 2 - 1) * dout,
+                    "sign error: the slope of tanh is 1 - tanh(x)**2, which is positive"),
+            Mistake(lambda x, dout: (1 - math.tanh(x)) * dout,
+                    "square the tanh: d tanh(x)/dx = 1 - tanh(x)**2"),
+            Mistake(lambda x, dout: (1 - math.tanh(x) ** 2) * dout * x,
+                    "dx = (1 - tanh(x)**2) * dout: no extra factor x"),
+        ],
+    )
+)
+
+# -- topological order --------------------------------------------------------------------------
+
+RECURSION_HINT = (
+    "recursion: a depth-first search that calls itself needs one Python stack frame per node, and Python "
+    "stops at about 1,000; use an explicit stack (a list you append to and pop from) in a while loop"
+)
+DUPLICATE_HINT = "a node reached along two paths appears twice: keep a set of visited nodes and skip those seen"
+REVERSED_HINT = "the order is reversed: inputs must come before the nodes that use them, and the root last"
+BFS_HINT = (
+    "a reversed breadth-first order is not enough: a node reachable along paths of different lengths can land "
+    "after a node that uses it; place a node only after ALL its inputs (depth-first post-order)"
+)
+LEAVES_HINT = "every node belongs in the list, the leaves (inputs and weights) too: they need gradients most"
+FIRST_INPUT_HINT = "visit every input of a node (for child in node.inputs), not only the first one"
+NOT_NODES_HINT = "return the Value objects themselves (the nodes of the graph), not their .data or copies"
+
+
+def _topological_order(root):
+    """Reference: depth-first post-order with an explicit stack."""
+    order, visited = [], set()
+    stack = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+        elif node not in visited:
+            visited.add(node)
+            stack.append((node, True))
+            for child in reversed(node.inputs):
+                if child not in visited:
+                    stack.append((child, False))
+    return order
+
+
+def _topo_recursive(root):
+    order, visited = [], set()
+
+    def build(node):
+        if node not in visited:
+            visited.add(node)
+            for child in node.inputs:
+                build(child)
+            order.append(node)
+
+    build(root)
+    return order
+
+
+def _topo_no_visited(root):
+    order, stack = [], [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.inputs))
+    return order
+
+
+def _topo_root_first(root):
+    return _topological_order(root)[::-1]
+
+
+def _topo_reversed_bfs(root):
+    seen, queue, order = {root}, deque([root]), []
+    while queue:
+        node = queue.popleft()
+        order.append(node)
+        for child in node.inputs:
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return order[::-1]
+
+
+def _topo_no_leaves(root):
+    return [node for node in _topological_order(root) if node.inputs]
+
+
+def _topo_first_input_only(root):
+    order, node = [], root
+    while True:
+        order.append(node)
+        if not node.inputs:
+            return order[::-1]
+        node = node.inputs[0]
+
+
+@lru_cache(maxsize=2)
+def _chain_spec(n: int) -> dict:
+    """x, tanh(x), tanh(tanh(x)), ...: n nodes in one long line (built once; nothing modifies a spec)."""
+    return {"__graph__": [("leaf", [], 0.5)] + [("tanh", [i], None) for i in range(n - 1)]}
+
+
+def _topological_order_cases() -> list[Case]:
+    tiny = [("leaf", [], 2.0), ("leaf", [], -3.0), ("leaf", [], 10.0), ("*", [0, 1], None), ("+", [3, 2], None)]
+    # a feeds three users at different depths (tanh, exp, and the final +): a diamond and more
+    diamond = [("leaf", [], 0.7), ("tanh", [0], None), ("exp", [0], None), ("*", [1, 2], None), ("+", [3, 0], None)]
+    # one Value used twice by the same operation: s = a + a, t = s * s, u = t * t
+    doubled = [("leaf", [], 1.5), ("+", [0, 0], None), ("*", [1, 1], None), ("*", [2, 2], None)]
+    # a tiny neuron: tanh(x1 w1 + x2 w2 + b)
+    neuron = [("leaf", [], 2.0), ("leaf", [], -3.0), ("leaf", [], 0.0), ("leaf", [], 1.0), ("leaf", [], 6.88),
+              ("*", [0, 1], None), ("*", [2, 3], None), ("+", [5, 6], None), ("+", [7, 4], None), ("tanh", [8], None)]
+    # a skip connection: the input is used again four steps later
+    skip = [("leaf", [], 0.3), ("tanh", [0], None), ("exp", [1], None), ("pow", [2], 2), ("relu", [3], None),
+            ("*", [4, 0], None)]
+    rng = np.random.default_rng(502)
+    wide: list = []  # x1 w1 + x2 w2 + ... + x40 w40, as in a neuron with 40 inputs
+    total = None  # index of the running sum
+    for _ in range(40):
+        wide += [("leaf", [], float(rng.normal())), ("leaf", [], float(rng.normal()))]
+        wide.append(("*", [len(wide) - 2, len(wide) - 1], None))
+        if total is not None:
+            wide.append(("+", [total, len(wide) - 1], None))
+        total = len(wide) - 1
+    return [
+        Case("a * b + c (5 nodes)", ({"__graph__": tiny},)),
+        Case("a shared node: a feeds tanh, exp and the final + (5 nodes)", ({"__graph__": diamond},)),
+        Case("a Value used twice by one operation: a + a, then s * s (4 nodes)", ({"__graph__": doubled},)),
+        Case("a single leaf (1 node)", ({"__graph__": [("leaf", [], 4.0)]},)),
+        Case("a neuron tanh(x1 w1 + x2 w2 + b) (10 nodes)", ({"__graph__": neuron},)),
+        Case("a skip connection (6 nodes)", ({"__graph__": skip},)),
+        Case(f"a neuron with 40 inputs ({len(wide)} nodes)", ({"__graph__": wide},)),
+        Case("a chain of 100,000 nodes", (_chain_spec(100_000),)),
+    ]
+
+
+def _reachable(spec: list) -> set[int]:
+    """Indices of the spec nodes reachable from the last one (the root)."""
+    seen, stack = set(), [len(spec) - 1]
+    while stack:
+        i = stack.pop()
+        if i not in seen:
+            seen.add(i)
+            stack.extend(spec[i][1])
+    return seen
+
+
+def _order_problem(spec: list, received: list) -> str | None:
+    """Check the three rules on a list of node indices; None when they hold."""
+    if any(not isinstance(i, int) or isinstance(i, bool) for i in received):
+        return "returned items that are not Values"
+    if -1 in received:
+        return f"{received.count(-1)} of the returned items are not Values of this graph"
+    nodes = _reachable(spec)
+    positions: dict[int, int] = {}
+    for position, i in enumerate(received):
+        if i in positions:
+            return f"node {i} appears more than once (at positions {positions[i]} and {position})"
+        positions[i] = position
+    missing = nodes - set(positions)
+    if missing:
+        return f"{len(missing)} of the {len(nodes)} nodes are missing (for example node {min(missing)})"
+    for i in received:
+        for j in spec[i][1]:
+            if positions[j] > positions[i]:
+                return f"node {i} comes before its input node {j}"
+    root = len(spec) - 1
+    if received[-1] != root:
+        return f"the root (node {root}) is at position {positions[root]}, it must be last"
+    return None
+
+
+def _judge_topological_order(exercise: Exercise, case: Case, received) -> None:
+    spec = case.args[0]["__graph__"]
+    if received is None:
+        exercise.fail(case, "returned None", hint="is a `return` missing? return the list of Values")
+    if not isinstance(received, list):
+        exercise.fail(case, f"returned {type(received).__name__}, expected a list of Values",
+                      hint="collect the nodes in a list and return it")
+    problem = _order_problem(spec, received)
+    if problem is None:
+        return
+    hint = None
+    if "not Values" in problem:
+        hint = NOT_NODES_HINT
+    else:
+        nodes = build_graph(case.args[0])
+        index = {id(node): i for i, node in enumerate(nodes)}
+        for mistake in exercise.mistakes:
+            try:
+                wrong = [index.get(id(node), -1) for node in mistake.fn(nodes[-1])]
+            except Exception:
+                continue
+            if wrong == received:
+                hint = mistake.hint
+                break
+    if hint is None:
+        if "more than once" in problem:
+            hint = DUPLICATE_HINT
+        elif "missing" in problem:
+            hint = LEAVES_HINT if all(spec[i][0] == "leaf" for i in set(range(len(spec))) - set(received)) else FIRST_INPUT_HINT
+        elif "root" in problem and received[0] == len(spec) - 1:
+            hint = REVERSED_HINT
+        else:
+            hint = "append a node only after all of its inputs are in the list (depth-first post-order)"
+    shown = received if len(received) <= 12 else received[:12] + ["..."]
+    exercise.fail(case, f"{problem}; nodes are numbered in creation order, inputs first: you returned {shown}",
+                  hint=hint)
+
+
+class _GraphExercise(Exercise):
+    """An exercise on Value graphs: errors such as RecursionError get their own hint."""
+
+    def error_hint(self, error: dict) -> str:
+        if error["type"] == "RecursionError":
+            return RECURSION_HINT
+        if "'NoneType' object is not iterable" in error["message"]:
+            return "topological_order returned None: is a `return` missing? return the list of Values"
+        return super().error_hint(error)
+
+
+register(
+    _GraphExercise(
+        id="topological_order",
+        lesson="05",
+        points=3,
+        description="every Value once, inputs before users, root last, without recursion",
+        cases=_topological_order_cases,
+        reference=_topological_order,
+        judge=_judge_topological_order,
+        kind="nodes",
+        mistakes=[
+            Mistake(_topo_recursive, RECURSION_HINT),
+            Mistake(_topo_no_visited, DUPLICATE_HINT),
+            Mistake(_topo_root_first, REVERSED_HINT),
+            Mistake(_topo_reversed_bfs, BFS_HINT),
+            Mistake(_topo_no_leaves, LEAVES_HINT),
+            Mistake(_topo_first_input_only, FIRST_INPUT_HINT),
+        ],
+    )
+)

@@ -1,0 +1,263 @@
+"""The checkers of lessons 04-06 accept right answers and reject wrong ones with the right hint."""
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+from bpkit import checks
+from bpkit.checks import CheckFailure, lesson04, lesson05, lesson06
+
+IDS = {
+    "04": ["mse", "mse_grad", "binary_cross_entropy", "softmax", "cross_entropy", "cross_entropy_grad"],
+    "05": ["numerical_derivative", "mul_backward", "tanh_backward", "topological_order"],
+    "06": ["linear_backward", "relu_backward", "sigmoid_backward", "numerical_gradient", "relative_error"],
+}
+ALL_IDS = [exercise_id for ids in IDS.values() for exercise_id in ids]
+MISTAKES = [(exercise_id, i) for exercise_id in ALL_IDS for i in range(len(checks.EXERCISES[exercise_id].mistakes))]
+
+
+def fails(exercise_id: str, fn) -> str:
+    """Run the check on fn, which must fail; return the failure message."""
+    with pytest.raises(CheckFailure) as info:
+        getattr(checks, exercise_id)(fn)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("lesson", sorted(IDS))
+def test_every_catalogue_exercise_is_registered_for_its_lesson(lesson):
+    for exercise_id in IDS[lesson]:
+        assert checks.EXERCISES[exercise_id].lesson == lesson
+        assert callable(getattr(checks, exercise_id))
+
+
+@pytest.mark.parametrize("exercise_id", ALL_IDS)
+def test_reference_passes(exercise_id, capsys):
+    exercise = checks.EXERCISES[exercise_id]
+    exercise(exercise.reference)
+    assert f"✔ {exercise_id} passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("exercise_id", ALL_IDS)
+def test_at_least_three_typical_mistakes(exercise_id):
+    assert len(checks.EXERCISES[exercise_id].mistakes) >= 3
+
+
+@pytest.mark.parametrize("exercise_id, index", MISTAKES)
+def test_each_mistake_fails_with_its_own_hint(exercise_id, index):
+    mistake = checks.EXERCISES[exercise_id].mistakes[index]
+    message = fails(exercise_id, mistake.fn)
+    assert f"hint:     {mistake.hint}" in message
+
+
+@pytest.mark.parametrize("exercise_id", ALL_IDS)
+def test_case_arguments_survive_pickle(exercise_id):
+    # The grader ships every case into the student's kernel with pickle.
+    for case in checks.EXERCISES[exercise_id].cases():
+        pickle.loads(pickle.dumps((case.args, case.kwargs)))
+
+
+@pytest.mark.parametrize("exercise_id", ALL_IDS)
+def test_not_implemented_is_reported_as_such(exercise_id):
+    def stub(*args, **kwargs):
+        raise NotImplementedError(f"{exercise_id}: write your code here")
+
+    assert "not implemented yet" in fails(exercise_id, stub)
+
+
+@pytest.mark.parametrize("exercise_id", ALL_IDS)
+def test_returning_none_is_explained(exercise_id):
+    message = fails(exercise_id, lambda *args, **kwargs: None)
+    assert "None" in message and "return" in message
+
+
+# -- lesson 04 --------------------------------------------------------------------------------
+
+
+def test_stable_references_emit_no_warning_on_logits_of_magnitude_1e3():
+    z = np.array([[1000.0, 999.0, -1000.0], [-1000.0, -1001.0, -1003.0]])
+    y = np.array([0, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow RuntimeWarning would raise here
+        p = lesson04._softmax(z)
+        loss = lesson04._cross_entropy(z, y)
+        grad = lesson04._cross_entropy_grad(z, y)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert np.all(np.isfinite(p)) and np.isfinite(loss) and np.all(np.isfinite(grad))
+    # Row 1: log p[0] = 1000 - logsumexp(1000, 999, -1000) = -log(1 + e^-1); row 2: -1003 - logsumexp(...)
+    lse1 = np.log1p(np.exp(-1.0))
+    lse2 = -1000.0 + np.log(1 + np.exp(-1.0) + np.exp(-3.0))
+    assert loss == pytest.approx((lse1 + (lse2 + 1003.0)) / 2)
+
+
+def test_naive_softmax_is_caught_by_its_non_finite_output():
+    def naive(z):
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the overflow the check is about
+        message = fails("softmax", naive)
+    assert "magnitude 1e3" in message and "NaN or inf" in message
+    assert "subtract each row's max" in message
+
+
+def test_softmax_of_the_wrong_shape_is_explained():
+    message = fails("softmax", lambda z: lesson04._softmax(z).ravel())
+    assert "returned shape" in message and "expected shape" in message
+
+
+def test_mse_that_squares_in_place_is_caught_as_mutation():
+    def mse_in_place(y_pred, y):
+        y_pred -= y
+        y_pred **= 2
+        return float(y_pred.mean())
+
+    message = fails("mse", mse_in_place)
+    assert "changed its input (argument 1) in place" in message
+
+
+def test_cross_entropy_returning_an_array_per_row_is_explained():
+    def per_row(logits, y):
+        return -lesson04._log_softmax(logits)[np.arange(len(y)), y]
+
+    assert "expected a single number" in fails("cross_entropy", per_row)
+
+
+def test_cross_entropy_grad_that_raises_names_the_error():
+    def broken(logits, y):
+        return (lesson04._softmax(logits) - np.eye(len(y))[y]) / len(y)  # one-hot of the wrong width
+
+    message = fails("cross_entropy_grad", broken)
+    assert "raised" in message and "hint:" in message
+
+
+# -- lesson 05 --------------------------------------------------------------------------------
+
+
+def test_topological_order_accepts_any_valid_order():
+    # Leaves first in the reverse of creation order is a different, still valid, answer.
+    def leaves_reversed_first(root):
+        order = lesson05._topological_order(root)
+        leaves = [node for node in order if not node.inputs]
+        return leaves[::-1] + [node for node in order if node.inputs]
+
+    checks.topological_order(leaves_reversed_first)
+
+
+def test_topological_order_hand_written_recursion_gets_the_stack_hint():
+    def recursive_without_visited_set(root):
+        out = []
+        for child in root.inputs:
+            for node in recursive_without_visited_set(child):
+                if node not in out:
+                    out.append(node)
+        return out + [root]
+
+    message = fails("topological_order", recursive_without_visited_set)
+    assert "RecursionError" in message and "explicit stack" in message
+
+
+def test_topological_order_returning_numbers_is_explained():
+    message = fails("topological_order", lambda root: [node.data for node in lesson05._topological_order(root)])
+    assert "not Values" in message and "Value objects themselves" in message
+
+
+def test_topological_order_missing_the_root_is_explained():
+    message = fails("topological_order", lambda root: lesson05._topological_order(root)[:-1])
+    assert "missing" in message
+
+
+def test_topological_order_judge_reports_an_input_after_its_user():
+    spec = [("leaf", [], 1.0), ("tanh", [0], None), ("exp", [1], None)]
+    assert lesson05._order_problem(spec, [0, 1, 2]) is None
+    assert lesson05._order_problem(spec, [1, 0, 2]) == "node 1 comes before its input node 0"
+    assert lesson05._order_problem(spec, [0, 1, 2, 1]).startswith("node 1 appears more than once")
+
+
+def test_topological_order_chain_case_is_deeper_than_the_recursion_limit():
+    import sys
+
+    sizes = [len(case.args[0]["__graph__"]) for case in lesson05._topological_order_cases()]
+    assert max(sizes) == 100_000 > sys.getrecursionlimit()
+
+
+def test_numerical_derivative_one_sided_reports_the_case():
+    message = fails("numerical_derivative", lambda f, x, h=1e-5: (f(x + h) - f(x)) / h)
+    assert "failed on f(x) = x**3" in message
+
+
+def test_mul_backward_returning_one_number_is_explained():
+    message = fails("mul_backward", lambda a, b, dout: b * dout)
+    assert "expected a tuple of 2 items" in message
+
+
+# -- lesson 06 --------------------------------------------------------------------------------
+
+
+def test_numerical_gradient_that_leaves_x_perturbed_is_caught():
+    def not_restored(f, x, eps=1e-6):
+        grad = np.zeros_like(x)
+        for index in np.ndindex(x.shape):
+            x[index] += eps
+            f_plus = f(x)
+            x[index] -= 2 * eps  # forgets to move x back up by eps
+            grad[index] = (f_plus - f(x)) / (2 * eps)
+        return grad
+
+    message = fails("numerical_gradient", not_restored)
+    assert "changed its input (argument 2) in place" in message
+
+
+def test_numerical_gradient_that_restores_exactly_in_place_passes():
+    def in_place_restored(f, x, eps=1e-6):
+        grad = np.zeros_like(x)
+        for index in np.ndindex(x.shape):
+            old = x[index]
+            x[index] = old + eps
+            f_plus = f(x)
+            x[index] = old - eps
+            f_minus = f(x)
+            x[index] = old
+            grad[index] = (f_plus - f_minus) / (2 * eps)
+        return grad
+
+    checks.numerical_gradient(in_place_restored)
+
+
+def test_numerical_gradient_of_flat_shape_is_explained():
+    message = fails("numerical_gradient", lambda f, x, eps=1e-6: lesson06._numerical_gradient(f, x, eps).ravel())
+    assert "returned shape" in message
+
+
+def test_numerical_gradient_functions_are_what_their_docstrings_say():
+    x = np.array([0.5, -1.0, 2.0])
+    assert lesson06.cube_sum(x) == pytest.approx(0.125 - 1 + 8)
+    assert lesson06.quadratic_form(x) == pytest.approx(0.25 + 3 * 0.5 * -1 + 2 * 1 + 0.5 * -1 * 2)
+    assert lesson06.softplus_sum(np.zeros(2)) == pytest.approx(2 * np.log(2))
+    # The central difference approximates the analytic gradient 3 x^2.
+    np.testing.assert_allclose(lesson06._numerical_gradient(lesson06.cube_sum, x), 3 * x**2, rtol=1e-8)
+
+
+def test_linear_backward_with_dx_transposed_gets_a_shape_hint():
+    message = fails("linear_backward", lambda dout, x, W: ((dout @ W.T).T, x.T @ dout, dout.sum(axis=0)))
+    assert "item 1 of the returned tuple" in message and "transposed" in message
+
+
+def test_linear_backward_that_raises_on_non_square_shapes_mentions_shapes():
+    message = fails("linear_backward", lambda dout, x, W: (dout @ W, x.T @ dout, dout.sum(axis=0)))
+    assert "raised ValueError" in message and "shape" in message
+
+
+def test_relative_error_reference_values():
+    assert lesson06._relative_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert lesson06._relative_error(np.array([0.0]), np.array([2.0])) == 1.0
+    assert lesson06._relative_error(np.array([1.0, 3.0]), np.array([1.0, 1.0])) == pytest.approx(0.5)
+
+
+def test_relative_error_returning_an_array_is_explained():
+    message = fails("relative_error",
+                    lambda a, b: np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))
+    assert "expected a single number" in message
