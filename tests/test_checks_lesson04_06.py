@@ -1,6 +1,7 @@
 """The checkers of lessons 04-06 accept right answers and reject wrong ones with the right hint."""
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from bpkit import checks
-from bpkit.checks import CheckFailure, lesson04, lesson05, lesson06
+from bpkit.checks import CheckFailure, _harness, lesson04, lesson05, lesson06
 
 IDS = {
     "04": ["mse", "mse_grad", "binary_cross_entropy", "softmax", "cross_entropy", "cross_entropy_grad"],
@@ -92,16 +93,47 @@ def test_stable_references_emit_no_warning_on_logits_of_magnitude_1e3():
     assert loss == pytest.approx((lse1 + (lse2 + 1003.0)) / 2)
 
 
-def test_naive_softmax_is_caught_by_its_non_finite_output():
-    def naive(z):
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+def naive_softmax(z):
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the overflow the check is about
-        message = fails("softmax", naive)
-    assert "magnitude 1e3" in message and "NaN or inf" in message
+
+def test_naive_softmax_fails_on_the_overflow_in_a_notebook():
+    message = fails("softmax", naive_softmax)
+    assert "magnitude 1e3" in message and "overflow" in message
     assert "subtract each row's max" in message
+
+
+def test_naive_softmax_fails_on_its_non_finite_output_when_graded():
+    # Batch grading observes the answer without floating-point errors switched on: the NaN gives it away.
+    exercise = checks.EXERCISES["softmax"]
+    cases = exercise.cases()
+    index = next(i for i, case in enumerate(cases) if "1e3" in case.label)
+    with np.errstate(all="ignore"):
+        observation = _harness.observe(naive_softmax, cases[index].args, {})
+    with pytest.raises(CheckFailure) as info:
+        exercise.verdict(index, json.loads(json.dumps(observation)), cases)
+    assert "NaN or inf" in str(info.value) and "subtract each row's max" in str(info.value)
+
+
+def test_softmax_that_overflows_and_then_recovers_still_fails():
+    # Right numbers, but exp(1000) overflowed on the way: the RuntimeWarning must count as a failure.
+    def overflow_then_stable(z):
+        e = np.exp(z)
+        if np.all(np.isfinite(e)):
+            return e / e.sum(axis=1, keepdims=True)
+        return lesson04._softmax(z)
+
+    message = fails("softmax", overflow_then_stable)
+    assert "overflow" in message and "subtract each row's max" in message
+
+
+def test_cross_entropy_via_log_of_softmax_fails_on_log_zero():
+    def log_of_softmax(logits, y):
+        return float(-np.mean(np.log(lesson04._softmax(logits))[np.arange(len(y)), y]))
+
+    message = fails("cross_entropy", log_of_softmax)
+    assert "divide by zero" in message and "logsumexp" in message
 
 
 def test_softmax_of_the_wrong_shape_is_explained():

@@ -1,15 +1,44 @@
 """Checks for lesson 04, losses: mse, mse_grad, binary_cross_entropy, softmax, cross_entropy, cross_entropy_grad.
 
-Numerical stability is judged by the output: an exponent that overflows (logits of magnitude 1e3)
-always leaves an inf or a NaN in a softmax or a loss, so a non-finite answer where the true one is
-finite fails with the "subtract the max" hint. The grader sees only the returned values, so this is
-the test that works the same in a notebook and in batch grading.
+Numerical stability is judged twice. In a notebook the check runs softmax and the cross-entropies
+with floating-point overflow, 0/0 and log(0) turned into errors, so even an answer that overflows and
+then recovers fails with the "subtract the max" hint. Batch grading sees only the returned values:
+there an exponent that overflows (logits of magnitude 1e3) still leaves an inf or a NaN in the
+softmax or the loss, and a non-finite answer where the true one is finite fails with the same hint.
 """
 from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, register
+
+
+@dataclass
+class StableExercise(Exercise):
+    """An exercise that must not overflow: overflow, 0/0 and log(0) raise while it is checked."""
+
+    overflow_hint: str = ""
+
+    def __call__(self, fn) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            # Underflow (exp(-2000) = 0) is harmless after the max-shift, so it stays allowed.
+            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+                super().__call__(fn)
+
+    def error_hint(self, error: dict) -> str:
+        text = f"{error['type']} {error['message']}".lower()
+        if "overflow" in text:
+            return self.overflow_hint
+        if "invalid value" in text:
+            return "a 0/0 or inf/inf appeared: " + self.overflow_hint
+        if "divide by zero" in text:
+            return ("log(0): a probability underflowed to 0; work with log-probabilities, "
+                    "z - logsumexp(z), instead of taking the log of a softmax")
+        return super().error_hint(error)
 
 # -- references ---------------------------------------------------------------------------------
 
@@ -82,12 +111,17 @@ def _clipped_log_cross_entropy(logits, y):
     return float(-np.mean(np.log(p[np.arange(n), y] + 1e-12)))
 
 
-# -- cases --------------------------------------------------------------------------------------
-
 STABILITY_HINT = (
     "exp overflows for large logits (exp(1000) = inf, and inf/inf = NaN): subtract each row's max "
     "before exp, z - z.max(axis=-1, keepdims=True); the result is mathematically the same"
 )
+
+LSE_HINT = (
+    "log(sum(exp(z))) overflows for large logits: use log-sum-exp, m + log(sum(exp(z - m))) with m the row max"
+)
+
+
+# -- cases --------------------------------------------------------------------------------------
 
 
 def _regression_cases(seed: int) -> list[Case]:
@@ -227,8 +261,9 @@ register(
 )
 
 register(
-    Exercise(
+    StableExercise(
         id="softmax",
+        overflow_hint=STABILITY_HINT,
         lesson="04",
         points=2,
         description="row-wise softmax, stable for logits of magnitude 1e3",
@@ -253,17 +288,16 @@ register(
 )
 
 register(
-    Exercise(
+    StableExercise(
         id="cross_entropy",
+        overflow_hint=LSE_HINT,
         lesson="04",
         points=2,
         description="mean negative log-likelihood of integer labels, via log-sum-exp",
         cases=_cross_entropy_cases,
         reference=_cross_entropy,
         mistakes=[
-            Mistake(_quiet(_naive_cross_entropy),
-                    "log(sum(exp(z))) overflows for large logits: use log-sum-exp, m + log(sum(exp(z - m))) with "
-                    "m the row max"),
+            Mistake(_quiet(_naive_cross_entropy), LSE_HINT),
             Mistake(_quiet(_clipped_log_cross_entropy),
                     "log(softmax) underflows to log(0) for large logits, and adding a tiny epsilon gives a wrong "
                     "value: compute log-softmax directly as z - logsumexp(z)"),
@@ -283,8 +317,9 @@ register(
 )
 
 register(
-    Exercise(
+    StableExercise(
         id="cross_entropy_grad",
+        overflow_hint=STABILITY_HINT,
         lesson="04",
         points=2,
         description="gradient of the mean cross-entropy with respect to the logits",
