@@ -10,8 +10,9 @@ from bpkit.checks import CheckFailure
 from bpkit.checks.lesson13 import _split, capstone_training_data
 
 IDS = ["momentum_step", "nesterov_step", "rmsprop_step", "adam_step", "l2_penalty", "l2_penalty_grad",
-       "dropout_forward", "dropout_backward", "early_stopping_epoch", "predict"]
-LESSON = {"momentum_step": "10", "nesterov_step": "10", "rmsprop_step": "11", "adam_step": "11", "predict": "13"}
+       "dropout_forward", "dropout_backward", "early_stopping_epoch", "mlp_loss_and_grads", "train_mlp", "predict"]
+LESSON = {"momentum_step": "10", "nesterov_step": "10", "rmsprop_step": "11", "adam_step": "11",
+          "mlp_loss_and_grads": "13", "train_mlp": "13", "predict": "13"}
 
 
 def _failure(exercise_id: str, fn) -> str:
@@ -221,3 +222,58 @@ def test_capstone_just_below_the_bar_fails_with_the_accuracy():
 def test_capstone_constant_answer_fails():
     message = _failure("predict", lambda X: np.zeros(len(X), dtype=int))
     assert "held-out accuracy" in message
+
+
+def test_capstone_mlp_reference_matches_finite_differences():
+    from bpkit.checks.lesson13 import _mlp_cases, _mlp_loss_and_grads
+
+    for case in _mlp_cases()[:5]:  # the kink and overflow cases are not smooth enough for this
+        X, y, params = case.args
+        _, grads = _mlp_loss_and_grads(X, y, params)
+        for (W, b), (dW, db) in zip(params, grads):
+            for arr, grad in ((W, dW), (b, db)):
+                numeric = np.zeros_like(arr)
+                for idx in np.ndindex(arr.shape):
+                    old = arr[idx]
+                    arr[idx] = old + 1e-6
+                    up = _mlp_loss_and_grads(X, y, params)[0]
+                    arr[idx] = old - 1e-6
+                    down = _mlp_loss_and_grads(X, y, params)[0]
+                    arr[idx] = old
+                    numeric[idx] = (up - down) / 2e-6
+                assert np.allclose(numeric, grad, atol=1e-7), case.label
+
+
+def test_capstone_mlp_returning_only_the_loss_fails():
+    from bpkit.checks.lesson13 import _mlp_loss_and_grads
+
+    message = _failure("mlp_loss_and_grads", lambda X, y, params: _mlp_loss_and_grads(X, y, params)[0])
+    assert "expected a tuple of 2 items" in message
+
+
+def test_capstone_mlp_mutating_params_is_caught():
+    from bpkit.checks.lesson13 import _mlp_loss_and_grads
+
+    def in_place(X, y, params):
+        loss, grads = _mlp_loss_and_grads(X, y, params)
+        for (W, _), (dW, _) in zip(params, grads):
+            W -= 0.1 * dW  # an update does not belong here
+        return loss, grads
+
+    assert "in place" in _failure("mlp_loss_and_grads", in_place)
+
+
+def test_train_mlp_returning_a_dict_fails_clearly():
+    message = _failure("train_mlp", lambda X, y, sizes, epochs, lr, batch_size, rng: {"W1": np.zeros((64, 32))})
+    assert "expected a list of" in message and "(W, b) pairs" in message
+
+
+def test_train_mlp_nan_parameters_are_named():
+    from bpkit.checks.lesson13 import _train_mlp
+
+    def exploded(X, y, sizes, epochs, lr, batch_size, rng):
+        params = _train_mlp(X, y, sizes, 1, lr, batch_size, rng)
+        params[0][0][0, 0] = np.nan
+        return params
+
+    assert "NaN" in _failure("train_mlp", exploded)
