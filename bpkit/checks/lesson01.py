@@ -54,6 +54,8 @@ def _neuron_cases() -> list[Case]:
     rng = np.random.default_rng(102)
     cases = [Case(f"D={d}, activation={act.__name__}", (rng.normal(size=d), rng.normal(size=d), float(rng.normal()), act))
              for d, act in ((2, np.tanh), (5, identity), (3, step))]
+    cases.append(Case("D=1, activation=tanh", (np.array([2.0]), np.array([-0.5]), 0.25, np.tanh)))
+    cases.append(Case("x = zeros: only the bias counts, activation=tanh", (np.zeros(3), rng.normal(size=3), 0.7, np.tanh)))
     return cases
 
 
