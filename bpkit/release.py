@@ -1,0 +1,282 @@
+"""`bpkit release SRC DEST`: turn solution notebooks into learner notebooks (stubs, no outputs).
+
+For every SRC/NN_name.ipynb this writes DEST/NN_name.ipynb where
+1. each `### BEGIN SOLUTION` ... `### END SOLUTION` region becomes, at the marker's indentation,
+   `raise NotImplementedError("<exercise id>: your code here")` (the def line and docstring stay);
+2. outputs, execution counts and run-time metadata (timings, widget state) are dropped;
+3. the notebook records {"bpkit": {"lesson": "NN"}}; exercise cells get the tag `exercise:<id>`,
+   check cells (the one line `checks.<id>(<id>)`) the tag `check:<id>` and {"bpkit": {"check": id}},
+   which is how `bpkit grade` recognises them.
+The output depends only on the solution files, so releasing twice is byte-identical and
+`--check` can tell whether DEST is stale.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+BEGIN_MARKER = "### BEGIN SOLUTION"
+END_MARKER = "### END SOLUTION"
+NOTEBOOK_NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_-]+\.ipynb$")
+CHECK_LINE = re.compile(r"^checks\.(\w+)\((\w+)\)$")
+OWN_TAG_PREFIXES = ("exercise:", "check:")
+# Cell metadata worth handing out; the rest (execution timings, widget ids) is run-time noise.
+KEPT_CELL_METADATA = ("tags", "jupyter", "editable", "deletable", "slideshow", "collapsed", "scrolled")
+
+
+class ReleaseError(ValueError):
+    """A solution notebook cannot be released; the message names the notebook, the cell and the fix."""
+
+
+@dataclass
+class Released:
+    """One released lesson: where it goes, its text, and the exercise ids it contains."""
+
+    source: Path
+    target: Path
+    text: str
+    exercises: list[str]
+
+
+def stub_line(exercise_id: str, indent: str) -> str:
+    """The line that replaces a solution region in the learner's notebook."""
+    return f'{indent}raise NotImplementedError("{exercise_id}: your code here")'
+
+
+def solution_regions(source: str, where: str) -> list[tuple[int, int]]:
+    """Return (begin, end) line indexes of every marker pair in a cell; raise on unbalanced markers."""
+    regions = []
+    begin = None
+    for number, line in enumerate(source.splitlines()):
+        marker = line.strip()
+        if marker == BEGIN_MARKER:
+            if begin is not None:
+                raise ReleaseError(
+                    f"{where}: `{BEGIN_MARKER}` on line {number + 1} but the one on line {begin + 1} "
+                    f"was never closed: add `{END_MARKER}` after the solution"
+                )
+            begin = number
+        elif marker == END_MARKER:
+            if begin is None:
+                raise ReleaseError(f"{where}: `{END_MARKER}` on line {number + 1} without a `{BEGIN_MARKER}` above it")
+            regions.append((begin, number))
+            begin = None
+    if begin is not None:
+        raise ReleaseError(f"{where}: `{BEGIN_MARKER}` on line {begin + 1} is never closed: add `{END_MARKER}`")
+    return regions
+
+
+def exercise_id_of(source: str, regions: list[tuple[int, int]], known: set[str], where: str) -> str:
+    """Name of the exercise function that holds the solution regions of a cell."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ReleaseError(f"{where}: the solution cell is not valid Python ({exc.msg}, line {exc.lineno})") from None
+    functions = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not functions:
+        raise ReleaseError(
+            f"{where}: a solution cell must define the exercise function (`def <exercise id>(...)`), "
+            f"found no function"
+        )
+    lines = source.splitlines()
+    names = set()
+    for begin, end in regions:
+        # A region belongs to the function whose lines hold its first statement (ast counts from 1;
+        # a trailing marker comment lies past end_lineno, so the markers themselves cannot decide).
+        code = [i for i in range(begin + 1, end) if lines[i].strip() and not lines[i].lstrip().startswith("#")]
+        first = (code[0] if code else begin) + 1
+        owner = [f for f in functions if f.lineno <= first <= (f.end_lineno or f.lineno)]
+        if not owner:
+            raise ReleaseError(f"{where}: the solution region on lines {begin + 1}-{end + 1} is not inside a function")
+        names.add(owner[0].name)
+    if len(names) > 1:
+        raise ReleaseError(f"{where}: solution regions in several functions ({', '.join(sorted(names))}): one exercise per cell")
+    name = names.pop()
+    if name not in known:
+        raise ReleaseError(
+            f"{where}: `{name}` is not an exercise id registered in bpkit.checks.EXERCISES; "
+            f"rename the function to its exercise id or register a checker for it"
+        )
+    return name
+
+
+def strip_solutions(source: str, regions: list[tuple[int, int]], exercise_id: str) -> str:
+    """Replace every marked region by the NotImplementedError stub, keeping the marker's indentation."""
+    lines = source.splitlines()
+    out: list[str] = []
+    cursor = 0
+    for begin, end in regions:
+        out.extend(lines[cursor:begin])
+        indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+        out.append(stub_line(exercise_id, indent))
+        cursor = end + 1
+    out.extend(lines[cursor:])
+    return "\n".join(out)
+
+
+def _with_tag(cell: nbformat.NotebookNode, tag: str) -> list[str]:
+    tags = [t for t in cell.metadata.get("tags", []) if not t.startswith(OWN_TAG_PREFIXES)]
+    return tags + [tag]
+
+
+def _clean_cell(cell: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
+    """A copy of the cell without outputs and run-time metadata."""
+    metadata = {key: cell.metadata[key] for key in KEPT_CELL_METADATA if key in cell.metadata}
+    metadata["tags"] = [t for t in metadata.get("tags", []) if not t.startswith(OWN_TAG_PREFIXES)]
+    if not metadata["tags"]:
+        del metadata["tags"]
+    fields = {"id": cell_id, "cell_type": cell.cell_type, "metadata": metadata, "source": cell.source}
+    if cell.cell_type == "code":
+        fields.update(outputs=[], execution_count=None)
+    elif "attachments" in cell:
+        fields["attachments"] = cell.attachments
+    return nbformat.from_dict(fields)
+
+
+def release_notebook(
+    text: str, name: str, known: set[str], lessons_of: dict[str, str] | None = None
+) -> tuple[nbformat.NotebookNode, list[str]]:
+    """Build the learner notebook from a solution notebook's file text; returns it and its exercise ids."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReleaseError(f"{name}: not a readable notebook ({exc})") from None
+    match = NOTEBOOK_NAME.match(name)
+    if not match:
+        raise ReleaseError(f"{name}: solution notebooks are named NN_name.ipynb (two-digit lesson number first)")
+    lesson = match.group(1)
+    if raw.get("nbformat") != 4:
+        raise ReleaseError(f"{name}: notebook format {raw.get('nbformat')}, expected 4")
+    declared = raw.get("metadata", {}).get("bpkit", {}).get("lesson")
+    if declared is not None and declared != lesson:
+        raise ReleaseError(f"{name}: metadata says lesson {declared!r} but the file name says {lesson!r}")
+    nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+    cells = []
+    exercises: list[str] = []
+    checks: list[str] = []
+    for index, cell in enumerate(nb.cells):
+        where = f"{name}, cell {index + 1}"
+        # Cell ids from the solution; a deterministic one where the solution has none.
+        cell_id = cell.get("id") or hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:12]
+        out = _clean_cell(cell, cell_id)
+        if cell.cell_type != "code":
+            cells.append(out)
+            continue
+        regions = solution_regions(cell.source, where)
+        if regions:
+            exercise_id = exercise_id_of(cell.source, regions, known, where)
+            if exercise_id in exercises:
+                raise ReleaseError(f"{where}: exercise `{exercise_id}` has a second solution cell; keep one")
+            if lessons_of and lessons_of.get(exercise_id) not in (None, lesson):
+                raise ReleaseError(
+                    f"{where}: `{exercise_id}` is registered for lesson {lessons_of[exercise_id]}, not {lesson}"
+                )
+            out.source = strip_solutions(cell.source, regions, exercise_id)
+            out.metadata["tags"] = _with_tag(out, f"exercise:{exercise_id}")
+            out.metadata["bpkit"] = {"exercise": exercise_id}
+            exercises.append(exercise_id)
+        check = CHECK_LINE.match(cell.source.strip())
+        if check:
+            checked, argument = check.groups()
+            if checked not in known:
+                raise ReleaseError(f"{where}: `checks.{checked}` is not an exercise id in bpkit.checks.EXERCISES")
+            if argument != checked:
+                raise ReleaseError(f"{where}: a check cell is `checks.{checked}({checked})`, found `{cell.source.strip()}`")
+            out.metadata["tags"] = _with_tag(out, f"check:{checked}")
+            out.metadata["bpkit"] = {"check": checked}
+            checks.append(checked)
+        cells.append(out)
+    for checked in checks:
+        if checked not in exercises:
+            raise ReleaseError(f"{name}: a check cell calls checks.{checked} but no cell holds the solution of `{checked}`")
+    metadata = {"bpkit": {"lesson": lesson}}
+    if "kernelspec" in nb.metadata:
+        metadata["kernelspec"] = nb.metadata.kernelspec
+    # Only the language name: the version in language_info changes with whoever executed the solution.
+    metadata["language_info"] = {"name": nb.metadata.get("language_info", {}).get("name", "python")}
+    lesson_nb = nbformat.from_dict(
+        {"nbformat": 4, "nbformat_minor": max(5, raw.get("nbformat_minor", 5)), "metadata": metadata, "cells": cells}
+    )
+    return lesson_nb, exercises
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    """The exact file text nbformat.write would produce (sorted keys, one-space indent, final newline)."""
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def solution_notebooks(source: Path) -> list[Path]:
+    """The NN_*.ipynb files of a solutions folder, in lesson order."""
+    if not source.is_dir():
+        raise ReleaseError(f"{source} is not a folder of solution notebooks")
+    found = sorted(p for p in source.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
+    if not found:
+        raise ReleaseError(f"no solution notebooks (NN_name.ipynb) in {source}")
+    return found
+
+
+def plan(source: Path, dest: Path) -> list[Released]:
+    """Release every solution notebook in memory; nothing is written."""
+    from bpkit.checks import EXERCISES
+
+    known = set(EXERCISES)
+    lessons_of = {eid: ex.lesson for eid, ex in EXERCISES.items()}
+    released = []
+    for path in solution_notebooks(source):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ReleaseError(f"{path.name}: not a readable notebook ({exc})") from None
+        nb, exercises = release_notebook(text, path.name, known, lessons_of)
+        released.append(Released(path, dest / path.name, render(nb), exercises))
+    return released
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Release SRC into DEST (or, with --check, report stale files and exit 1)."""
+    try:
+        released = plan(args.source, args.dest)
+    except ReleaseError as exc:
+        print(f"bpkit release: error: {exc}", file=sys.stderr)
+        return 2
+    expected = {r.target.name for r in released}
+    orphans = sorted(
+        p for p in args.dest.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name) and p.name not in expected
+    )
+    stale = [r for r in released if not r.target.exists() or r.target.read_text(encoding="utf-8") != r.text]
+    if args.check:
+        if not stale and not orphans:
+            print(f"{args.dest} is up to date ({len(released)} lessons)")
+            return 0
+        for r in stale:
+            print(f"stale: {r.target} (run `bpkit release {args.source} {args.dest}`)")
+        for p in orphans:
+            print(f"stale: {p} has no solution notebook in {args.source}")
+        return 1
+    args.dest.mkdir(parents=True, exist_ok=True)
+    for r in stale:
+        _write_atomic(r.target, r.text)
+        print(f"wrote {r.target} ({len(r.exercises)} exercises: {', '.join(r.exercises) or 'none'})")
+    for p in orphans:
+        p.unlink()
+        print(f"removed {p} (no solution notebook for it)")
+    print(f"{len(released)} lessons in {args.dest}, {len(stale)} written")
+    return 0
