@@ -54,6 +54,7 @@ class Exercise:
     rtol: float = 1e-6
     atol: float = 1e-8
     mutation_matters: bool = True  # the contract says inputs stay unchanged
+    strict_fp: bool = False  # overflow / 0/0 / divide-by-zero raise during the call (stability exercises)
     generic_hint: str = "compare your formula with the one in the exercise text, term by term"
 
     def __call__(self, fn: Any) -> None:
@@ -65,7 +66,7 @@ class Exercise:
             )
         cases = self.cases()
         for index, case in enumerate(cases):
-            observation = _harness.observe(fn, case.args, case.kwargs, self.kind)
+            observation = _harness.observe(fn, case.args, case.kwargs, self.kind, self.strict_fp)
             # The same JSON round trip as in grading, so a notebook and the grader agree exactly.
             observation = json.loads(json.dumps(observation))
             self.verdict(index, observation, cases)

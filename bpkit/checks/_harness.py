@@ -14,11 +14,14 @@ from __future__ import annotations
 import base64
 import copy
 import math
+import warnings
 
 import numpy as np
 
 MAX_ELEMENTS = 20_000_000  # larger return values are reported, not encoded
-MAX_ITEMS = 200_000  # longest iterable we materialise (a minibatch generator, a node list)
+MAX_ITEMS = 200_000
+# Underflow (exp(-2000) == 0) is harmless in a stable formula, so it stays allowed.
+STRICT = {"over": "raise", "invalid": "raise", "divide": "raise", "under": "ignore"}  # longest iterable we materialise (a minibatch generator, a node list)
 
 
 def build_graph(spec: dict):
@@ -64,8 +67,12 @@ def _arrays_in(value, path=()):
             yield from _arrays_in(item, path + (i,))
 
 
-def observe(fn, args: tuple, kwargs: dict, kind: str = "plain") -> dict:
-    """Call fn(*args, **kwargs) on copies; return the encoded output, or the error it raised."""
+def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool = False) -> dict:
+    """Call fn(*args, **kwargs) on copies; return the encoded output, or the error it raised.
+
+    strict_fp: floating-point overflow, 0/0 and division by zero (and any RuntimeWarning) raise
+    during the call, so an unstable formula fails even where its result happens to be right.
+    """
     nodes = None
     call_args = []
     for arg in args:
@@ -74,7 +81,10 @@ def observe(fn, args: tuple, kwargs: dict, kind: str = "plain") -> dict:
         call_args.append(arg if graph_nodes is not None else copy.deepcopy(arg))
     call_kwargs = copy.deepcopy(kwargs)
     try:
-        out = fn(*call_args, **call_kwargs)
+        with warnings.catch_warnings(), np.errstate(**(STRICT if strict_fp else {})):
+            if strict_fp:
+                warnings.simplefilter("error", RuntimeWarning)
+            out = fn(*call_args, **call_kwargs)
         if kind == "iterate":
             # A generator does its work only when iterated: consume it inside the try.
             items = []
