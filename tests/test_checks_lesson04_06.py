@@ -104,16 +104,20 @@ def test_naive_softmax_fails_on_the_overflow_in_a_notebook():
     assert "subtract each row's max" in message
 
 
-def test_naive_softmax_fails_on_its_non_finite_output_when_graded():
-    # Batch grading observes the answer without floating-point errors switched on: the NaN gives it away.
+@pytest.mark.parametrize("strict_fp", [True, False])
+def test_naive_softmax_fails_when_graded(strict_fp):
+    # Batch grading observes and judges separately. With strict_fp the overflow raises; without it
+    # (a safety net), the NaN it leaves gives it away. Either way the hint is the same.
     exercise = checks.EXERCISES["softmax"]
+    assert exercise.strict_fp
     cases = exercise.cases()
     index = next(i for i, case in enumerate(cases) if "1e3" in case.label)
     with np.errstate(all="ignore"):
-        observation = _harness.observe(naive_softmax, cases[index].args, {})
+        observation = _harness.observe(naive_softmax, cases[index].args, {}, strict_fp=strict_fp)
     with pytest.raises(CheckFailure) as info:
         exercise.verdict(index, json.loads(json.dumps(observation)), cases)
-    assert "NaN or inf" in str(info.value) and "subtract each row's max" in str(info.value)
+    assert ("overflow" if strict_fp else "NaN or inf") in str(info.value)
+    assert "subtract each row's max" in str(info.value)
 
 
 def test_softmax_that_overflows_and_then_recovers_still_fails():

@@ -1,14 +1,14 @@
 """Checks for lesson 04, losses: mse, mse_grad, binary_cross_entropy, softmax, cross_entropy, cross_entropy_grad.
 
-Numerical stability is judged twice. In a notebook the check runs softmax and the cross-entropies
-with floating-point overflow, 0/0 and log(0) turned into errors, so even an answer that overflows and
-then recovers fails with the "subtract the max" hint. Batch grading sees only the returned values:
-there an exponent that overflows (logits of magnitude 1e3) still leaves an inf or a NaN in the
-softmax or the loss, and a non-finite answer where the true one is finite fails with the same hint.
+Numerical stability is judged twice. The check runs softmax and the cross-entropies with
+floating-point overflow, 0/0 and log(0) turned into errors (`strict_fp`, in a notebook and in batch
+grading alike), so even an answer that overflows and then recovers fails with the "subtract the max"
+hint. And should an answer run without those errors switched on, an exponent that overflows (logits
+of magnitude 1e3) still leaves an inf or a NaN in the softmax or the loss: a non-finite answer where
+the true one is finite fails with the same hint.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,14 +20,8 @@ from bpkit.checks._core import Case, Exercise, Mistake, register
 class StableExercise(Exercise):
     """An exercise that must not overflow: overflow, 0/0 and log(0) raise while it is checked."""
 
+    strict_fp: bool = True
     overflow_hint: str = ""
-
-    def __call__(self, fn) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", RuntimeWarning)
-            # Underflow (exp(-2000) = 0) is harmless after the max-shift, so it stays allowed.
-            with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-                super().__call__(fn)
 
     def error_hint(self, error: dict) -> str:
         text = f"{error['type']} {error['message']}".lower()
@@ -39,6 +33,7 @@ class StableExercise(Exercise):
             return ("log(0): a probability underflowed to 0; work with log-probabilities, "
                     "z - logsumexp(z), instead of taking the log of a softmax")
         return super().error_hint(error)
+
 
 # -- references ---------------------------------------------------------------------------------
 
