@@ -132,6 +132,15 @@ def test_softmax_that_overflows_and_then_recovers_still_fails():
     assert "overflow" in message and "subtract each row's max" in message
 
 
+def test_softmax_shifted_by_the_global_max_gets_the_row_max_hint():
+    def global_max(z):
+        e = np.exp(z - np.max(z))
+        return e / e.sum(axis=1, keepdims=True)
+
+    message = fails("softmax", global_max)
+    assert "invalid value" in message and "each row's OWN max" in message
+
+
 def test_cross_entropy_via_log_of_softmax_fails_on_log_zero():
     def log_of_softmax(logits, y):
         return float(-np.mean(np.log(lesson04._softmax(logits))[np.arange(len(y)), y]))
@@ -244,7 +253,26 @@ def test_numerical_gradient_that_leaves_x_perturbed_is_caught():
         return grad
 
     message = fails("numerical_gradient", not_restored)
-    assert "changed its input (argument 2) in place" in message
+    assert "changed its input x in place" in message and "x[k] = old" in message
+
+
+def test_numerical_gradient_that_adds_and_subtracts_eps_is_caught_when_floats_do_not_round_trip():
+    def add_then_subtract(f, x, eps=1e-6):
+        grad = np.zeros_like(x)
+        for index in np.ndindex(x.shape):
+            x[index] += eps
+            f_plus = f(x)
+            x[index] -= 2 * eps
+            f_minus = f(x)
+            x[index] += eps  # back where it started, up to rounding
+            grad[index] = (f_plus - f_minus) / (2 * eps)
+        return grad
+
+    x = np.random.default_rng(604).normal(size=4)
+    once = x.copy()
+    add_then_subtract(lesson06.cube_sum, once)
+    assert not np.array_equal(once, x)  # the premise: rounding moved at least one entry
+    assert "does not always give back the same float" in fails("numerical_gradient", add_then_subtract)
 
 
 def test_numerical_gradient_that_restores_exactly_in_place_passes():

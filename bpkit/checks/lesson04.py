@@ -22,13 +22,14 @@ class StableExercise(Exercise):
 
     strict_fp: bool = True
     overflow_hint: str = ""
+    invalid_hint: str = ""  # for 0/0 and inf/inf; the overflow hint when empty
 
     def error_hint(self, error: dict) -> str:
         text = f"{error['type']} {error['message']}".lower()
         if "overflow" in text:
             return self.overflow_hint
         if "invalid value" in text:
-            return "a 0/0 or inf/inf appeared: " + self.overflow_hint
+            return self.invalid_hint or "a 0/0 or inf/inf appeared: " + self.overflow_hint
         if "divide by zero" in text:
             return ("log(0): a probability underflowed to 0; work with log-probabilities, "
                     "z - logsumexp(z), instead of taking the log of a softmax")
@@ -111,6 +112,10 @@ STABILITY_HINT = (
     "before exp, z - z.max(axis=-1, keepdims=True); the result is mathematically the same"
 )
 
+ROW_MAX_HINT = (
+    "a 0/0 or inf/inf appeared: subtract each row's OWN max, z - z.max(axis=-1, keepdims=True), before exp. "
+    "Without a shift exp(1000) = inf; with the max of the whole array a row far below it underflows to 0/0"
+)
 LSE_HINT = (
     "log(sum(exp(z))) overflows for large logits: use log-sum-exp, m + log(sum(exp(z - m))) with m the row max"
 )
@@ -259,6 +264,7 @@ register(
     StableExercise(
         id="softmax",
         overflow_hint=STABILITY_HINT,
+        invalid_hint=ROW_MAX_HINT,
         lesson="04",
         points=2,
         description="row-wise softmax, stable for logits of magnitude 1e3",

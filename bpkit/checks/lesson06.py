@@ -219,6 +219,23 @@ def _judge_relative_error(exercise: Exercise, case: Case, received) -> None:
     exercise.expect(case, received, expected, hint=hint)
 
 
+MUTATION_HINT = (
+    "numerical_gradient must leave x exactly as it found it: work on a copy (x = np.array(x, dtype=float)) "
+    "or save each entry and put it back (old = x[k]; ...; x[k] = old). Adding eps and subtracting it again "
+    "does not always give back the same float"
+)
+
+
+class _LeavesInputExercise(Exercise):
+    """An exercise whose contract says x is unchanged: a mutation gets a hint about perturbing x."""
+
+    def verdict(self, index: int, observation: dict, cases: list[Case] | None = None) -> None:
+        if "error" not in observation and observation.get("mutated"):
+            case = (cases or self.cases())[index]
+            self.fail(case, "changed its input x in place (x differs after the call)", hint=MUTATION_HINT)
+        super().verdict(index, observation, cases)
+
+
 # -- exercises ------------------------------------------------------------------------------------
 
 register(
@@ -295,7 +312,7 @@ register(
 )
 
 register(
-    Exercise(
+    _LeavesInputExercise(
         id="numerical_gradient",
         lesson="06",
         points=2,
