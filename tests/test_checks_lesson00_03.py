@@ -1,6 +1,7 @@
 """The checkers of lessons 00-03 accept the reference and reject typical wrong answers with their hint."""
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from bpkit import checks
-from bpkit.checks import CheckFailure
+from bpkit.checks import CheckFailure, _harness
 from bpkit.checks import lesson02, lesson03
 
 LESSONS = ("00", "01", "02", "03")
@@ -122,6 +123,18 @@ def test_naive_sigmoid_is_unstable():
 def test_sigmoid_where_with_overflowing_branch_is_unstable():
     message = failure("sigmoid", lambda z: np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z))))
     assert lesson02.UNSTABLE_HINT in message
+
+
+def test_naive_sigmoid_fails_when_graded():
+    # Batch grading observes in the student's kernel and judges elsewhere; strict_fp travels with the exercise.
+    exercise = checks.EXERCISES["sigmoid"]
+    assert exercise.strict_fp
+    cases = exercise.cases()
+    index = next(i for i, case in enumerate(cases) if "limits" in case.label)
+    observation = _harness.observe(lambda z: 1 / (1 + np.exp(-z)), cases[index].args, {}, exercise.kind, exercise.strict_fp)
+    with pytest.raises(CheckFailure) as info:
+        exercise.verdict(index, json.loads(json.dumps(observation)), cases)
+    assert lesson02.UNSTABLE_HINT in str(info.value)
 
 
 def test_sigmoid_with_math_exp_is_unstable():
