@@ -19,9 +19,12 @@ from typing import Callable
 import numpy as np
 from matplotlib.figure import Figure
 
+from bpkit.functions import PROBLEMS
+
 __all__ = [
     "LR_SURFACES",
     "MOMENTUM_PROBLEMS",
+    "MOMENTUM_LR",
     "ACTIVATIONS",
     "INITS",
     "DATASETS",
@@ -293,42 +296,19 @@ def plot_batch_sizes(batch_size: int, epochs: int) -> Figure:
 # 3. Momentum: plain, momentum and Nesterov descent on two classic surfaces
 # ---------------------------------------------------------------------------------------------
 
-def _ill_quadratic(w: np.ndarray) -> np.ndarray:
-    """f(w) = 0.5 * (w1^2 + 25 w2^2): a long narrow valley (condition number 25)."""
-    return 0.5 * (w[..., 0] ** 2 + 25.0 * w[..., 1] ** 2)
-
-
-def _ill_quadratic_grad(w: np.ndarray) -> np.ndarray:
-    """Gradient of 0.5 * (w1^2 + 25 w2^2)."""
-    return np.array([w[0], 25.0 * w[1]])
-
-
-def _rosenbrock(w: np.ndarray) -> np.ndarray:
-    """f(x, y) = (1 - x)^2 + 100 (y - x^2)^2, minimum 0 at (1, 1) at the end of a curved valley."""
-    return (1.0 - w[..., 0]) ** 2 + 100.0 * (w[..., 1] - w[..., 0] ** 2) ** 2
-
-
-def _rosenbrock_grad(w: np.ndarray) -> np.ndarray:
-    """Gradient of the Rosenbrock function."""
-    x, y = w
-    return np.array([-2.0 * (1.0 - x) - 400.0 * x * (y - x**2), 200.0 * (y - x**2)])
-
-
-MOMENTUM_PROBLEMS: dict[str, dict] = {
-    "quadratic": {"f": _ill_quadratic, "grad": _ill_quadratic_grad, "start": np.array([-4.0, 1.0]),
-                  "minimum": np.array([0.0, 0.0]), "lr": 0.03, "xlim": (-5.0, 5.0), "ylim": (-1.6, 1.6)},
-    "rosenbrock": {"f": _rosenbrock, "grad": _rosenbrock_grad, "start": np.array([-1.5, 2.0]),
-                   "minimum": np.array([1.0, 1.0]), "lr": 0.001, "xlim": (-2.0, 2.0), "ylim": (-1.0, 3.0)},
-}
+# Surfaces, starts and plot limits are shared with lesson 10 (bpkit.functions.PROBLEMS);
+# these learning rates suit each one (plain descent is stable, momentum has room to overshoot).
+MOMENTUM_PROBLEMS: tuple[str, ...] = ("quadratic", "rosenbrock")
+MOMENTUM_LR: dict[str, float] = {"quadratic": 0.03, "rosenbrock": 0.001}
 
 
 def momentum_paths(beta: float, lr: float, steps: int, problem: str = "quadratic") -> dict:
     """Run plain, momentum and Nesterov descent from the same start; return their paths.
 
-    Updates (v starts at 0):
+    Updates as in lesson 10 (v starts at 0, g is the gradient):
       plain:     w <- w - lr * g(w)
-      momentum:  v <- beta * v - lr * g(w);             w <- w + v
-      nesterov:  v <- beta * v - lr * g(w + beta * v);  w <- w + v   (gradient at the look-ahead point)
+      momentum:  v <- beta * v + g(w);                  w <- w - lr * v
+      nesterov:  v <- beta * v + g(w - lr * beta * v);  w <- w - lr * v   (gradient at the look-ahead point)
     Keys: "plain"/"momentum"/"nesterov" -> {"path" (k+1, 2), "loss" (k+1,), "diverged" bool,
     "overshoot" = how far the path went past the minimum along w1 (0 if never)}, plus "problem",
     "beta", "lr", "steps", "minimum".
@@ -338,20 +318,20 @@ def momentum_paths(beta: float, lr: float, steps: int, problem: str = "quadratic
         raise ValueError(f"{fn}: beta must be a number in [0, 1), got {beta!r}")
     lr = _check_positive("lr", lr, fn)
     steps = _check_count("steps", steps, fn, maximum=100_000)
-    problem = _check_choice("problem", problem, tuple(MOMENTUM_PROBLEMS), fn)
-    spec = MOMENTUM_PROBLEMS[problem]
+    problem = _check_choice("problem", problem, MOMENTUM_PROBLEMS, fn)
+    spec = PROBLEMS[problem]
     beta = float(beta)
 
     def plain(w, v, grad):
         return w - lr * grad(w), v
 
     def momentum(w, v, grad):
-        v = beta * v - lr * grad(w)
-        return w + v, v
+        v = beta * v + grad(w)
+        return w - lr * v, v
 
     def nesterov(w, v, grad):
-        v = beta * v - lr * grad(w + beta * v)
-        return w + v, v
+        v = beta * v + grad(w - lr * beta * v)
+        return w - lr * v, v
 
     out: dict = {"problem": problem, "beta": beta, "lr": lr, "steps": steps, "minimum": spec["minimum"]}
     start, minimum = spec["start"], spec["minimum"]
@@ -374,10 +354,10 @@ def plot_momentum(beta: float, lr: float, steps: int, problem: str = "quadratic"
     fig.bpkit_data is the dict of `momentum_paths(beta, lr, steps, problem)`.
     """
     data = momentum_paths(beta, lr, steps, problem)
-    spec = MOMENTUM_PROBLEMS[problem]
+    spec = PROBLEMS[problem]
     fig = _figure()
     ax_contour, ax_loss = fig.subplots(1, 2, width_ratios=[1.3, 1.0])
-    g1, g2 = np.meshgrid(np.linspace(*spec["xlim"], 250), np.linspace(*spec["ylim"], 250))
+    g1, g2 = np.meshgrid(np.linspace(*spec["xlim"], 160), np.linspace(*spec["ylim"], 160))
     grid_loss = spec["f"](np.stack([g1, g2], axis=-1))
     ax_contour.contour(g1, g2, grid_loss, levels=np.geomspace(0.01, grid_loss.max(), 18), colors="0.75")
     ax_contour.plot(*spec["minimum"], "k*", ms=12)

@@ -129,15 +129,15 @@ def batch_size_explorer() -> "ipywidgets.VBox":
 def momentum_explorer() -> "ipywidgets.VBox":
     """Plain, momentum and Nesterov descent side by side on a narrow valley or the Rosenbrock function."""
     controls = {
-        "problem": _toggle("problem", tuple(explore.MOMENTUM_PROBLEMS), "quadratic"),
+        "problem": _toggle("problem", explore.MOMENTUM_PROBLEMS, "quadratic"),
         "beta": _float_slider("beta", 0.9, 0.0, 0.99, 0.01),
-        "lr": _log_slider("learning rate", explore.MOMENTUM_PROBLEMS["quadratic"]["lr"], -4.0, -0.5),
+        "lr": _log_slider("learning rate", explore.MOMENTUM_LR["quadratic"], -4.0, -0.5),
         "steps": _int_slider("steps", 100, 10, 500, 10),
     }
 
     def use_problem_lr(change: dict) -> None:
         # Rosenbrock needs a much smaller rate than the quadratic: jump to a sensible one.
-        controls["lr"].value = explore.MOMENTUM_PROBLEMS[change["new"]]["lr"]
+        controls["lr"].value = explore.MOMENTUM_LR[change["new"]]
 
     # Registered before the plot's own observer, so the redraw already sees the new rate.
     controls["problem"].observe(use_problem_lr, "value")
