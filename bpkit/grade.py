@@ -249,12 +249,20 @@ def _client_class():
     from nbclient import NotebookClient
 
     class QuietClient(NotebookClient):
-        """Keeps only error outputs: a student's prints and plots never pile up in the grader."""
+        """Keeps only error outputs (prints and plots never pile up here) and notes cell timeouts."""
+
+        timed_out = False
 
         def output(self, outs, msg, display_id, cell_index):
             if msg["msg_type"] == "error":
                 return super().output(outs, msg, display_id, cell_index)
             return None
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            # With interrupt_on_timeout nbclient interrupts the kernel and winds the cell down itself
+            # (its output reader included, which would otherwise swallow the next cells' messages).
+            self.timed_out = True
+            return await super()._async_handle_timeout(timeout, cell)
 
     return QuietClient
 
@@ -291,25 +299,22 @@ def _copy_inputs(submission: Path, dest: Path, out_dir: Path) -> None:
     shutil.copyfile(submission, dest / submission.name)
 
 
-async def _execute(client, cell, index: int, seconds: float, store_history: bool = True):
-    """Run one cell with a wall-clock limit; return the executed cell (errors stay in its outputs)."""
+async def _execute(client, cell, index: int, seconds: float, store_history: bool = True) -> bool:
+    """Run one cell with a wall-clock limit (errors stay in its outputs); True when it timed out."""
     deadline = time.monotonic() + max(seconds, 0.05)
     client.timeout_func = lambda _cell: max(deadline - time.monotonic(), 0.05)
-    return await client.async_execute_cell(cell, index, store_history=store_history)
+    client.timed_out = False
+    await client.async_execute_cell(cell, index, store_history=store_history)
+    return client.timed_out
 
 
-async def _responsive(client, km) -> bool:
-    """After a timeout: interrupt the kernel and see whether it answers a trivial cell again."""
+async def _responsive(client) -> bool:
+    """After a timeout (the kernel was interrupted): does it answer a trivial cell again?"""
     import nbformat
 
-    await km.interrupt_kernel()
     probe = nbformat.v4.new_code_cell("pass")
     client.nb.cells.append(probe)
-    try:
-        await _execute(client, probe, len(client.nb.cells) - 1, PROBE_SECONDS, store_history=False)
-        return True
-    except Exception:
-        return False
+    return not await _execute(client, probe, len(client.nb.cells) - 1, PROBE_SECONDS, store_history=False)
 
 
 async def _run_kernel(nb, exercises, cases_of: dict, submission: Path, workdir: Path, options: Options) -> Run:
@@ -336,6 +341,8 @@ async def _run_kernel(nb, exercises, cases_of: dict, submission: Path, workdir: 
         nbformat.v4.new_notebook(cells=[cell for _, cell in student_cells]),
         km=km,
         allow_errors=True,
+        interrupt_on_timeout=True,
+        error_on_timeout={"ename": "Timeout", "evalue": "the time limit was reached", "traceback": []},
         startup_timeout=60,
         shutdown_kernel="immediate",
         skip_cells_with_tag="bpkit-grade-never-skips",
@@ -350,9 +357,9 @@ async def _run_kernel(nb, exercises, cases_of: dict, submission: Path, workdir: 
                 cwd=str(inputs), env={**os.environ, **KERNEL_ENV}, cleanup_kc=True, stdout=log, stderr=log
             ):
                 started = True
-                await _run_cells(client, km, student_cells, run, options)
+                await _run_cells(client, student_cells, run, options)
                 if run.stopped_at != -1:
-                    await _run_checks(client, km, exercises, cases_of, defined_at, private, run, options)
+                    await _run_checks(client, exercises, cases_of, defined_at, private, run, options)
     except Exception as exc:
         if started:
             raise
@@ -368,84 +375,84 @@ async def _run_kernel(nb, exercises, cases_of: dict, submission: Path, workdir: 
     return run
 
 
-async def _run_cells(client, km, student_cells, run: Run, options: Options) -> None:
+async def _run_cells(client, student_cells, run: Run, options: Options) -> None:
     """Run the student's cells in order within their share of the budget; record errors and stops."""
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import DeadKernelError
 
     # The checks are guaranteed the last quarter of the budget (at most 30 s), the cells get the rest.
-    cells_deadline = time.monotonic() + options.timeout - min(options.timeout / 4, 30.0)
     run.deadline = time.monotonic() + options.timeout
+    cells_deadline = run.deadline - min(options.timeout / 4, 30.0)
     for position, (index, cell) in enumerate(student_cells):
         label = cell_label(index + 1, cell.source)
         try:
-            executed = await _execute(client, cell, position, cells_deadline - time.monotonic())
-        except CellTimeoutError:
+            timed_out = await _execute(client, cell, position, cells_deadline - time.monotonic())
+        except DeadKernelError:
+            run.stopped = (
+                f"the kernel died while running {label} (os._exit, a crash, or more memory than the "
+                f"{options.memory_mb} MB cap)"
+            )
+            run.stopped_at = -1
+            return
+        if timed_out:
             run.stopped_status, run.stopped_at = "timeout", index
-            if await _responsive(client, km):
+            if await _responsive(client):
                 run.stopped = f"the notebook ran out of time in {label}, which was interrupted"
             else:
                 run.stopped = f"the notebook ran out of time in {label} and did not respond to an interrupt"
                 run.stopped_at = -1
             return
-        except DeadKernelError:
-            run.stopped, run.stopped_at = (
-                f"the kernel died while running {label} (os._exit, a crash, or more memory than the "
-                f"{options.memory_mb} MB cap)",
-                -1,
-            )
-            return
-        for output in executed.outputs:
+        for output in cell.outputs:
             if output.get("output_type") == "error":
                 run.cell_errors.append((label, output.get("ename", "Error"), str(output.get("evalue", ""))[:300]))
 
 
-async def _run_checks(client, km, exercises, cases_of, defined_at, private: Path, run: Run, options) -> None:
+async def _run_checks(client, exercises, cases_of, defined_at, private: Path, run: Run, options: Options) -> None:
     """One harness cell per exercise; a hung or dead kernel is recorded against the exercises left."""
     import nbformat
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import DeadKernelError
 
     from bpkit.checks import _harness
 
     # The harness is sent as source text and exec'd there, never imported from the kernel's bpkit.
     harness_source = Path(_harness.__file__).read_text(encoding="utf-8")
-
     for position, exercise in enumerate(exercises):
         if run.stopped_at is not None and defined_at.get(exercise.id, -1) >= run.stopped_at:
             run.unchecked[exercise.id] = (run.stopped_status, f"not reached: {run.stopped}")
             continue
+        # Each exercise still to check gets a fair share of the time left.
+        share = (run.deadline - time.monotonic()) / (len(exercises) - position)
+        if share <= 0:
+            run.unchecked[exercise.id] = ("timeout", "not checked: the time limit was used up before this exercise")
+            continue
         cases_path = private / f"cases-{exercise.id}.pkl"
+        shipped = [(exercise.id, i, c.args, c.kwargs, exercise.kind) for i, c in enumerate(cases_of[exercise.id])]
         try:
-            with open(cases_path, "wb") as handle:
-                shipped = [(exercise.id, i, c.args, c.kwargs, exercise.kind) for i, c in enumerate(cases_of[exercise.id])]
-                pickle.dump(shipped, handle)
+            cases_path.write_bytes(pickle.dumps(shipped))
         except Exception as exc:  # a checker whose cases cannot travel: the course's bug, not the student's
             run.unchecked[exercise.id] = ("error", f"the checker's cases could not be sent to the kernel ({exc})")
             continue
         call = (harness_source, str(cases_path), str(private / "observations.jsonl"), exercise.id)
         cell = nbformat.v4.new_code_cell(f"{HARNESS_CELL}__bpkit_check{call!r}\ndel __bpkit_check\n")
         client.nb.cells.append(cell)
-        # Each exercise still to check gets a fair share of the time left.
-        share = (run.deadline - time.monotonic()) / (len(exercises) - position)
         try:
-            executed = await _execute(client, cell, len(client.nb.cells) - 1, share, store_history=False)
-        except CellTimeoutError:
+            timed_out = await _execute(client, cell, len(client.nb.cells) - 1, share, store_history=False)
+        except DeadKernelError:
+            died = f"the kernel died while checking {exercise.id} (os._exit, a crash, or memory over the {options.memory_mb} MB cap)"
+            for rest in exercises[position:]:
+                run.unchecked[rest.id] = ("error", died if rest is exercise else f"not checked: {died}")
+            return
+        if timed_out:
             run.unchecked[exercise.id] = ("timeout", f"your function did not return within {share:.1f} s (an endless loop?)")
-            if not await _responsive(client, km):
+            if not await _responsive(client):
                 for rest in exercises[position + 1 :]:
                     run.unchecked[rest.id] = ("timeout", f"not checked: the kernel hung while checking {exercise.id}")
                 return
             continue
-        except DeadKernelError:
-            run.unchecked[exercise.id] = ("error", f"the kernel died while checking {exercise.id} (os._exit, a crash, or memory over the {options.memory_mb} MB cap)")
-            for rest in exercises[position + 1 :]:
-                run.unchecked[rest.id] = ("error", f"not checked: the kernel died while checking {exercise.id}")
-            return
-        errors = [o for o in executed.outputs if o.get("output_type") == "error"]
+        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         if errors:
             # The harness itself failed (e.g. the student shadowed a module it needs); observations so far count.
-            run.unchecked.setdefault(
-                exercise.id, ("error", f"the checks could not run in this notebook: {errors[0].ename}: {errors[0].evalue}"[:400])
-            )
+            message = f"the checks could not run in this notebook: {errors[0].ename}: {errors[0].evalue}"
+            run.unchecked[exercise.id] = ("error", message[:400])
 
 
 def _read_observations(path: Path, run: Run) -> None:

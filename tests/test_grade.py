@@ -1,0 +1,312 @@
+"""bpkit grade, called in-process on submissions built from the real lesson 01 and its solution.
+
+Two grading runs serve most tests (module fixtures): a normal batch and a batch of hanging notebooks
+with a short timeout. Expected statuses follow from what each submission does to the solution.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell
+
+import bpkit.grade
+from bpkit.checks import EXERCISES
+from bpkit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = ROOT / "solutions" / "01_neurons.ipynb"
+LESSON = ROOT / "lessons" / "01_neurons.ipynb"
+IDS = [eid for eid, exercise in EXERCISES.items() if exercise.lesson == "01"]  # catalogue order
+WRONG_LAYER = '''def layer_forward(X, W, b, activation):
+    """Z and A swapped."""
+    Z = X @ W + b
+    return activation(Z), Z'''
+PATCH_CHECKS = """import builtins
+import numpy as np
+import bpkit.checks
+import bpkit.checks._core as core
+import bpkit.checks._harness as harness
+core.Exercise.verdict = lambda *args, **kwargs: None
+core.Exercise.__call__ = lambda *args, **kwargs: print("passed")
+core.compare = lambda *args, **kwargs: None
+np.allclose = np.isclose = np.array_equal = lambda *args, **kwargs: True
+builtins.AssertionError = Exception
+bpkit.checks.CheckFailure = Exception
+harness.observe = lambda *args, **kwargs: {"output": None, "mutated": []}"""
+
+
+def solution() -> nbformat.NotebookNode:
+    return nbformat.read(SOLUTION, as_version=4)
+
+
+def index_of(nb, needle: str) -> int:
+    """Index of the first code cell whose source contains needle."""
+    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and needle in c.source)
+
+
+def is_check(cell) -> bool:
+    return cell.cell_type == "code" and cell.source.strip().startswith("checks.")
+
+
+def with_wrong_layer(nb):
+    nb.cells[index_of(nb, "def layer_forward(")].source = WRONG_LAYER
+    return nb
+
+
+def build_submissions(folder: Path) -> dict[str, Path]:
+    """The normal batch: every way a notebook can be handed in that needs no short timeout."""
+    folder.mkdir()
+    notebooks = {}
+    notebooks["full"] = solution()
+    notebooks["untouched"] = nbformat.read(LESSON, as_version=4)
+    notebooks["wrong"] = with_wrong_layer(solution())
+    nb = solution()
+    nb.cells = [c for c in nb.cells if not is_check(c)]
+    notebooks["deleted_checks"] = nb
+    nb = with_wrong_layer(nbformat.read(LESSON, as_version=4))  # the released lesson: check cells are tagged
+    for name in ("weighted_sum", "neuron_forward"):
+        nb.cells[index_of(nb, f"def {name}(")] = solution().cells[index_of(solution(), f"def {name}(")]
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if is_check(cell):
+            twin = copy.deepcopy(cell)  # duplicated
+            twin.id = f"{cell.id}-twin"
+            cells.append(twin)
+    edited = next(c for c in cells if "check:layer_forward" in c.metadata.get("tags", []))
+    edited.source = "checks.layer_forward = lambda fn: print('passed')"  # edited (still tagged)
+    nb.cells = cells
+    notebooks["duplicated_checks"] = nb
+    nb = with_wrong_layer(solution())
+    nb.cells.insert(index_of(nb, "import numpy") + 1, new_code_cell(PATCH_CHECKS))
+    notebooks["monkeypatch"] = nb
+    nb = solution()
+    nb.cells.append(new_code_cell("import os\nos._exit(1)"))
+    notebooks["exits"] = nb
+    nb = solution()
+    nb.cells.append(new_code_cell("big = np.ones(400_000_000)  # 3.2 GB, over the memory cap"))
+    notebooks["memory"] = nb
+    nb = solution()
+    del nb.metadata["bpkit"]
+    notebooks["named_01"] = nb  # the lesson comes from the file name
+    nb = solution()
+    nb.metadata["bpkit"] = {"lesson": "99"}
+    notebooks["mystery"] = nb
+    paths = {}
+    for name, nb in notebooks.items():
+        paths[name] = folder / f"{name}.ipynb"
+        nbformat.write(nb, paths[name])
+    raw = {
+        "malformed": b'{"cells": [{"cell_type": "code",',
+        "empty": b"",
+        "version3": b'{"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": []}',
+        "picture": bytes.fromhex("89504e470d0a1a0a0000000d49484452") + bytes(range(256)),
+        "plain_json": b'{"answer": 42}',
+    }
+    for name, data in raw.items():
+        paths[name] = folder / f"{name}.ipynb"
+        paths[name].write_bytes(data)
+    return paths
+
+
+def digests(paths) -> dict:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def by_student(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    table: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        table.setdefault(row["student"], {})[row["exercise"]] = row
+    return table
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Grade the normal batch once: (exit code, submissions, digests before, out folder)."""
+    folder = tmp_path_factory.mktemp("grade")
+    paths = build_submissions(folder / "submissions")
+    before = digests(paths.values())
+    out = folder / "out"
+    code = main(["grade", *map(str, paths.values()), "--out", str(out), "--jobs", "2", "--timeout", "60",
+                 "--memory-mb", "1024"])
+    return code, paths, before, out
+
+
+@pytest.fixture(scope="module")
+def grades(batch):
+    return by_student(read_csv(batch[3] / "grades.csv"))
+
+
+def statuses(grades, student) -> dict[str, str]:
+    return {eid: grades[student][eid]["status"] for eid in IDS}
+
+
+def test_grading_completes_with_exit_code_zero_and_one_summary_row_each(batch):
+    code, paths, _, out = batch
+    assert code == 0
+    summary = read_csv(out / "summary.csv")
+    assert sorted(row["student"] for row in summary) == sorted(paths)
+    assert len({p.name for p in (out / "feedback").iterdir()}) == len(paths)
+
+
+def test_submission_files_are_never_modified(batch):
+    _, paths, before, _ = batch
+    assert digests(paths.values()) == before
+
+
+def test_full_solution_passes_everything(batch, grades):
+    assert statuses(grades, "full") == {eid: "pass" for eid in IDS}
+    summary = {row["student"]: row for row in read_csv(batch[3] / "summary.csv")}
+    total = sum(EXERCISES[eid].points for eid in IDS)
+    assert summary["full"]["total"] == summary["full"]["max_points"] == str(total)
+    assert summary["full"]["percentage"] == "100.0"
+    assert "Every exercise passed" in (batch[3] / "feedback" / "full.md").read_text()
+
+
+def test_untouched_lesson_fails_everything_as_not_implemented(grades):
+    assert statuses(grades, "untouched") == {eid: "fail" for eid in IDS}
+    assert all("not implemented yet" in grades["untouched"][eid]["message"] for eid in IDS)
+    assert all(grades["untouched"][eid]["points"] == "0" for eid in IDS)
+
+
+def test_one_wrong_exercise_fails_with_the_checkers_hint(batch, grades):
+    assert statuses(grades, "wrong") == {"weighted_sum": "pass", "neuron_forward": "pass", "layer_forward": "fail"}
+    message = grades["wrong"]["layer_forward"]["message"]
+    assert "Z and A are swapped" in message
+    feedback = (batch[3] / "feedback" / "wrong.md").read_text()
+    assert "Z and A are swapped" in feedback and "✘ failed" in feedback and "✔ passed" in feedback
+
+
+def test_deleted_duplicated_and_edited_check_cells_change_nothing(grades):
+    assert statuses(grades, "deleted_checks") == statuses(grades, "full")
+    assert statuses(grades, "duplicated_checks") == statuses(grades, "wrong")
+    assert grades["duplicated_checks"]["layer_forward"]["message"] == grades["wrong"]["layer_forward"]["message"]
+
+
+def test_monkeypatching_the_checks_in_the_kernel_cannot_turn_a_failure_into_a_pass(grades):
+    assert statuses(grades, "monkeypatch") == statuses(grades, "wrong")
+    assert "Z and A are swapped" in grades["monkeypatch"]["layer_forward"]["message"]
+
+
+def test_a_kernel_that_exits_is_recorded_and_grading_moves_on(grades):
+    for eid in IDS:
+        assert grades["exits"][eid]["status"] == "error"
+        assert "kernel died" in grades["exits"][eid]["message"]
+
+
+def test_memory_cap_turns_a_huge_allocation_into_a_memory_error(batch, grades):
+    # Without the 1024 MB cap this 3.2 GB allocation would succeed on the test machine.
+    assert statuses(grades, "memory") == {eid: "pass" for eid in IDS}
+    feedback = (batch[3] / "feedback" / "memory.md").read_text()
+    assert "MemoryError" in feedback and "at most 1024 MB" in feedback
+
+
+def test_lesson_falls_back_to_the_file_name(grades):
+    assert statuses(grades, "named_01") == {eid: "pass" for eid in IDS}
+
+
+@pytest.mark.parametrize(
+    "student, reason",
+    [
+        ("malformed", "malformed JSON at line 1"),
+        ("empty", "empty file"),
+        ("version3", "notebook format version 3, expected 4"),
+        ("picture", "not text"),
+        ("plain_json", "without the `nbformat` and `cells` fields"),
+        ("mystery", "unknown lesson: the notebook metadata says lesson '99'"),
+    ],
+)
+def test_unreadable_submissions_get_one_invalid_row_with_the_reason(batch, grades, student, reason):
+    assert list(grades[student]) == [""]
+    row = grades[student][""]
+    assert row["status"] == "invalid" and reason in row["message"]
+    assert row["points"] == "0"
+    assert reason in (batch[3] / "feedback" / f"{student}.md").read_text()
+
+
+# -- hangs -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hangs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hangs")
+    nb = solution()
+    nb.cells.insert(index_of(nb, "def layer_forward("), new_code_cell("while True:\n    pass"))
+    nbformat.write(nb, folder / "loop_cell.ipynb")
+    nb = solution()
+    nb.cells[index_of(nb, "def layer_forward(")].source = "def layer_forward(X, W, b, activation):\n    while True:\n        pass"
+    nbformat.write(nb, folder / "loop_function.ipynb")
+    out = folder / "out"
+    code = main(["grade", str(folder / "loop_cell.ipynb"), str(folder / "loop_function.ipynb"), "--out", str(out),
+                 "--jobs", "2", "--timeout", "12"])
+    return code, by_student(read_csv(out / "grades.csv"))
+
+
+def test_an_endless_cell_times_out_and_the_exercises_before_it_still_count(hangs):
+    code, grades = hangs
+    assert code == 0
+    assert statuses(grades, "loop_cell") == {"weighted_sum": "pass", "neuron_forward": "pass", "layer_forward": "timeout"}
+    assert "ran out of time" in grades["loop_cell"]["layer_forward"]["message"]
+
+
+def test_an_endless_function_times_out_only_its_own_exercise(hangs):
+    _, grades = hangs
+    assert statuses(grades, "loop_function") == {"weighted_sum": "pass", "neuron_forward": "pass", "layer_forward": "timeout"}
+
+
+# -- resume and failures of the grader itself -----------------------------------------------------
+
+
+def test_resume_after_an_interrupted_run_grades_only_the_rest(tmp_path, monkeypatch):
+    files = []
+    for name, data in (("a", b""), ("b", b"{"), ("c", b"[]")):  # invalid ones: no kernel needed
+        files.append(tmp_path / f"{name}_01.ipynb")
+        files[-1].write_bytes(data)
+    out = tmp_path / "out"
+    original_add = bpkit.grade.Gradebook.add
+    added = []
+
+    def interrupted_add(book, result):
+        if added:
+            raise KeyboardInterrupt  # Ctrl-C while the second result is being recorded
+        added.append(result.student)
+        original_add(book, result)
+
+    monkeypatch.setattr(bpkit.grade.Gradebook, "add", interrupted_add)
+    args = ["grade", *map(str, files), "--out", str(out), "--jobs", "1"]
+    assert main(args) == 130
+    first = read_csv(out / "grades.csv")
+    assert len(added) == 1 and [row["student"] for row in first] == added  # a valid file with what finished
+    assert [row["student"] for row in read_csv(out / "summary.csv")] == added
+    assert not list(out.glob(".*.tmp"))
+
+    monkeypatch.setattr(bpkit.grade.Gradebook, "add", original_add)
+    graded = []
+    original_grade = bpkit.grade.grade_submission
+    monkeypatch.setattr(bpkit.grade, "grade_submission", lambda path, *a: graded.append(path.stem) or original_grade(path, *a))
+    assert main([*args, "--resume"]) == 0
+    assert sorted(graded + added) == ["a_01", "b_01", "c_01"]
+    assert [row["student"] for row in read_csv(out / "grades.csv")] == ["a_01", "b_01", "c_01"]
+
+
+def test_an_unwritable_out_folder_is_the_graders_failure(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    submission = tmp_path / "a.ipynb"
+    submission.write_bytes(b"")
+    assert main(["grade", str(submission), "--out", str(tmp_path / "file" / "out")]) == 2
+    assert "cannot write the gradebook" in capsys.readouterr().err
+
+
+def test_bad_options_are_refused(tmp_path, capsys):
+    assert main(["grade", str(tmp_path / "a.ipynb"), "--out", str(tmp_path / "out"), "--jobs", "0"]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err
