@@ -69,8 +69,7 @@ def _init_mlp_cases() -> list[Case]:
         Case("sizes [2, 1000], seed 1", ([2, 1000], np.random.default_rng(1))),
         Case("sizes [1000, 5], seed 2", ([1000, 5], np.random.default_rng(2))),
         Case("sizes [64, 32, 16, 10], seed 3", ([64, 32, 16, 10], np.random.default_rng(3))),
-        Case("sizes [3, 2], seed 4", ([3, 2], np.random.default_rng(4))),
-        Case("sizes [3, 2], seed 4 again: the same seed gives the same network", ([3, 2], np.random.default_rng(4))),
+        Case("sizes [3, 2], seed 4 (too small for statistics: judged by reproducibility)", ([3, 2], np.random.default_rng(4))),
     ]
 
 
