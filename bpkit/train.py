@@ -10,6 +10,7 @@ One step of `fit`, for each minibatch (X_b, y_b):
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bpkit.losses import BCEWithLogitsLoss
-from bpkit.metrics import accuracy as _accuracy_metric
 
 __all__ = ["EarlyStopping", "History", "TrainingDiverged", "fit", "evaluate", "predict"]
 
@@ -198,7 +198,7 @@ def _accuracy(out: np.ndarray, y: np.ndarray, loss: Any) -> float | None:
         return float(np.mean(predicted == target))
     is_int_labels = y.ndim == 1 and y.dtype.kind in "iu"
     if is_int_labels and out.ndim == 2 and out.shape[1] > 1:
-        return float(_accuracy_metric(out, y))
+        return float(np.mean(out.argmax(axis=1) == y))  # predicted class = highest score
     return None
 
 
@@ -212,6 +212,14 @@ def _is_classification(y: np.ndarray, loss: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
+
+
+def _backward_skips_input_grad(model: Any) -> bool:
+    """Whether model.backward takes need_dx (bpkit's Sequential and Linear do)."""
+    try:
+        return "need_dx" in inspect.signature(model.backward).parameters
+    except (TypeError, ValueError):  # objects without an inspectable signature
+        return False
 
 
 def predict(model: Any, X: np.ndarray) -> np.ndarray:
@@ -288,6 +296,7 @@ def fit(
     n = len(X)
     n_batches = math.ceil(n / batch_size)
     params = model.parameters()
+    skip_input_grad = _backward_skips_input_grad(model)
     best_val = math.inf
     best_params: list[np.ndarray] | None = None
     epochs_without_improvement = 0
@@ -310,7 +319,11 @@ def fit(
                     if not math.isfinite(batch_loss):
                         raise TrainingDiverged(epoch + 1, b + 1, n_batches, batch_loss, getattr(optimizer, "lr", None))
                     dout = loss.backward()  # dL/dout, (B, D_out)
-                    model.backward(dout)  # fills every parameter's .grad
+                    if skip_input_grad:
+                        # The input is data, not something to learn: skip computing dL/dX.
+                        model.backward(dout, need_dx=False)
+                    else:
+                        model.backward(dout)  # fills every parameter's .grad
                     optimizer.step()
                 loss_sum += batch_loss * len(idx)  # weight by batch size: the last batch may be smaller
                 if classification:
