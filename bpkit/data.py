@@ -60,7 +60,9 @@ def _check_noise(noise: object, fn: str) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def make_moons(n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+def make_moons(
+    n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles: X (n, 2) float64, y (n,) int64 in {0, 1}, rows shuffled.
 
     Class 0 is the upper arc (cos t, sin t), class 1 the lower arc (1 - cos t, 0.5 - sin t),
@@ -108,7 +110,9 @@ def make_spirals(
     return X[order], y[order]
 
 
-def make_xor(n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+def make_xor(
+    n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The XOR problem: X (n, 2) float64, y (n,) int64, label 1 where the two coordinates differ in sign.
 
     Points are drawn uniformly from [-1, 1]^2 and labelled by sign(x0) != sign(x1) (quadrants 2 and 4
@@ -308,11 +312,12 @@ def _download_verified(name: str, expected: str, target: Path) -> None:
             + f"\nTry again later (the download may have been cut short), or put a good copy of {name} "
             f"into {target.parent}."
         )
+    source = MNIST_MIRRORS[0] if MNIST_MIRRORS else "an MNIST mirror"
     raise MNISTUnavailableError(
         f"Could not download MNIST file {name} (no network, or the mirrors are down):\n  "
         + "\n  ".join(failures)
-        + f"\nTo use MNIST offline, download these four files (e.g. from {MNIST_MIRRORS[0] if MNIST_MIRRORS else 'a mirror'}) "
-        f"on a machine with internet access and put them, with these exact names, into {target.parent}:\n  "
+        + f"\nTo use MNIST offline, download these four files (e.g. from {source}) on a machine with "
+        f"internet access and put them, with these exact names, into {target.parent}:\n  "
         + "\n  ".join(MNIST_SHA256)
         + "\n(set BPKIT_DATA or pass cache_dir= to use another folder). Meanwhile "
         "bpkit.data.load_digits() works offline: 1797 8x8 digits shipped with bpkit."
@@ -376,7 +381,9 @@ def read_idx(source: str | os.PathLike | bytes) -> np.ndarray:
     return values.astype(dtype.newbyteorder("="))  # native byte order, writeable copy
 
 
-def load_mnist(cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_mnist(
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MNIST as (X_train (60000, 784), y_train (60000,), X_test (10000, 784), y_test (10000,)).
 
     X is float64 with raw pixel values 0..255 (28x28 images flattened row-major), y int64 0..9.
