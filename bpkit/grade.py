@@ -226,7 +226,6 @@ class Run:
 
 
 _ACTIVE_KERNELS: dict[int, Any] = {}  # thread id -> kernel manager, so Ctrl-C can stop them all
-_CANCELLED = threading.Event()
 
 
 def _kernel_manager_class():
@@ -437,12 +436,16 @@ async def _run_checks(client, exercises, cases_of, defined_at, private: Path, ru
         try:
             timed_out = await _execute(client, cell, len(client.nb.cells) - 1, share, store_history=False)
         except DeadKernelError:
-            died = f"the kernel died while checking {exercise.id} (os._exit, a crash, or memory over the {options.memory_mb} MB cap)"
+            died = (
+                f"the kernel died while checking {exercise.id} "
+                f"(os._exit, a crash, or memory over the {options.memory_mb} MB cap)"
+            )
             for rest in exercises[position:]:
                 run.unchecked[rest.id] = ("error", died if rest is exercise else f"not checked: {died}")
             return
         if timed_out:
-            run.unchecked[exercise.id] = ("timeout", f"your function did not return within {share:.1f} s (an endless loop?)")
+            hung = f"your function did not return within {share:.1f} s (an endless loop?)"
+            run.unchecked[exercise.id] = ("timeout", hung)
             if not await _responsive(client):
                 for rest in exercises[position + 1 :]:
                     run.unchecked[rest.id] = ("timeout", f"not checked: the kernel hung while checking {exercise.id}")
@@ -485,7 +488,7 @@ def judge(exercise, cases: list, run: Run) -> tuple[str, str]:
     if exercise.id in run.missing:
         found = run.missing[exercise.id]
         if found == "none":
-            return "fail", f"`{exercise.id}` is not defined: the notebook has no function named {exercise.id} (renamed or deleted?)"
+            return "fail", f"`{exercise.id}` is not defined: the notebook has no such function (renamed or deleted?)"
         return "fail", f"`{exercise.id}` is a {found}, not a function: define it with `def {exercise.id}(...)`"
     for index, case in enumerate(cases):
         observation = run.observations.get((exercise.id, index))
@@ -505,7 +508,15 @@ def judge(exercise, cases: list, run: Run) -> tuple[str, str]:
 
 
 def grade_submission(path: Path, student: str, options: Options) -> Result:
-    """Grade one notebook file; never raises for anything the file or the student's code does."""
+    """Grade one notebook file; never raises, so one bad submission cannot stop the others."""
+    try:
+        return _grade(path, student, options)
+    except Exception as exc:  # a bug of the grader or a checker, reported in the gradebook
+        message = f"the grader failed on this notebook ({type(exc).__name__}: {exc}); please report it"
+        return Result(str(path), student, "", [_row(path, student, "", "", 0, 0, "error", message)])
+
+
+def _grade(path: Path, student: str, options: Options) -> Result:
     lessons = known_lessons()
     try:
         nb = read_submission(path)
@@ -530,7 +541,8 @@ def grade_submission(path: Path, student: str, options: Options) -> Result:
             status, message = run.stopped_status, f"not checked: {run.stopped}"
         else:
             status, message = judge(exercise, cases_of[exercise.id], run)
-        rows.append(_row(path, student, lesson, exercise.id, exercise.points if status == "pass" else 0, exercise.points, status, message))
+        points = exercise.points if status == "pass" else 0
+        rows.append(_row(path, student, lesson, exercise.id, points, exercise.points, status, message))
     notes = [
         f"{label} raised {ename}: {evalue}"
         + (f" (out of memory: a notebook may use at most {options.memory_mb} MB)" if ename == "MemoryError" else "")
@@ -591,18 +603,26 @@ def feedback_text(result: Result) -> str:
     possible = sum(int(row["max_points"]) for row in result.rows)
     lines = [f"# Feedback for {result.student}", ""]
     if result.rows and result.rows[0]["status"] == "invalid":
-        lines += [f"Your file `{Path(result.submission).name}` could not be graded: {result.rows[0]['message']}.", "",
-                  "Please hand in the notebook again (save it in JupyterLab first, then send the .ipynb file).", ""]
+        lines += [
+            f"Your file `{Path(result.submission).name}` could not be graded: {result.rows[0]['message']}.",
+            "",
+            "Please hand in the notebook again (save it in JupyterLab first, then send the .ipynb file).",
+            "",
+        ]
         return "\n".join(lines)
-    lines += [f"Lesson {result.lesson}: **{total} / {possible} points**" + (f" ({100 * total / possible:.0f}%)" if possible else ""), ""]
+    share = f" ({100 * total / possible:.0f}%)" if possible else ""
+    lines += [f"Lesson {result.lesson}: **{total} / {possible} points**{share}", ""]
     lines += ["| exercise | points | result |", "|---|---|---|"]
-    symbols = {"pass": "✔ passed", "fail": "✘ failed", "error": "✘ not checked", "timeout": "✘ timed out"}
+    verdicts = {"pass": "passed", "fail": "failed", "error": "not checked", "timeout": "timed out"}
     for row in result.rows:
-        lines.append(f"| `{row['exercise']}` | {row['points']} / {row['max_points']} | {symbols.get(row['status'], row['status'])} |")
+        mark = "✔" if row["status"] == "pass" else "✘"
+        verdict = verdicts.get(row["status"], row["status"])
+        lines.append(f"| `{row['exercise']}` | {row['points']} / {row['max_points']} | {mark} {verdict} |")
     lines.append("")
     for row in result.rows:
         if row["status"] != "pass":
-            lines += [f"## `{row['exercise']}`: {symbols.get(row['status'], row['status'])[2:]}", "", "```text", row["message"], "```", ""]
+            verdict = verdicts.get(row["status"], row["status"])
+            lines += [f"## `{row['exercise']}`: {verdict}", "", "```text", row["message"], "```", ""]
     if result.notes:
         lines += ["## Notes from running your notebook", ""]
         lines += [f"- {note}" for note in result.notes]
@@ -705,7 +725,6 @@ def main(args: argparse.Namespace) -> int:
     names = student_names(todo, {r.student for r in book.results})
     options = Options(timeout=args.timeout, memory_mb=args.memory_mb, out=args.out)
     failed = 0
-    _CANCELLED.clear()
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=None, file=sys.stderr)
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bpkit-grade")
     try:
@@ -718,8 +737,7 @@ def main(args: argparse.Namespace) -> int:
                 failed += result.problem
                 bar.update(1)
                 bar.set_postfix(failed=failed, remaining=len(pending))
-    except KeyboardInterrupt:
-        _CANCELLED.set()
+    except KeyboardInterrupt:  # results still in flight are dropped: --resume grades them again
         pool.shutdown(wait=False, cancel_futures=True)
         _stop_kernels()
         bar.close()

@@ -100,7 +100,8 @@ def exercise_id_of(source: str, regions: list[tuple[int, int]], known: set[str],
             raise ReleaseError(f"{where}: the solution region on lines {begin + 1}-{end + 1} is not inside a function")
         names.add(owner[0].name)
     if len(names) > 1:
-        raise ReleaseError(f"{where}: solution regions in several functions ({', '.join(sorted(names))}): one exercise per cell")
+        several = ", ".join(sorted(names))
+        raise ReleaseError(f"{where}: solution regions in several functions ({several}): one exercise per cell")
     name = names.pop()
     if name not in known:
         raise ReleaseError(
@@ -191,14 +192,17 @@ def release_notebook(
             if checked not in known:
                 raise ReleaseError(f"{where}: `checks.{checked}` is not an exercise id in bpkit.checks.EXERCISES")
             if argument != checked:
-                raise ReleaseError(f"{where}: a check cell is `checks.{checked}({checked})`, found `{cell.source.strip()}`")
+                found = cell.source.strip()
+                raise ReleaseError(f"{where}: a check cell is `checks.{checked}({checked})`, found `{found}`")
             out.metadata["tags"] = _with_tag(out, f"check:{checked}")
             out.metadata["bpkit"] = {"check": checked}
             checks.append(checked)
         cells.append(out)
     for checked in checks:
         if checked not in exercises:
-            raise ReleaseError(f"{name}: a check cell calls checks.{checked} but no cell holds the solution of `{checked}`")
+            raise ReleaseError(
+                f"{name}: a check cell calls checks.{checked} but no cell holds the solution of `{checked}`"
+            )
     metadata = {"bpkit": {"lesson": lesson}}
     if "kernelspec" in nb.metadata:
         metadata["kernelspec"] = nb.metadata.kernelspec
