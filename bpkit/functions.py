@@ -91,10 +91,12 @@ def descend(
     w0: np.ndarray,
     make_optimizer: Callable[[list], object],
     steps: int,
+    schedule: Callable[[int], float] | None = None,
 ) -> np.ndarray:
     """Run a bpkit.optim optimiser on a surface; return the path (steps + 1, *w0.shape), start first.
 
     `make_optimizer(params)` builds the optimiser, e.g. `lambda p: Momentum(p, lr=0.03, beta=0.9)`.
+    `schedule(t)`, if given, sets the learning rate before step t (t = 0, 1, ...): learning-rate decay.
     A path that overflows stops there and is padded with NaN, so a diverging run stays visible.
     """
     from bpkit.layers import Parameter
@@ -107,6 +109,8 @@ def descend(
     path[0] = w.data
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
+            if schedule is not None:
+                optimizer.lr = schedule(t - 1)
             w.grad[...] = grad(w.data)
             optimizer.step()
             if not np.all(np.isfinite(w.data)):

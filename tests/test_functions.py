@@ -78,6 +78,20 @@ def test_descend_pads_a_diverging_run_with_nan():
     assert np.isfinite(path[0]).all() and np.isnan(path[-1]).all()
 
 
+def test_descend_schedule_sets_the_learning_rate_of_every_step():
+    rates = []
+
+    def schedule(t):
+        rates.append(t)
+        return 0.1 * 0.5**t
+
+    path = F.descend(F.plateau_grad, np.array([1.0]), lambda p: SGD(p, lr=0.1), steps=3, schedule=schedule)
+    x = 1.0
+    for t in range(3):
+        x = x - 0.1 * 0.5**t * float(F.plateau_grad(x))
+    assert rates == [0, 1, 2] and np.isclose(path[-1, 0], x)
+
+
 def test_descend_rejects_bad_steps():
     with pytest.raises(ValueError, match="steps"):
         F.descend(F.quadratic_grad, np.zeros(2), lambda p: SGD(p, lr=0.1), steps=-1)
