@@ -161,14 +161,20 @@ def release_notebook(
     declared = raw.get("metadata", {}).get("bpkit", {}).get("lesson")
     if declared is not None and declared != lesson:
         raise ReleaseError(f"{name}: metadata says lesson {declared!r} but the file name says {lesson!r}")
+    # Cell ids as written in the file: nbformat replaces a duplicate id by a random one when it reads.
+    raw_ids = [cell.get("id") if isinstance(cell, dict) else None for cell in raw.get("cells", [])]
     nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
     cells = []
     exercises: list[str] = []
     checks: list[str] = []
+    used_ids: set[str] = set()
     for index, cell in enumerate(nb.cells):
         where = f"{name}, cell {index + 1}"
-        # Cell ids from the solution; a deterministic one where the solution has none.
-        cell_id = cell.get("id") or hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:12]
+        # The solution's cell id; a deterministic one where it has none or repeats one.
+        cell_id = raw_ids[index] if index < len(raw_ids) else None
+        if not isinstance(cell_id, str) or cell_id in used_ids:
+            cell_id = hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:12]
+        used_ids.add(cell_id)
         out = _clean_cell(cell, cell_id)
         if cell.cell_type != "code":
             cells.append(out)

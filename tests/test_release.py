@@ -1,6 +1,7 @@
 """bpkit release: solution notebooks -> learner stubs; and the committed lessons/ are up to date."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -234,3 +235,16 @@ def test_no_solution_text_reaches_the_lesson(solution, released):
         assert not lesson_cell.outputs
         regions_seen += len(regions)
     assert released[solution.name].exercises and regions_seen >= len(released[solution.name].exercises)
+
+
+@pytest.mark.filterwarnings("ignore")  # nbformat warns about the flawed ids it reads: that is the point
+def test_missing_or_repeated_cell_ids_get_deterministic_ones(tmp_path):
+    path = write_solution(tmp_path / "solutions", "01_neurons.ipynb", basic_cells())
+    raw = json.loads(path.read_text())
+    raw["cells"][2]["id"] = raw["cells"][1]["id"]  # a copy-pasted cell keeps its twin's id
+    del raw["cells"][3]["id"]
+    path.write_text(json.dumps(raw))  # nbformat.write would repair the ids itself, randomly
+    first = plan(tmp_path / "solutions", tmp_path / "lessons")[0].text
+    assert plan(tmp_path / "solutions", tmp_path / "lessons")[0].text == first
+    ids = [cell.id for cell in nbformat.reads(first, as_version=4).cells]
+    assert len(set(ids)) == len(ids) and ids[1] == raw["cells"][1]["id"]
