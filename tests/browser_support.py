@@ -1,0 +1,310 @@
+"""Machinery for the browser tests: a throw-away JupyterLab server and helpers that drive a notebook
+in Debian's Chromium through playwright (see tests/test_browser.py).
+
+Everything here acts like a learner would: open the notebook in JupyterLab, Run menu -> Run All
+Cells, look at what the page shows, drag a slider. The JupyterLab app object is exposed to the
+page (--LabApp.expose_app_in_browser) only to *read* the notebook model (error outputs, execution
+counts) reliably; nothing is executed through it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# JupyterLab settings for a quiet, deterministic page: no news pop-up over the notebook, no update
+# check (no network), no autosave (running a solution notebook must not rewrite it on disk), and
+# every cell in the DOM (no windowing), so the whole notebook can be inspected.
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
+    "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
+}
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def browser_unavailable_reason() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} not found: install Chromium with `make browser-deps` (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed: pip install -e '.[test]'"
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        return "jupyterlab is not installed: pip install -e '.[test]'"
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LabServer:
+    """A JupyterLab server started by the tests; stop() ends it and its kernels."""
+
+    root_dir: Path
+    work_dir: Path
+    port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> "LabServer":
+        """Launch `jupyter lab` on 127.0.0.1 with a random port and token; wait for /api/status."""
+        settings = self.work_dir / "app-settings"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "overrides.json").write_text(json.dumps(LAB_SETTINGS, indent=2))
+        env = dict(os.environ)
+        env["JUPYTER_RUNTIME_DIR"] = str(self.work_dir / "runtime")  # connection files stay in tmp
+        env["JUPYTER_CONFIG_DIR"] = str(self.work_dir / "config")  # no user config leaks in
+        cmd = [
+            sys.executable, "-m", "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+            "--LabApp.expose_app_in_browser=True",
+            f"--LabApp.app_settings_dir={settings}",
+            f"--LabApp.user_settings_dir={self.work_dir / 'user-settings'}",
+            f"--LabApp.workspaces_dir={self.work_dir / 'workspaces'}",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")
+        self.log_path = self.work_dir / "jupyterlab.log"
+        log = open(self.log_path, "wb")
+        # A new session makes the server the leader of its own process group: stop() ends the group.
+        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        cwd=self.root_dir, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"jupyter lab exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                self.api("status")
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.25)
+        self.stop()
+        raise RuntimeError(f"jupyter lab did not answer /api/status within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def api(self, path: str, method: str = "GET") -> object:
+        """Call the server's REST API with the token; return the decoded JSON (None when empty)."""
+        request = urllib.request.Request(f"{self.base_url}/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def url(self, path: str, workspace: str) -> str:
+        """The JupyterLab URL that opens `path` (relative to root_dir) in a fresh workspace."""
+        return f"{self.base_url}/lab/workspaces/{workspace}/tree/{path}?reset&token={self.token}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of the server log, for failure messages."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def shutdown_kernels(self) -> None:
+        """Shut down every running kernel through the API (kernels run in their own sessions)."""
+        try:
+            for kernel in self.api("kernels") or []:
+                self.api(f"kernels/{kernel['id']}", method="DELETE")
+        except (urllib.error.URLError, OSError):
+            pass
+
+    def stop(self) -> None:
+        """Shut the kernels down, then terminate the server's process group (kill it after 15 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.shutdown_kernels()
+        pgid = os.getpgid(self.process.pid)
+        os.killpg(pgid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, with no network side channels."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Driving a notebook
+# ---------------------------------------------------------------------------------------------
+
+# Reads the current notebook's model: one entry per cell with its type, execution count and outputs.
+_READ_MODEL_JS = """
+() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content || !panel.content.model) return null;
+  const cells = [];
+  for (const cell of panel.content.model.cells) {
+    const json = cell.toJSON();
+    cells.push({type: json.cell_type, source: Array.isArray(json.source) ? json.source.join('') : json.source,
+                execution_count: json.execution_count ?? null, outputs: json.outputs || []});
+  }
+  return cells;
+}
+"""
+
+
+def open_notebook(page, server: LabServer, path: str, workspace: str, timeout_ms: int = 90_000) -> None:
+    """Open `path` in JupyterLab and wait until its kernel is up and idle."""
+    page.goto(server.url(path, workspace), wait_until="domcontentloaded", timeout=timeout_ms)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_ms)
+    # The status bar names the kernel once one exists: "Python 3 (ipykernel) | Idle".
+    page.locator(".jp-StatusBar-TextItem", has_text="(ipykernel) | Idle").first.wait_for(timeout=timeout_ms)
+
+
+def run_all_cells(page) -> None:
+    """Run menu -> Run All Cells, as a learner would."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def wait_until_finished(page, timeout_s: float = 150.0) -> None:
+    """Wait until no cell is queued or running ([*]) and the kernel is idle, twice in a row."""
+    deadline = time.monotonic() + timeout_s
+    # First wait for execution to start: some prompt shows [*] or a number.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+        ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))",
+        timeout=timeout_s * 1000,
+    )
+    settled = 0
+    while time.monotonic() < deadline:
+        busy = page.evaluate(
+            "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+            ".some(p => p.textContent.includes('*'))"
+        )
+        idle = page.locator(".jp-StatusBar-TextItem", has_text="| Idle").count() > 0
+        settled = settled + 1 if (not busy and idle) else 0
+        if settled >= 3:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the notebook was still running after {timeout_s:.0f} s")
+
+
+def read_cells(page) -> list[dict]:
+    """The notebook model as the page holds it: type, source, execution_count, outputs per cell."""
+    cells = page.evaluate(_READ_MODEL_JS)
+    if cells is None:
+        raise RuntimeError("no notebook is open in the page")
+    return cells
+
+
+def error_outputs(cells: list[dict]) -> list[dict]:
+    """Every error output (an exception with its traceback), with the cell index."""
+    return [
+        {"cell": i, "ename": o.get("ename"), "evalue": o.get("evalue")}
+        for i, cell in enumerate(cells)
+        for o in cell["outputs"]
+        if o.get("output_type") == "error"
+    ]
+
+
+def widget_output_count(cells: list[dict]) -> int:
+    """How many outputs of the model are widget views."""
+    return sum(1 for cell in cells for o in cell["outputs"] if WIDGET_MIME in o.get("data", {}))
+
+
+# A widget view in the page: a top-level output whose first element is a rendered widget. (A view
+# that failed to render shows its text/plain fallback, e.g. "VBox(children=...)", instead.)
+WIDGET_VIEW = ".jp-Cell-outputArea > .jp-OutputArea-child > .jp-OutputArea-output:has(> .jupyter-widgets)"
+
+
+def rendered_widget_views(page) -> dict:
+    """How many widget views rendered, how many sliders they show, and how many show a plot image."""
+    return page.evaluate(
+        """(sel) => {
+      const views = [...document.querySelectorAll(sel)];
+      return {rendered: views.length,
+              sliders: document.querySelectorAll('.jupyter-widgets.widget-slider').length,
+              with_image: views.filter(v => v.querySelector('img') !== null).length};
+    }""",
+        WIDGET_VIEW,
+    )
+
+
+def widget_image_src(page, index: int = 0) -> str | None:
+    """The src of the plot image inside the index-th widget view (None when there is no image yet)."""
+    return page.evaluate(
+        """([sel, index]) => {
+      const view = document.querySelectorAll(sel)[index];
+      const img = view ? view.querySelector('img') : null;
+      return img ? img.getAttribute('src') : null;
+    }""",
+        [WIDGET_VIEW, index],
+    )
+
+
+def wait_for_new_image(page, old_src: str, index: int = 0, timeout_s: float = 60.0) -> str:
+    """Wait until the index-th widget view shows an image different from old_src; return the new src."""
+    page.wait_for_function(
+        """([sel, index, old]) => {
+      const view = document.querySelectorAll(sel)[index];
+      const img = view ? view.querySelector('img') : null;
+      return img !== null && img.getAttribute('src') !== old;
+    }""",
+        arg=[WIDGET_VIEW, index, old_src],
+        timeout=timeout_s * 1000,
+    )
+    return widget_image_src(page, index)
+
+
+def drag_first_slider(page, index: int = 0, dx: int = 60) -> None:
+    """Drag the handle of the first slider in the index-th widget view dx pixels to the right."""
+    view = page.locator(WIDGET_VIEW).nth(index)
+    view.scroll_into_view_if_needed()
+    handle = view.locator(".jupyter-widgets.widget-slider").first.locator(".noUi-handle").first
+    handle.scroll_into_view_if_needed()
+    box = handle.bounding_box()
+    if box is None:
+        raise RuntimeError("the slider handle is not visible")
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx / 2, y, steps=4)
+    page.mouse.move(x + dx, y, steps=4)
+    page.mouse.up()
+
+
+def visible_output_text(page) -> str:
+    """All text shown in the notebook's output areas."""
+    return "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
