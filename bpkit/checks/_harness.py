@@ -19,9 +19,9 @@ import warnings
 import numpy as np
 
 MAX_ELEMENTS = 20_000_000  # larger return values are reported, not encoded
-MAX_ITEMS = 200_000
+MAX_ITEMS = 200_000  # longest iterable we materialise (a minibatch generator, a node list)
 # Underflow (exp(-2000) == 0) is harmless in a stable formula, so it stays allowed.
-STRICT = {"over": "raise", "invalid": "raise", "divide": "raise", "under": "ignore"}  # longest iterable we materialise (a minibatch generator, a node list)
+STRICT = {"over": "raise", "invalid": "raise", "divide": "raise", "under": "ignore"}
 
 
 def build_graph(spec: dict):
