@@ -18,6 +18,8 @@ import bpkit.grade
 from bpkit.checks import EXERCISES
 from bpkit.cli import main
 
+pytestmark = pytest.mark.slow  # real kernels: about a minute in all (make test runs it, make test-fast not)
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01_neurons.ipynb"
 LESSON = ROOT / "lessons" / "01_neurons.ipynb"
