@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -324,7 +323,9 @@ def _print_table(rows: list[dict], tol: float) -> None:
     shape_w = max(len("shape"), *(len(str(r["shape"])) for r in rows))
     print(f"{'name':<{name_w}}  {'layer':<{layer_w}}  {'shape':<{shape_w}}  max rel error  ok")
     for r in rows:
-        mark = "  <- first wrong gradient in backprop order: the bug is in this layer's backward" if r["first_bad"] else ""
+        mark = ""
+        if r["first_bad"]:
+            mark = "  <- first wrong gradient in backprop order: the bug is in this layer's backward"
         ok = "yes" if r["ok"] else "NO"
         print(
             f"{r['name']:<{name_w}}  {r['layer']:<{layer_w}}  {str(r['shape']):<{shape_w}}  "

@@ -361,12 +361,10 @@ class Sequential(Layer):
         learn), the first layer with parameters skips computing its dx and the layers below
         it, which have no parameters, are not visited at all.
         """
-        stop = 0
+        stop = 0  # index of the last layer (going backward) that needs its backward run
         if not need_dx:
-            with_params = [i for i, layer in enumerate(self.layers) if layer.parameters()]
-            if not with_params:
-                return None
-            stop = with_params[0]
+            while stop < len(self.layers) and not self.layers[stop].parameters():
+                stop += 1
         for i in range(len(self.layers) - 1, stop - 1, -1):
             layer = self.layers[i]
             if i == stop and not need_dx and _accepts_need_dx(layer):

@@ -192,7 +192,11 @@ def test_backward_before_forward_raises(loss):
 
 @pytest.mark.parametrize(
     "loss, target",
-    [(MSELoss(), np.zeros((4, 3))), (BCEWithLogitsLoss(), np.ones((4, 3))), (SoftmaxCrossEntropy(), np.array([0, 1, 2, 0]))],
+    [
+        (MSELoss(), np.zeros((4, 3))),
+        (BCEWithLogitsLoss(), np.ones((4, 3))),
+        (SoftmaxCrossEntropy(), np.array([0, 1, 2, 0])),
+    ],
 )
 def test_float32_predictions_give_float32_gradients(loss, target):
     pred = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
@@ -204,7 +208,11 @@ def test_float32_predictions_give_float32_gradients(loss, target):
 
 @pytest.mark.parametrize(
     "loss, target",
-    [(MSELoss(), np.zeros((4, 3))), (BCEWithLogitsLoss(), np.ones((4, 3))), (SoftmaxCrossEntropy(), np.array([0, 1, 2, 0]))],
+    [
+        (MSELoss(), np.zeros((4, 3))),
+        (BCEWithLogitsLoss(), np.ones((4, 3))),
+        (SoftmaxCrossEntropy(), np.array([0, 1, 2, 0])),
+    ],
 )
 def test_backward_twice_gives_the_same_and_inputs_untouched(loss, target):
     pred = np.random.default_rng(0).standard_normal((4, 3))
