@@ -239,7 +239,8 @@ def _kernel_manager_class():
 
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
-            return [sys.executable, "-c", LAUNCHER, str(self.memory_bytes), *kernel]
+            # -I: the launcher must not import modules from the student's folder (its cwd).
+            return [sys.executable, "-I", "-c", LAUNCHER, str(self.memory_bytes), *kernel]
 
     return LimitedKernelManager
 
