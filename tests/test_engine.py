@@ -124,6 +124,10 @@ def test_bad_operands_raise_clear_errors():
         Value(a)
     with pytest.raises(ValueError, match="positive"):
         Value(-1.0).log()
+    with pytest.raises(ValueError, match="not a real number"):
+        Value(-4.0) ** 0.5
+    with pytest.raises(OverflowError, match="too large"):
+        Value(1000.0).exp()
 
 
 def test_repr():
