@@ -3,7 +3,7 @@
 Every layer has `forward(x) -> out` and, right next to it, `backward(dout) -> dx`:
 `dout` is dL/d(out) arriving from the layer above, `dx` is dL/dx handed to the layer below.
 `backward` reads what `forward` cached (by reference, no copies), so call it after the
-`forward` of the same batch. Layers with weights keep them in `Parameter`s; `backward`
+`forward` of the same batch, and do not modify a layer's input or output in place in between. Layers with weights keep them in `Parameter`s; `backward`
 *sets* each parameter's `.grad` (it does not add to it), so no zeroing is needed between
 steps.
 
