@@ -261,17 +261,17 @@ def _plot(stats: dict) -> Figure:
             ax_a.set_ylabel("activations")
             ax_g.set_ylabel("gradients")
     ax_r = fig.add_subplot(grid[2, :])
-    names = [p["name"] for p in stats["params"]]
-    ratios = np.array([p["update_ratio"] for p in stats["params"]], dtype=np.float64)
-    shown = np.where(np.isfinite(ratios) & (ratios > 0), ratios, np.nan)
-    ax_r.bar(np.arange(len(names)), shown, color="tab:purple")
-    ax_r.axhline(1e-3, color="k", ls="--", lw=1, label="1e-3 (healthy rule of thumb)")
+    # Parameters that are exactly zero (fresh biases) have no finite ratio: leave them out.
+    shown = [p for p in stats["params"] if np.isfinite(p["update_ratio"]) and p["update_ratio"] > 0]
+    positions = np.arange(len(shown))
+    ax_r.bar(positions, [p["update_ratio"] for p in shown], color="tab:purple", width=0.6)
+    ax_r.axhline(1e-3, color="k", ls="--", lw=1, label="1e-3 (rule of thumb for a healthy step)")
     ax_r.set_yscale("log")
-    ax_r.set_xticks(np.arange(len(names)), names, fontsize=8)
+    ax_r.set_xticks(positions, [p["name"] for p in shown], fontsize=8)
     ax_r.set_ylabel("lr·|grad| / |data|")
-    ax_r.set_title(f"update-to-data ratio per parameter (lr = {stats['lr']:g}; zero parameters not shown)",
+    ax_r.set_title(f"update-to-data ratio per parameter, lr = {stats['lr']:g} (all-zero parameters left out)",
                    fontsize=9)
-    ax_r.legend(fontsize=8)
+    ax_r.legend(fontsize=8, loc="upper left")
     fig.suptitle(f"Training health on a batch of {len(stats['layers'][0]['act'])}: loss {stats['loss']:.4f}")
     return fig
 

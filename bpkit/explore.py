@@ -272,21 +272,25 @@ def plot_batch_sizes(batch_size: int, epochs: int) -> Figure:
     label = "full batch" if batch_size == _HOUSES_N else f"batch size {batch_size}"
     ax_epoch.plot(run["epoch"], run["batch_loss"], color="tab:orange", lw=0.8, alpha=0.6,
                   label=f"{label}: loss on each minibatch")
-    ax_epoch.plot(run["epoch"], run["full_loss"], color="tab:red", lw=1.8,
-                  label=f"{label}: loss on all {_HOUSES_N} houses")
-    ax_epoch.plot(full["epoch"], full["full_loss"], "--", color="tab:blue", lw=1.5, label="full batch")
+    # Full-data loss before each step, plus the loss after the last one (at x = epochs).
+    for data, style in ((run, {"color": "tab:red", "lw": 1.8, "label": f"{label}: loss on all {_HOUSES_N} houses"}),
+                        (full, {"color": "tab:blue", "lw": 1.5, "ls": "--", "label": "full batch"})):
+        ax_epoch.plot(np.append(data["epoch"], epochs), np.append(data["full_loss"], data["final_loss"]), **style)
     ax_epoch.set_yscale("log")
     ax_epoch.set_xlabel("epochs (passes over the data)")
     ax_epoch.set_ylabel("MSE (standardised price, log scale)")
-    ax_epoch.set_title(f"{run['steps']} steps, noise (std of batch - full loss) {run['noise']:.3f}")
+    ax_epoch.set_title(f"{run['steps']} steps, noise (std of batch - full loss) {run['noise']:.3f}", fontsize=10)
     ax_epoch.legend(fontsize=8)
-    ax_step.plot(np.arange(run["steps"]), run["full_loss"], color="tab:red", lw=1.8, label=label)
-    ax_step.plot(np.arange(full["steps"]), full["full_loss"], "--", color="tab:blue", lw=1.5, label="full batch")
+    for data, style in ((run, {"color": "tab:red", "lw": 1.8, "label": label}),
+                        (full, {"color": "tab:blue", "lw": 1.5, "ls": "--", "label": "full batch"})):
+        ax_step.plot(np.arange(data["steps"] + 1), np.append(data["full_loss"], data["final_loss"]), **style)
     ax_step.set_yscale("log")
     ax_step.set_xscale("symlog", linthresh=10)
-    ax_step.set_xlabel("update steps (symlog)")
+    ax_step.set_xlim(left=0)
+    ax_step.set_xlabel("update steps (linear to 10, then log)")
     ax_step.set_ylabel("MSE on all houses")
-    ax_step.set_title(f"after {epochs} epoch(s): {run['final_loss']:.4f} vs full batch {full['final_loss']:.4f}")
+    ax_step.set_title(f"after {epochs} epoch(s): {run['final_loss']:.4f} vs full batch {full['final_loss']:.4f}",
+                      fontsize=10)
     ax_step.legend(fontsize=8)
     fig.bpkit_data = {"run": run, "full_batch": full}
     return fig
@@ -375,8 +379,8 @@ def plot_momentum(beta: float, lr: float, steps: int, problem: str = "quadratic"
     ax_contour.legend(fontsize=8, loc="lower right")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss (log scale)")
-    ax_loss.set_title(f"overshoot past the minimum: momentum {data['momentum']['overshoot']:.2f}, "
-                      f"plain {data['plain']['overshoot']:.2f}", fontsize=9)
+    ax_loss.set_title("overshoot past the minimum: " + ", ".join(
+        f"{name} {data[name]['overshoot']:.2f}" for name in ("plain", "momentum", "nesterov")), fontsize=9)
     ax_loss.grid(True, alpha=0.3)
     ax_loss.legend(fontsize=8)
     fig.bpkit_data = data

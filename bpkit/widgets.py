@@ -30,6 +30,7 @@ __all__ = [
     "decision_boundary_explorer",
 ]
 
+_STYLE = {"description_width": "initial"}  # show the whole control name ("learning rate", not "learning r...")
 _DPI = 72  # keeps each PNG small (about 50 kB): quick to send, redraw and store in a notebook
 
 
@@ -70,7 +71,7 @@ def _log_slider(description: str, value: float, low_exp: float, high_exp: float)
 
     return widgets.FloatLogSlider(
         value=value, base=10, min=low_exp, max=high_exp, step=0.05, description=description,
-        readout_format=".3g", continuous_update=False,
+        readout_format=".3g", continuous_update=False, style=_STYLE,
     )
 
 
@@ -79,7 +80,7 @@ def _int_slider(description: str, value: int, low: int, high: int, step: int = 1
     import ipywidgets as widgets
 
     return widgets.IntSlider(value=value, min=low, max=high, step=step, description=description,
-                             continuous_update=False)
+                             continuous_update=False, style=_STYLE)
 
 
 def _float_slider(description: str, value: float, low: float, high: float, step: float) -> "ipywidgets.FloatSlider":
@@ -87,7 +88,7 @@ def _float_slider(description: str, value: float, low: float, high: float, step:
     import ipywidgets as widgets
 
     return widgets.FloatSlider(value=value, min=low, max=high, step=step, description=description,
-                               continuous_update=False)
+                               continuous_update=False, style=_STYLE)
 
 
 def _toggle(description: str, options: tuple[str, ...], value: str) -> "ipywidgets.ToggleButtons":
@@ -95,7 +96,7 @@ def _toggle(description: str, options: tuple[str, ...], value: str) -> "ipywidge
     import ipywidgets as widgets
 
     return widgets.ToggleButtons(options=list(options), value=value, description=description,
-                                 style={"button_width": "80px"})
+                                 style={"button_width": "80px", **_STYLE})
 
 
 def learning_rate_explorer() -> "ipywidgets.VBox":
@@ -118,7 +119,7 @@ def batch_size_explorer() -> "ipywidgets.VBox":
     options = [(f"{b} (full)" if b == n else str(b), b) for b in explore.BATCH_SIZE_CHOICES]
     controls = {
         "batch_size": widgets.SelectionSlider(options=options, value=8, description="batch size",
-                                              continuous_update=False),
+                                              continuous_update=False, style=_STYLE),
         "epochs": _int_slider("epochs", 10, 1, 30),
     }
     intro = ("<b>Batch size.</b> Linear regression on 200 houses, one learning rate for all. Small "
@@ -166,7 +167,7 @@ def decision_boundary_explorer() -> "ipywidgets.VBox":
     controls = {
         "dataset": _toggle("dataset", explore.DATASETS, "moons"),
         "hidden": widgets.SelectionSlider(options=[1, 2, 4, 8, 16, 32, 64], value=16,
-                                          description="hidden units", continuous_update=False),
+                                          description="hidden units", continuous_update=False, style=_STYLE),
         "lr": _log_slider("learning rate", 0.1, -3.0, 0.5),
         "epochs": _int_slider("epochs", 300, 0, 1000, 50),
     }

@@ -81,12 +81,13 @@ def lab(tmp_path_factory, request):
 
 
 @pytest.fixture
-def page(chromium):
-    """A fresh browser context and page per notebook."""
+def page(chromium, lab):
+    """A fresh browser context and page per notebook; its kernel is shut down afterwards."""
     context = chromium.new_context(viewport=VIEWPORT)
     page = context.new_page()
     yield page
     context.close()
+    lab.shutdown_kernels()  # frees the cores for the next notebook
 
 
 def _workspace(path: str) -> str:
