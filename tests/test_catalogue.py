@@ -88,4 +88,5 @@ def test_exercise_has_a_stub_and_a_tagged_check_cell_in_the_lesson(exercise_id):
 @pytest.mark.parametrize("exercise_id", ALL_IDS)
 def test_exercise_checker_has_tests(exercise_id):
     texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "tests").glob("test_checks_*.py"))]
-    assert any(re.search(rf"\b{exercise_id}\b", text) for text in texts), f"no tests/test_checks_*.py mentions {exercise_id}"
+    mentioned = any(re.search(rf"\b{exercise_id}\b", text) for text in texts)
+    assert mentioned, f"no tests/test_checks_*.py mentions {exercise_id}"
