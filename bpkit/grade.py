@@ -218,7 +218,7 @@ class Run:
     cell_errors: list[tuple[str, str, str]] = field(default_factory=list)  # (cell label, ename, evalue)
     stopped: str | None = None  # why the student's cells did not all run
     stopped_status: str = "error"  # timeout or error: the status of exercises the run never reached
-    stopped_at: int | None = None  # notebook cell index where the run stopped
+    stopped_at: int | None = None  # notebook cell index where the run stopped; -1: no kernel left to check with
     deadline: float = 0.0  # time.monotonic() when the submission's budget runs out
     observations: dict[tuple[str, int], dict] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # exercise id -> "none" or the type found
