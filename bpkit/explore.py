@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from bpkit.functions import PROBLEMS
 
@@ -48,8 +49,11 @@ _COLORS = {"plain": "tab:blue", "momentum": "tab:orange", "nesterov": "tab:green
 
 
 def _figure(width: float = 10.0, height: float = 4.0) -> Figure:
-    """A pyplot-free figure with constrained layout (no registry, nothing to close)."""
-    return Figure(figsize=(width, height), layout="constrained")
+    """A pyplot-free figure (no registry, nothing to close) with two panels' worth of fixed margins."""
+    fig = Figure(figsize=(width, height))
+    # Fixed margins instead of constrained layout: it halves the drawing time of every redraw.
+    fig.subplots_adjust(left=0.075, right=0.985, bottom=0.13, top=0.91, wspace=0.26)
+    return fig
 
 
 def _check_positive(name: str, value: object, fn: str) -> float:
@@ -379,8 +383,8 @@ def plot_momentum(beta: float, lr: float, steps: int, problem: str = "quadratic"
     ax_contour.legend(fontsize=8, loc="lower right")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss (log scale)")
-    ax_loss.set_title("overshoot past the minimum: " + ", ".join(
-        f"{name} {data[name]['overshoot']:.2f}" for name in ("plain", "momentum", "nesterov")), fontsize=9)
+    ax_loss.set_title("overshoot: " + ", ".join(
+        f"{name} {data[name]['overshoot']:.2f}" for name in ("plain", "momentum", "nesterov")), fontsize=10)
     ax_loss.grid(True, alpha=0.3)
     ax_loss.legend(fontsize=8)
     fig.bpkit_data = data
@@ -478,6 +482,10 @@ def plot_depth_init(depth: int, activation: str = "sigmoid", init: str = "xavier
     ax_grad, ax_act = fig.subplots(1, 2)
     layers = np.arange(1, depth + 1)
     ax_grad.semilogy(layers, np.maximum(norms, 1e-300), "o-", color="tab:purple")
+    finite = norms[np.isfinite(norms) & (norms > 0)]
+    if finite.size:  # span at least a couple of decades so there are labelled ticks
+        ax_grad.set_ylim(finite.min() / 10, finite.max() * 10)
+    ax_grad.yaxis.set_minor_formatter(NullFormatter())
     ax_grad.set_xlabel("hidden layer (1 = next to the input)")
     ax_grad.set_ylabel("‖dL/dW‖ (log scale)")
     ax_grad.set_title(f"{activation}, {init} init: first/last layer ratio {data['ratio']:.2g}")
@@ -490,7 +498,7 @@ def plot_depth_init(depth: int, activation: str = "sigmoid", init: str = "xavier
     bins = np.linspace(lo, hi, 41)
     for k in shown:
         ax_act.hist(data["activations"][k].ravel(), bins=bins, histtype="step", lw=1.5, density=True,
-                    label=f"layer {k + 1}: std {data['act_std'][k]:.3f}")
+                    label=f"layer {k + 1}: std {data['act_std'][k]:.3g}")
     ax_act.set_xlabel(f"{activation} activation")
     ax_act.set_ylabel("density")
     ax_act.set_title("activations per layer")

@@ -120,7 +120,7 @@ def batch_size_explorer() -> "ipywidgets.VBox":
     controls = {
         "batch_size": widgets.SelectionSlider(options=options, value=8, description="batch size",
                                               continuous_update=False, style=_STYLE),
-        "epochs": _int_slider("epochs", 10, 1, 30),
+        "epochs": _int_slider("epochs", 10, 1, 20),
     }
     intro = ("<b>Batch size.</b> Linear regression on 200 houses, one learning rate for all. Small "
              "batches take many noisy steps per epoch; the full batch takes one smooth step.")

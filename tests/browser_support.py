@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -194,8 +195,8 @@ def open_notebook(page, server: LabServer, path: str, workspace: str, timeout_ms
 
 def run_all_cells(page) -> None:
     """Run menu -> Run All Cells, as a learner would."""
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.locator(".lm-MenuBar-itemLabel").filter(has_text=re.compile(r"^Run$")).first.click()
+    page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Run All Cells$")).first.click()
 
 
 def wait_until_finished(page, timeout_s: float = 150.0) -> None:
