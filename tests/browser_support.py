@@ -120,8 +120,12 @@ class LabServer:
         raise RuntimeError(f"jupyter lab did not answer /api/status within {timeout:.0f} s:\n{self.log_tail()}")
 
     def api(self, path: str, method: str = "GET") -> object:
-        """Call the server's REST API with the token; return the decoded JSON (None when empty)."""
-        request = urllib.request.Request(f"{self.base_url}/api/{path}", method=method,
+        """Call the server's REST API (/api/<path>) with the token; return the decoded JSON (None when empty)."""
+        return self.request(f"api/{path}", method)
+
+    def request(self, path: str, method: str = "GET") -> object:
+        """Call <base_url>/<path> with the token; return the decoded JSON (None when empty)."""
+        request = urllib.request.Request(f"{self.base_url}/{path}", method=method,
                                          headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(request, timeout=5) as response:
             body = response.read()
@@ -199,7 +203,7 @@ def run_all_cells(page) -> None:
     page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Run All Cells$")).first.click()
 
 
-def wait_until_finished(page, timeout_s: float = 150.0) -> None:
+def wait_until_finished(page, timeout_s: float = 180.0) -> None:
     """Wait until no cell is queued or running ([*]) and the kernel is idle, twice in a row."""
     deadline = time.monotonic() + timeout_s
     # First wait for execution to start: some prompt shows [*] or a number.
@@ -228,6 +232,11 @@ def read_cells(page) -> list[dict]:
     if cells is None:
         raise RuntimeError("no notebook is open in the page")
     return cells
+
+
+def document_is_unsaved(page) -> bool:
+    """Whether the open notebook has unsaved changes (True after a run unless something saved it)."""
+    return bool(page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty"))
 
 
 def error_outputs(cells: list[dict]) -> list[dict]:

@@ -20,6 +20,7 @@ import pytest
 from browser_support import (
     LabServer,
     browser_unavailable_reason,
+    document_is_unsaved,
     drag_first_slider,
     error_outputs,
     launch_chromium,
@@ -154,6 +155,9 @@ def test_machinery_on_a_scratch_notebook(tmp_path, chromium):
     context = chromium.new_context(viewport=VIEWPORT)
     try:
         server.start()
+        # The overrides that keep runs read-only reached JupyterLab (they become the schema defaults).
+        docmanager = server.request("lab/api/settings/@jupyterlab/docmanager-extension:plugin")
+        assert docmanager["schema"]["properties"]["autosave"]["default"] is False
         page = context.new_page()
         cells = _run_in_lab(page, server, "scratch.ipynb")
         # The deliberate error is seen, with its exception name, and nothing else failed.
@@ -177,7 +181,6 @@ def test_solution_runs_cleanly_in_jupyterlab(lab, page, path):
     notebook = REPO / path
     if not notebook.exists():
         pytest.skip(f"{path} does not exist yet")
-    on_disk = notebook.read_bytes()
     cells = _run_in_lab(page, lab, path)
 
     errors = error_outputs(cells)
@@ -194,14 +197,14 @@ def test_solution_runs_cleanly_in_jupyterlab(lab, page, path):
     if widget_output_count(cells):
         _check_widgets(page, cells, path)
     _screenshot(page, path, WIDGET_VIEW if widget_output_count(cells) else ".jp-OutputArea-output")
-    assert notebook.read_bytes() == on_disk, f"{path} was modified on disk by the browser run (autosave?)"
+    # Autosave is off: the run's outputs stay in the browser, the notebook on disk is not rewritten.
+    assert document_is_unsaved(page), f"{path} was saved by the browser run"
 
 
 def test_learner_lesson_shows_not_implemented_yet(lab, page):
     notebook = REPO / LEARNER
     if not notebook.exists():
         pytest.skip(f"{LEARNER} does not exist yet")
-    on_disk = notebook.read_bytes()
     cells = _run_in_lab(page, lab, LEARNER)
     errors = error_outputs(cells)
     assert errors, f"{LEARNER}: the stubs should make the first check fail"
@@ -213,4 +216,4 @@ def test_learner_lesson_shows_not_implemented_yet(lab, page):
     shown.scroll_into_view_if_needed()
     assert shown.is_visible()
     _screenshot(page, LEARNER, None)
-    assert notebook.read_bytes() == on_disk
+    assert document_is_unsaved(page)
