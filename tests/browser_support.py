@@ -8,6 +8,7 @@ counts) reliably; nothing is executed through it.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -46,14 +47,9 @@ def browser_unavailable_reason() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not CHROMIUM.exists():
         return f"{CHROMIUM} not found: install Chromium with `make browser-deps` (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed: pip install -e '.[test]'"
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        return "jupyterlab is not installed: pip install -e '.[test]'"
+    for module in ("playwright", "jupyterlab"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed: pip install -e '.[test]'"
     return None
 
 
@@ -203,7 +199,7 @@ def run_all_cells(page) -> None:
     page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Run All Cells$")).first.click()
 
 
-def wait_until_finished(page, timeout_s: float = 180.0) -> None:
+def wait_until_finished(page, timeout_s: float = 300.0) -> None:
     """Wait until no cell is queued or running ([*]) and the kernel is idle, twice in a row."""
     deadline = time.monotonic() + timeout_s
     # First wait for execution to start: some prompt shows [*] or a number.
