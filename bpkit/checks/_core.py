@@ -194,7 +194,8 @@ def compare(expected: Any, received: Any, rtol: float, atol: float) -> str | Non
             return f"returned {type(received).__name__}{shape}, expected a single number"
         if not np.isfinite(received) and np.isfinite(expected):
             return f"returned {received}, expected a finite number"
-        if not np.isclose(float(received), float(expected), rtol=rtol, atol=atol):
+        # equal_nan: a typical mistake that yields NaN is recognised when the learner's answer does too
+        if not np.isclose(float(received), float(expected), rtol=rtol, atol=atol, equal_nan=True):
             return "wrong value"
         return None
     if isinstance(expected, np.ndarray):
