@@ -125,11 +125,6 @@ def strip_solutions(source: str, regions: list[tuple[int, int]], exercise_id: st
     return "\n".join(out)
 
 
-def _with_tag(cell: nbformat.NotebookNode, tag: str) -> list[str]:
-    tags = [t for t in cell.metadata.get("tags", []) if not t.startswith(OWN_TAG_PREFIXES)]
-    return tags + [tag]
-
-
 def _clean_cell(cell: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
     """A copy of the cell without outputs and run-time metadata."""
     metadata = {key: cell.metadata[key] for key in KEPT_CELL_METADATA if key in cell.metadata}
@@ -189,7 +184,7 @@ def release_notebook(
                     f"{where}: `{exercise_id}` is registered for lesson {lessons_of[exercise_id]}, not {lesson}"
                 )
             out.source = strip_solutions(cell.source, regions, exercise_id)
-            out.metadata["tags"] = _with_tag(out, f"exercise:{exercise_id}")
+            out.metadata.setdefault("tags", []).append(f"exercise:{exercise_id}")
             out.metadata["bpkit"] = {"exercise": exercise_id}
             exercises.append(exercise_id)
         check = CHECK_LINE.match(cell.source.strip())
@@ -200,7 +195,7 @@ def release_notebook(
             if argument != checked:
                 found = cell.source.strip()
                 raise ReleaseError(f"{where}: a check cell is `checks.{checked}({checked})`, found `{found}`")
-            out.metadata["tags"] = _with_tag(out, f"check:{checked}")
+            out.metadata.setdefault("tags", []).append(f"check:{checked}")
             out.metadata["bpkit"] = {"check": checked}
             checks.append(checked)
         cells.append(out)
