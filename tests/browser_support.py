@@ -199,33 +199,13 @@ def run_all_cells(page) -> None:
     page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Run All Cells$")).first.click()
 
 
-def wait_until_finished(page, timeout_s: float = 300.0) -> None:
-    """Wait until no cell is queued or running ([*]) and the kernel is idle, three polls in a row."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+_BUSY_JS = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                     .some(p => p.textContent.includes('*'))"""
 
-    deadline = time.monotonic() + timeout_s
-    # First see the run start: a cell marked [*]. (Stored outputs already show numbers, so numbers
-    # alone prove nothing; the first cell imports numpy and matplotlib, so [*] lasts long enough.)
-    try:
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-            ".some(p => p.textContent.includes('*'))",
-            timeout=30_000,
-        )
-    except PlaywrightTimeout:  # a very fast notebook may already be done; the checks below tell
-        pass
-    settled = 0
-    while time.monotonic() < deadline:
-        busy = page.evaluate(
-            "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-            ".some(p => p.textContent.includes('*'))"
-        )
-        idle = page.locator(".jp-StatusBar-TextItem", has_text="| Idle").count() > 0
-        settled = settled + 1 if (not busy and idle) else 0
-        if settled >= 3:
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"the notebook was still running after {timeout_s:.0f} s")
+
+def kernel_is_idle(page) -> bool:
+    """Whether the status bar says the kernel is idle."""
+    return page.locator(".jp-StatusBar-TextItem", has_text="| Idle").count() > 0
 
 
 def read_cells(page) -> list[dict]:
@@ -320,3 +300,176 @@ def drag_first_slider(page, index: int = 0, dx: int = 60) -> None:
 def visible_output_text(page) -> str:
     """All text shown in the notebook's output areas."""
     return "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+
+
+def visible_text(page, text) -> bool:
+    """Scroll to the first output showing `text` (a string or a compiled regex); whether it is visible."""
+    found = page.locator(".jp-OutputArea-output").get_by_text(text).first
+    if found.count() == 0:
+        return False
+    found.scroll_into_view_if_needed()
+    return found.is_visible()
+
+
+# ---------------------------------------------------------------------------------------------
+# Running several notebooks, a few at a time
+# ---------------------------------------------------------------------------------------------
+
+PASS_LINE = re.compile(r"✔ \S+ passed")
+NOT_IMPLEMENTED = "not implemented yet"
+
+
+@dataclass
+class Observation:
+    """What a learner would have seen after Run All Cells on one notebook."""
+
+    path: str
+    seconds: float = 0.0  # from opening until observed (includes waiting on the other lane's polls)
+    failure: str | None = None  # the run itself could not be completed (timeout, page error)
+    cells: list[dict] = field(default_factory=list)  # the notebook model after the run
+    widget_outputs: int = 0  # widget views in the model
+    widgets_rendered: int = 0  # widget views the page actually rendered
+    redraws: list[str] = field(default_factory=list)  # per widget view: "redrawn" or what went wrong
+    pass_line_visible: bool = False
+    not_implemented_visible: bool = False
+    unsaved: bool = False  # the run's outputs were not saved to disk
+    screenshot: Path | None = None
+
+
+class _Run:
+    """One notebook open in its own browser context, running, polled until it settles."""
+
+    def __init__(self, browser, server: LabServer, path: str, viewport: dict, timeout_s: float) -> None:
+        self.obs = Observation(path)
+        self.server = server
+        self.started = time.monotonic()
+        self.timeout_s = timeout_s
+        self.seen_busy = False
+        self.settled = 0
+        self.context = browser.new_context(viewport=viewport)
+        self.page = self.context.new_page()
+        workspace = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+        try:
+            open_notebook(self.page, server, path, workspace)
+            run_all_cells(self.page)
+        except Exception:
+            self.context.close()
+            raise
+        self.run_started = time.monotonic()
+
+    def finished(self) -> bool:
+        """One poll: True once no cell is queued or running and the kernel is idle, three polls in a row."""
+        busy = bool(self.page.evaluate(_BUSY_JS))
+        self.seen_busy = self.seen_busy or busy
+        # Stored outputs already show execution numbers, so first see the run start ([*]); a very
+        # fast notebook may finish between two polls, hence the 30 s allowance.
+        if not self.seen_busy and time.monotonic() - self.run_started < 30:
+            return False
+        self.settled = self.settled + 1 if (not busy and kernel_is_idle(self.page)) else 0
+        if self.settled < 3 and time.monotonic() - self.run_started > self.timeout_s:
+            raise TimeoutError(f"still running after {self.timeout_s:.0f} s")
+        return self.settled >= 3
+
+    def observe(self, screenshot_dir: Path | None) -> None:
+        """Record the outputs, render and redraw every widget, look for check lines, take the screenshot."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        obs, page = self.obs, self.page
+        obs.seconds = time.monotonic() - self.started
+        obs.cells = read_cells(page)
+        obs.widget_outputs = widget_output_count(obs.cells)
+        if obs.widget_outputs:
+            try:
+                page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n",
+                                       arg=[WIDGET_VIEW, obs.widget_outputs], timeout=60_000)
+            except PlaywrightTimeout:
+                pass  # recorded below as fewer rendered views than widget outputs
+        obs.widgets_rendered = rendered_widget_views(page)["rendered"]
+        for index in range(obs.widgets_rendered):
+            obs.redraws.append(_redraw(page, index))
+        obs.pass_line_visible = visible_text(page, PASS_LINE)
+        obs.not_implemented_visible = visible_text(page, NOT_IMPLEMENTED)
+        obs.unsaved = document_is_unsaved(page)
+        if screenshot_dir is not None:
+            if obs.widgets_rendered:
+                page.locator(WIDGET_VIEW).first.scroll_into_view_if_needed()
+            obs.screenshot = save_screenshot(page, screenshot_dir, obs.path)
+
+    def close(self, screenshot_dir: Path | None) -> None:
+        """Close the page and shut its kernel down (freeing the core for the next notebook)."""
+        if self.obs.failure and screenshot_dir is not None:
+            try:
+                save_screenshot(self.page, screenshot_dir, self.obs.path, suffix="_failed")
+            except Exception:  # the page may be gone; the failure text is what matters
+                pass
+        try:
+            kernel_id = self.page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
+        except Exception:
+            kernel_id = None
+        self.context.close()
+        if kernel_id:
+            try:
+                self.server.api(f"kernels/{kernel_id}", method="DELETE")
+            except (urllib.error.URLError, OSError):
+                pass
+
+
+def _redraw(page, index: int) -> str:
+    """Drag the first slider of widget view `index`; 'redrawn' when its plot changed, else what went wrong."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("([sel, i]) => { const v = document.querySelectorAll(sel)[i];"
+                               " return v && v.querySelector('img') !== null; }",
+                               arg=[WIDGET_VIEW, index], timeout=60_000)
+    except PlaywrightTimeout:
+        return "no plot image in the widget view"
+    before = widget_image_src(page, index)
+    drag_first_slider(page, index)
+    try:
+        wait_for_new_image(page, before, index)
+    except PlaywrightTimeout:
+        return "the plot did not change after dragging the first slider"
+    return "redrawn"
+
+
+def save_screenshot(page, directory: Path, path: str, suffix: str = "") -> Path:
+    """Save the viewport as <directory>/<folder>_<notebook><suffix>.png."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{Path(path).parent.name}_{Path(path).stem}{suffix}.png"
+    time.sleep(0.3)  # let a scroll settle before the capture
+    page.screenshot(path=str(target))
+    return target
+
+
+def run_notebooks(browser, server: LabServer, paths: list[str], parallel: int = 2, viewport: dict | None = None,
+                  screenshot_dir: Path | None = None, timeout_s: float = 300.0) -> dict[str, Observation]:
+    """Open and Run All each notebook, `parallel` at a time; observe each when it settles.
+
+    Each notebook gets its own browser context and kernel; its kernel is shut down as soon as it
+    has been observed. Never raises for a notebook: problems end up in Observation.failure.
+    """
+    viewport = viewport or {"width": 1400, "height": 1000}
+    pending = list(paths)
+    active: list[_Run] = []
+    results: dict[str, Observation] = {}
+    while pending or active:
+        while pending and len(active) < parallel:
+            path = pending.pop(0)
+            try:
+                active.append(_Run(browser, server, path, viewport, timeout_s))
+            except Exception as exc:  # could not even open it: record and go on
+                results[path] = Observation(path, failure=f"could not open and run: {exc}")
+        for run in list(active):
+            try:
+                if not run.finished():
+                    continue
+                run.observe(screenshot_dir)
+            except Exception as exc:
+                run.obs.failure = f"{type(exc).__name__}: {exc}"
+            run.close(screenshot_dir)
+            results[run.obs.path] = run.obs
+            active.remove(run)
+        time.sleep(0.5)
+    return results
