@@ -434,10 +434,15 @@ def _redraw(page, index: int) -> str:
     return "redrawn"
 
 
+def screenshot_path(directory: Path, path: str, suffix: str = "") -> Path:
+    """Where the screenshot of notebook `path` goes: <directory>/<folder>_<notebook><suffix>.png."""
+    return directory / f"{Path(path).parent.name}_{Path(path).stem}{suffix}.png"
+
+
 def save_screenshot(page, directory: Path, path: str, suffix: str = "") -> Path:
-    """Save the viewport as <directory>/<folder>_<notebook><suffix>.png."""
+    """Save the viewport as screenshot_path(directory, path, suffix)."""
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{Path(path).parent.name}_{Path(path).stem}{suffix}.png"
+    target = screenshot_path(directory, path, suffix)
     time.sleep(0.3)  # let a scroll settle before the capture
     page.screenshot(path=str(target))
     return target
@@ -457,6 +462,9 @@ def run_notebooks(browser, server: LabServer, paths: list[str], parallel: int = 
     while pending or active:
         while pending and len(active) < parallel:
             path = pending.pop(0)
+            if screenshot_dir is not None:  # no stale picture from an earlier run may pass for this one
+                for suffix in ("", "_failed"):
+                    screenshot_path(screenshot_dir, path, suffix).unlink(missing_ok=True)
             try:
                 active.append(_Run(browser, server, path, viewport, timeout_s))
             except Exception as exc:  # could not even open it: record and go on
