@@ -280,7 +280,7 @@ def wait_for_new_image(page, old_src: str, index: int = 0, timeout_s: float = 60
     return widget_image_src(page, index)
 
 
-def drag_first_slider(page, index: int = 0, dx: int = 60) -> None:
+def drag_first_slider(page, index: int = 0, dx: int = 40) -> None:
     """Drag the handle of the first slider in the index-th widget view dx pixels to the right."""
     view = page.locator(WIDGET_VIEW).nth(index)
     view.scroll_into_view_if_needed()
@@ -295,11 +295,6 @@ def drag_first_slider(page, index: int = 0, dx: int = 60) -> None:
     page.mouse.move(x + dx / 2, y, steps=4)
     page.mouse.move(x + dx, y, steps=4)
     page.mouse.up()
-
-
-def visible_output_text(page) -> str:
-    """All text shown in the notebook's output areas."""
-    return "\n".join(page.locator(".jp-OutputArea-output").all_inner_texts())
 
 
 def visible_text(page, text) -> bool:
