@@ -72,8 +72,8 @@ def __bpkit_check(source, cases_path, out_path, exercise_id):
             record = {"exercise": exercise_id, "missing": "none" if fn is None else type(fn).__name__}
             out.write(json.dumps(record) + "\\n")
             return
-        for _, index, args, kwargs, kind in cases:
-            observation = harness["observe"](fn, args, kwargs, kind)
+        for _, index, args, kwargs, kind, strict_fp in cases:
+            observation = harness["observe"](fn, args, kwargs, kind, strict_fp)
             try:
                 line = json.dumps({"exercise": exercise_id, "case": index, "observation": observation})
             except (TypeError, ValueError) as exc:
@@ -425,7 +425,7 @@ async def _run_checks(client, exercises, cases_of, defined_at, private: Path, ru
             run.unchecked[exercise.id] = ("timeout", "not checked: the time limit was used up before this exercise")
             continue
         cases_path = private / f"cases-{exercise.id}.pkl"
-        shipped = [(exercise.id, i, c.args, c.kwargs, exercise.kind) for i, c in enumerate(cases_of[exercise.id])]
+        shipped = [(exercise.id, i, c.args, c.kwargs, exercise.kind, exercise.strict_fp) for i, c in enumerate(cases_of[exercise.id])]
         try:
             cases_path.write_bytes(pickle.dumps(shipped))
         except Exception as exc:  # a checker whose cases cannot travel: the course's bug, not the student's
