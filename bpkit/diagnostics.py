@@ -12,7 +12,8 @@ runs one forward and backward pass on the batch (X, y) and reports, layer by lay
 
 `training_stats` returns the numbers; `format_table` makes the printed table; `dashboard` prints
 the table and returns the figure (shown when it is the last expression of a notebook cell).
-The model is left as it was found: parameter gradients and dropout random states are restored.
+The pass runs in the model's current mode (call model.eval() first to see it without dropout). The
+model is left as it was found: parameter gradients and dropout random states are restored.
 """
 from __future__ import annotations
 
