@@ -201,6 +201,12 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _signed(value: float, decimals: int = 3) -> str:
+    """Fixed-point text without a '-0.000': a mean that rounds to zero prints the same on every machine."""
+    rounded = round(value, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{rounded:.{decimals}f}"
+
+
 def format_table(stats: dict) -> str:
     """The per-layer table of `training_stats` as fixed-width text (rounded, so it prints the same every run)."""
     header = (f"{'layer':<22} {'kind':<8} {'act mean':>9} {'act std':>9} {'sat/dead':>8} "
@@ -210,7 +216,7 @@ def format_table(stats: dict) -> str:
         name = f"{row['index']} {row['name']}"
         frac = row["saturated"] if row["saturated"] is not None else row["dead"]
         lines.append(
-            f"{name[:22]:<22} {row['kind'][:8]:<8} {row['act_mean']:>9.3f} {row['act_std']:>9.3f} "
+            f"{name[:22]:<22} {row['kind'][:8]:<8} {_signed(row['act_mean']):>9} {row['act_std']:>9.3f} "
             f"{_fmt(frac, '.1%'):>8} {row['grad_norm']:>10.2e} {_fmt(row['update_ratio'], '.1e'):>11}  "
             f"{row['verdict']}"
         )

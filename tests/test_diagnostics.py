@@ -173,6 +173,14 @@ def test_dashboard_prints_the_table_and_returns_the_figure(batch, capsys):
     assert len(fig.axes) == 3 * 2 + 1
 
 
+def test_a_mean_that_rounds_to_zero_has_no_sign(batch):
+    stats = training_stats(healthy(), *batch, SoftmaxCrossEntropy())
+    stats["layers"][0]["act_mean"] = -1e-17  # the sign of a sum of standardised data is noise
+    assert "-0.000" not in format_table(stats)
+    stats["layers"][0]["act_mean"] = -0.25
+    assert "-0.250" in format_table(stats)
+
+
 def test_table_is_rounded_and_repeatable(batch):
     a = format_table(training_stats(healthy(), *batch, SoftmaxCrossEntropy()))
     b = format_table(training_stats(healthy(), *batch, SoftmaxCrossEntropy()))
