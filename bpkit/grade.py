@@ -425,7 +425,10 @@ async def _run_checks(client, exercises, cases_of, defined_at, private: Path, ru
             run.unchecked[exercise.id] = ("timeout", "not checked: the time limit was used up before this exercise")
             continue
         cases_path = private / f"cases-{exercise.id}.pkl"
-        shipped = [(exercise.id, i, c.args, c.kwargs, exercise.kind, exercise.strict_fp) for i, c in enumerate(cases_of[exercise.id])]
+        shipped = [
+            (exercise.id, i, c.args, c.kwargs, exercise.kind, exercise.strict_fp)
+            for i, c in enumerate(cases_of[exercise.id])
+        ]
         try:
             cases_path.write_bytes(pickle.dumps(shipped))
         except Exception as exc:  # a checker whose cases cannot travel: the course's bug, not the student's
