@@ -6,7 +6,10 @@ For every SRC/NN_name.ipynb this writes DEST/NN_name.ipynb where
 2. outputs, execution counts and run-time metadata (timings, widget state) are dropped;
 3. the notebook records {"bpkit": {"lesson": "NN"}}; exercise cells get the tag `exercise:<id>`,
    check cells (the one line `checks.<id>(<id>)`) the tag `check:<id>` and {"bpkit": {"check": id}},
-   which is how `bpkit grade` recognises them.
+   which is how `bpkit grade` recognises them;
+4. check cells, and cells that call an exercise function defined above them, get the tag
+   `raises-exception`, so JupyterLab's "Run All Cells" goes on past a stub's NotImplementedError
+   and a learner who runs everything still sees every explanation, plot and explorer.
 The output depends only on the solution files, so releasing twice is byte-identical and
 `--check` can tell whether DEST is stale.
 """
@@ -32,6 +35,14 @@ CHECK_LINE = re.compile(r"^checks\.(\w+)\((\w+)\)$")
 OWN_TAG_PREFIXES = ("exercise:", "check:")
 # Cell metadata worth handing out; the rest (execution timings, widget ids) is run-time noise.
 KEPT_CELL_METADATA = ("tags", "jupyter", "editable", "deletable", "slideshow", "collapsed", "scrolled")
+
+
+RUN_ON_TAG = "raises-exception"  # JupyterLab's Run All continues past a cell with this tag
+
+
+def calls_exercise(source: str, exercise_ids: list[str]) -> bool:
+    """Whether a cell mentions one of the exercise functions (so it raises while they are stubs)."""
+    return any(re.search(rf"\b{re.escape(eid)}\b", source) for eid in exercise_ids)
 
 
 class ReleaseError(ValueError):
@@ -198,6 +209,9 @@ def release_notebook(
             out.metadata.setdefault("tags", []).append(f"check:{checked}")
             out.metadata["bpkit"] = {"check": checked}
             checks.append(checked)
+        if not regions and (check or calls_exercise(cell.source, exercises)):
+            if RUN_ON_TAG not in out.metadata.get("tags", []):
+                out.metadata.setdefault("tags", []).append(RUN_ON_TAG)
         cells.append(out)
     for checked in checks:
         if checked not in exercises:

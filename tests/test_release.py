@@ -97,7 +97,7 @@ def test_lesson_metadata_tags_and_check_metadata(tmp_path):
     assert lesson.metadata["language_info"] == {"name": "python"}  # no interpreter version: it varies by machine
     assert lesson.metadata["kernelspec"]["name"] == "python3"
     assert lesson.cells[2].metadata["tags"] == ["exercise:weighted_sum"]
-    assert lesson.cells[3].metadata["tags"] == ["check:weighted_sum"]
+    assert lesson.cells[3].metadata["tags"] == ["check:weighted_sum", "raises-exception"]
     assert lesson.cells[3].metadata["bpkit"] == {"check": "weighted_sum"}
     assert "tags" not in lesson.cells[1].metadata
 
@@ -248,3 +248,24 @@ def test_missing_or_repeated_cell_ids_get_deterministic_ones(tmp_path):
     assert plan(tmp_path / "solutions", tmp_path / "lessons")[0].text == first
     ids = [cell.id for cell in nbformat.reads(first, as_version=4).cells]
     assert len(set(ids)) == len(ids) and ids[1] == raw["cells"][1]["id"]
+
+
+def test_cells_that_raise_while_stubs_let_run_all_continue():
+    """Check cells and cells calling an exercise get `raises-exception`, so Run All reaches the end."""
+    from bpkit.release import RUN_ON_TAG
+
+    for lesson in sorted((ROOT / "lessons").glob("*.ipynb")):
+        nb = nbformat.read(lesson, as_version=4)
+        for cell in nb.cells:
+            tags = cell.metadata.get("tags", [])
+            if any(t.startswith("check:") for t in tags):
+                assert RUN_ON_TAG in tags, f"{lesson.name}: check cell without {RUN_ON_TAG}"
+            if any(t.startswith("exercise:") for t in tags):
+                assert RUN_ON_TAG not in tags, f"{lesson.name}: an exercise cell itself must not be tagged"
+
+
+def test_check_failure_shows_only_its_message_in_ipython():
+    from bpkit.checks import CheckFailure
+
+    lines = CheckFailure("weighted_sum failed on x: wrong value\n  hint:     add b")._render_traceback_()
+    assert lines == ["CheckFailure: weighted_sum failed on x: wrong value", "  hint:     add b"]

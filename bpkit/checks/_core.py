@@ -20,6 +20,11 @@ from bpkit.checks._harness import Unknown
 class CheckFailure(AssertionError):
     """A learner's answer disagrees with the contract; the message says how and what to try."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows just the message: the checker's internals would bury the hint."""
+        first, *rest = str(self).splitlines() or [""]
+        return [f"CheckFailure: {first}", *rest]
+
 
 @dataclass
 class Case:
