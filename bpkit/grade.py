@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bpkit.files import write_atomic
+
 GRADE_FIELDS = ["submission", "student", "lesson", "exercise", "points", "max_points", "status", "message"]
 SUMMARY_FIELDS = ["submission", "student", "lesson", "total", "max_points", "percentage"]
 PROBLEM_STATUSES = {"invalid", "error", "timeout"}  # the run did not go through normally
@@ -570,17 +572,6 @@ def _invalid(path: Path, student: str, lesson: str, reason: str) -> Result:
 # -- the gradebook -------------------------------------------------------------------------------
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _csv_text(fields: list[str], rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
@@ -670,13 +661,13 @@ class Gradebook:
         """Record one submission: its feedback file, then the two CSV files."""
         self.results.append(result)
         self.results.sort(key=lambda r: self.position.get(r.submission, -1))
-        _write_atomic(self.out / "feedback" / f"{result.student}.md", feedback_text(result))
+        write_atomic(self.out / "feedback" / f"{result.student}.md", feedback_text(result))
         self.save()
 
     def save(self) -> None:
         """Rewrite grades.csv and summary.csv atomically (a reader never sees half a file)."""
-        _write_atomic(self.out / "grades.csv", _csv_text(GRADE_FIELDS, [row for r in self.results for row in r.rows]))
-        _write_atomic(self.out / "summary.csv", _csv_text(SUMMARY_FIELDS, summary_rows(self.results)))
+        write_atomic(self.out / "grades.csv", _csv_text(GRADE_FIELDS, [row for r in self.results for row in r.rows]))
+        write_atomic(self.out / "summary.csv", _csv_text(SUMMARY_FIELDS, summary_rows(self.results)))
 
 
 def student_names(submissions: list[Path], taken: set[str]) -> dict[Path, str]:

@@ -19,14 +19,14 @@ import argparse
 import ast
 import hashlib
 import json
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from bpkit.files import write_atomic
 
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
@@ -262,13 +262,6 @@ def plan(source: Path, dest: Path) -> list[Released]:
     return released
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def main(args: argparse.Namespace) -> int:
     """Release SRC into DEST (or, with --check, report stale files and exit 1)."""
     try:
@@ -292,7 +285,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     args.dest.mkdir(parents=True, exist_ok=True)
     for r in stale:
-        _write_atomic(r.target, r.text)
+        write_atomic(r.target, r.text)
         print(f"wrote {r.target} ({len(r.exercises)} exercises: {', '.join(r.exercises) or 'none'})")
     for p in orphans:
         p.unlink()
