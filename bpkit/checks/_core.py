@@ -171,25 +171,17 @@ def compare(expected: Any, received: Any, rtol: float, atol: float) -> str | Non
         return f"returned {received!r}, which is not a number or an array"
     if received is None and expected is not None:
         return "returned None (is a `return` missing?)"
-    if isinstance(expected, tuple):
+    if isinstance(expected, (tuple, list)):
+        kind = type(expected).__name__
         if not isinstance(received, (tuple, list)):
-            return f"returned {type(received).__name__}, expected a tuple of {len(expected)} items"
+            return f"returned {type(received).__name__}, expected a {kind} of {len(expected)} items"
         if len(received) != len(expected):
             return f"returned {len(received)} items, expected {len(expected)}"
+        where = " of the returned tuple" if kind == "tuple" else ""
         for i, (e, r) in enumerate(zip(expected, received)):
             problem = compare(e, r, rtol, atol)
             if problem:
-                return f"item {i + 1} of the returned tuple: {problem}"
-        return None
-    if isinstance(expected, list):
-        if not isinstance(received, (list, tuple)):
-            return f"returned {type(received).__name__}, expected a list of {len(expected)} items"
-        if len(received) != len(expected):
-            return f"returned {len(received)} items, expected {len(expected)}"
-        for i, (e, r) in enumerate(zip(expected, received)):
-            problem = compare(e, r, rtol, atol)
-            if problem:
-                return f"item {i + 1}: {problem}"
+                return f"item {i + 1}{where}: {problem}"
         return None
     if _is_number(expected) or (isinstance(expected, np.ndarray) and expected.ndim == 0):
         if isinstance(received, np.ndarray) and received.size == 1 and received.ndim <= 1:
