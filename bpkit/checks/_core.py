@@ -7,6 +7,8 @@ In a notebook both halves run in one process: `checks.weighted_sum(weighted_sum)
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -142,6 +144,27 @@ class Exercise:
 
 
 EXERCISES: dict[str, Exercise] = {}
+
+# The grader draws every check input from a secret per-run seed, so a notebook cannot know (or
+# store answers for) the inputs it will be graded on. In a learner's notebook no secret is set and
+# each checker's own fixed seeds give the same cases every time.
+_SECRET_SEED: contextvars.ContextVar[int | None] = contextvars.ContextVar("bpkit_secret_seed", default=None)
+
+
+def case_rng(seed: int) -> np.random.Generator:
+    """The generator a checker builds its cases from: `seed` alone, or mixed with the grading secret."""
+    secret = _SECRET_SEED.get()
+    return np.random.default_rng(seed if secret is None else [secret, seed])
+
+
+@contextlib.contextmanager
+def secret_seed(secret: int | None):
+    """Within this block (in this thread), case_rng mixes `secret` into every checker seed."""
+    token = _SECRET_SEED.set(secret)
+    try:
+        yield
+    finally:
+        _SECRET_SEED.reset(token)
 
 
 def register(exercise: Exercise) -> Exercise:

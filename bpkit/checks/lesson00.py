@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 
 def _two_input_sum(x1, x2, w1, w2, b):
@@ -11,7 +11,7 @@ def _two_input_sum(x1, x2, w1, w2, b):
 
 
 def _two_input_sum_cases() -> list[Case]:
-    rng = np.random.default_rng(1)
+    rng = case_rng(1)
     cases = [Case("x1=1, x2=2, w1=3, w2=4, b=5 (worked by hand: 3 + 8 + 5 = 16)", (1.0, 2.0, 3.0, 4.0, 5.0))]
     for i in range(3):
         x1, x2, w1, w2, b = (float(v) for v in np.round(rng.normal(size=5) * 2, 3))

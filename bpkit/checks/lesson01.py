@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 
 def identity(z):
@@ -21,7 +21,7 @@ def _weighted_sum(x, w, b):
 
 
 def _weighted_sum_cases() -> list[Case]:
-    rng = np.random.default_rng(101)
+    rng = case_rng(101)
     cases = [Case(f"random inputs, D={d}", (rng.normal(size=d), rng.normal(size=d), float(rng.normal()))) for d in (1, 3, 10)]
     cases.append(Case("all zeros with a bias", (np.zeros(4), np.zeros(4), 0.5)))
     cases.append(Case("large magnitudes", (rng.normal(size=5) * 1e3, rng.normal(size=5) * 1e3, -2e3)))
@@ -51,7 +51,7 @@ def _neuron_forward(x, w, b, activation):
 
 
 def _neuron_cases() -> list[Case]:
-    rng = np.random.default_rng(102)
+    rng = case_rng(102)
     cases = [Case(f"D={d}, activation={act.__name__}", (rng.normal(size=d), rng.normal(size=d), float(rng.normal()), act))
              for d, act in ((2, np.tanh), (5, identity), (3, step))]
     cases.append(Case("D=1, activation=tanh", (np.array([2.0]), np.array([-0.5]), 0.25, np.tanh)))
@@ -82,7 +82,7 @@ def _layer_forward(X, W, b, activation):
 
 
 def _layer_cases() -> list[Case]:
-    rng = np.random.default_rng(103)
+    rng = case_rng(103)
     cases = []
     for n, d_in, d_out, act in ((4, 2, 3, np.tanh), (1, 5, 2, identity), (6, 3, 7, step)):
         cases.append(Case(f"N={n}, D_in={d_in}, D_out={d_out}, activation={act.__name__}",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 UNSTABLE_HINT = (
     "unstable exponent: np.exp(-z) overflows for large negative z (exp(1000) is inf). Compute "
@@ -46,7 +46,7 @@ def _sigmoid(z):
 
 
 def _sigmoid_cases() -> list[Case]:
-    rng = np.random.default_rng(201)
+    rng = case_rng(201)
     return [
         Case("z = 7 random values", (rng.normal(size=7) * 3,)),
         Case("z of shape (3, 4)", (rng.normal(size=(3, 4)) * 3,)),
@@ -95,7 +95,7 @@ def _sigmoid_prime(z):
 
 def _derivative_cases(seed: int) -> list[Case]:
     """Cases shared by sigmoid_prime and tanh_prime, drawn from their own seeds."""
-    rng = np.random.default_rng(seed)
+    rng = case_rng(seed)
     return [
         Case("z = 6 random values", (rng.normal(size=6) * 2,)),
         Case("z of shape (2, 5)", (rng.normal(size=(2, 5)) * 2,)),
@@ -158,7 +158,7 @@ def _relu(z):
 
 
 def _relu_cases() -> list[Case]:
-    rng = np.random.default_rng(204)
+    rng = case_rng(204)
     return [
         Case("z = 8 random values", (rng.normal(size=8),)),
         Case("z of shape (3, 4)", (rng.normal(size=(3, 4)),)),
@@ -192,7 +192,7 @@ def _relu_prime(z):
 
 
 def _relu_prime_cases() -> list[Case]:
-    rng = np.random.default_rng(205)
+    rng = case_rng(205)
     return [
         Case("z = 8 random values", (rng.normal(size=8),)),
         Case("z of shape (2, 3)", (rng.normal(size=(2, 3)),)),

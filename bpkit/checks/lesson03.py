@@ -14,7 +14,7 @@ import copy
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, compare, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, compare, register
 
 
 def relu(z):
@@ -65,11 +65,11 @@ def _init_mlp_transposed_draw(sizes, rng):
 def _init_mlp_cases() -> list[Case]:
     # The large layers come first: a wrong spread is then diagnosed from their statistics.
     return [
-        Case("sizes [784, 100, 10], seed 0", ([784, 100, 10], np.random.default_rng(0))),
-        Case("sizes [2, 1000], seed 1", ([2, 1000], np.random.default_rng(1))),
-        Case("sizes [1000, 5], seed 2", ([1000, 5], np.random.default_rng(2))),
-        Case("sizes [64, 32, 16, 10], seed 3", ([64, 32, 16, 10], np.random.default_rng(3))),
-        Case("sizes [3, 2], seed 4 (too small for statistics: judged by reproducibility)", ([3, 2], np.random.default_rng(4))),
+        Case("sizes [784, 100, 10], seed 0", ([784, 100, 10], case_rng(0))),
+        Case("sizes [2, 1000], seed 1", ([2, 1000], case_rng(1))),
+        Case("sizes [1000, 5], seed 2", ([1000, 5], case_rng(2))),
+        Case("sizes [64, 32, 16, 10], seed 3", ([64, 32, 16, 10], case_rng(3))),
+        Case("sizes [3, 2], seed 4 (too small for statistics: judged by reproducibility)", ([3, 2], case_rng(4))),
     ]
 
 
@@ -207,7 +207,7 @@ def _mlp_forward(X, params, activation):
 
 
 def _mlp_forward_cases() -> list[Case]:
-    rng = np.random.default_rng(301)
+    rng = case_rng(301)
     cases = []
     for n, sizes, act in (
         (4, [3, 2], np.tanh),

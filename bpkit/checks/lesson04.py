@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 
 @dataclass
@@ -125,7 +125,7 @@ LSE_HINT = (
 
 
 def _regression_cases(seed: int) -> list[Case]:
-    rng = np.random.default_rng(seed)
+    rng = case_rng(seed)
     cases = []
     for shape in ((5,), (4, 3), (2, 7)):
         label = f"shape {shape}" if len(shape) == 2 else f"N={shape[0]} targets"
@@ -145,7 +145,7 @@ def _mse_grad_cases() -> list[Case]:
 
 
 def _bce_cases() -> list[Case]:
-    rng = np.random.default_rng(403)
+    rng = case_rng(403)
     cases = []
     for n in (6, 10):
         y = (rng.random(n) < 0.5).astype(float)
@@ -163,7 +163,7 @@ def _bce_cases() -> list[Case]:
 
 def _logit_cases(seed: int) -> list[Case]:
     """Logits and integer labels: random, N=1, C=2, ties, and magnitudes 1e3 of both signs."""
-    rng = np.random.default_rng(seed)
+    rng = case_rng(seed)
     cases = []
     for n, c in ((4, 3), (6, 5), (3, 10)):
         cases.append(Case(f"N={n}, C={c}", (rng.normal(size=(n, c)), rng.integers(0, c, size=n))))

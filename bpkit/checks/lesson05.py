@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 from bpkit.checks._harness import build_graph
 
 # -- functions for numerical_derivative cases (module level: they travel to the learner's kernel) -
@@ -79,7 +79,7 @@ def _mul_backward(a, b, dout):
 
 
 def _mul_cases() -> list[Case]:
-    rng = np.random.default_rng(501)
+    rng = case_rng(501)
     cases = [Case(f"a={a:.3f}, b={b:.3f}, dout={d:.3f}", (a, b, d))
              for a, b, d in (tuple(float(v) for v in rng.normal(size=3) * 2) for _ in range(3))]
     cases.append(Case("a=0, b=5, dout=-2", (0.0, 5.0, -2.0)))
@@ -259,7 +259,7 @@ def _topological_order_cases() -> list[Case]:
     # a skip connection: the input is used again four steps later
     skip = [("leaf", [], 0.3), ("tanh", [0], None), ("exp", [1], None), ("pow", [2], 2), ("relu", [3], None),
             ("*", [4, 0], None)]
-    rng = np.random.default_rng(502)
+    rng = case_rng(502)
     wide: list = []  # x1 w1 + x2 w2 + ... + x40 w40, as in a neuron with 40 inputs
     total = None  # index of the running sum
     for _ in range(40):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, compare, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, compare, register
 
 # -- references ---------------------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ def _relative_error_no_floor(a, b):
 
 
 def _linear_cases() -> list[Case]:
-    rng = np.random.default_rng(601)
+    rng = case_rng(601)
     cases = []
     for n, d_in, d_out in ((4, 3, 2), (5, 2, 6), (3, 7, 4)):
         cases.append(Case(f"N={n}, D_in={d_in}, D_out={d_out}",
@@ -149,7 +149,7 @@ def _linear_cases() -> list[Case]:
 
 
 def _relu_cases() -> list[Case]:
-    rng = np.random.default_rng(602)
+    rng = case_rng(602)
     cases = [Case(f"shape {s}", (rng.normal(size=s), rng.normal(size=s))) for s in ((4, 3), (2, 6))]
     z = np.array([[-1.0, 0.0, 2.0], [0.0, 3.0, -0.5]])
     cases.append(Case("the kink: z contains exact zeros", (rng.normal(size=(2, 3)), z)))
@@ -159,7 +159,7 @@ def _relu_cases() -> list[Case]:
 
 
 def _sigmoid_cases() -> list[Case]:
-    rng = np.random.default_rng(603)
+    rng = case_rng(603)
     cases = [Case(f"shape {s}", (rng.normal(size=s), rng.normal(size=s) * 2)) for s in ((4, 3), (2, 6))]
     cases.append(Case("batch size 1, shape (1, 4)", (rng.normal(size=(1, 4)), rng.normal(size=(1, 4)))))
     cases.append(Case("z = 0 (the steepest point, slope 1/4)", (rng.normal(size=(2, 2)), np.zeros((2, 2)))))
@@ -168,7 +168,7 @@ def _sigmoid_cases() -> list[Case]:
 
 
 def _numerical_gradient_cases() -> list[Case]:
-    rng = np.random.default_rng(604)
+    rng = case_rng(604)
     return [
         Case("f(x) = sum(x**3), x of shape (4,)", (cube_sum, rng.normal(size=4))),
         Case("f(x) = sum(x**3), eps=1e-2", (cube_sum, rng.normal(size=5)), {"eps": 1e-2}),
@@ -181,7 +181,7 @@ def _numerical_gradient_cases() -> list[Case]:
 
 
 def _relative_error_cases() -> list[Case]:
-    rng = np.random.default_rng(605)
+    rng = case_rng(605)
     a = rng.normal(size=(3, 4))
     cases = [
         Case("close arrays of shape (3, 4)", (a, a + 1e-7 * rng.normal(size=(3, 4)))),

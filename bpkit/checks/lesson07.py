@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 # -- gd_step ------------------------------------------------------------------------------------
 
@@ -15,7 +15,7 @@ def _gd_step(w, grad, lr):
 
 
 def _gd_step_cases() -> list[Case]:
-    rng = np.random.default_rng(701)
+    rng = case_rng(701)
     cases = [
         Case("a vector of 3 weights, lr=0.1", (rng.normal(size=3), rng.normal(size=3), 0.1)),
         Case("a (4, 2) weight matrix, lr=0.01", (rng.normal(size=(4, 2)), rng.normal(size=(4, 2)), 0.01)),
@@ -104,12 +104,12 @@ def _ids_data(n: int, d: int, rng: np.random.Generator, y_kind: str) -> tuple[np
 
 
 def _minibatches_cases() -> list[Case]:
-    data_rng = np.random.default_rng(702)
+    data_rng = case_rng(702)
     seen: dict = {}
     X, y = _ids_data(10, 3, data_rng, "values")
 
     def case(label, X, y, batch_size, seed, seen=None):
-        return _BatchCase(label, (X, y, batch_size, np.random.default_rng(seed)), seed=seed, seen=seen)
+        return _BatchCase(label, (X, y, batch_size, case_rng(seed)), seed=seed, seen=seen)
 
     # Three siblings on the same data: seeds 7, 8, 7 must give orders A, B != A, A again.
     cases = [

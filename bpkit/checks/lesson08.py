@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 # -- standardize --------------------------------------------------------------------------------
 
@@ -70,7 +70,7 @@ def _std_global(X_train, X_test):
 
 
 def _standardize_cases() -> list[Case]:
-    rng = np.random.default_rng(801)
+    rng = case_rng(801)
     scale = np.array([1.0, 10.0, 0.1])
     offset = np.array([5.0, -20.0, 0.3])
     cases = [
@@ -124,7 +124,7 @@ def _accuracy(logits, y):
 
 
 def _accuracy_cases() -> list[Case]:
-    rng = np.random.default_rng(802)
+    rng = case_rng(802)
     cases = []
     # Labels that agree with the argmax on a known fraction of the rows, so no answer is 0 or 1 by luck.
     for n, c, right in ((5, 5, 3), (8, 3, 6), (50, 10, 31), (1, 4, 1), (6, 2, 0)):

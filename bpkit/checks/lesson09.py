@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 STD_TOLERANCE = 0.025  # relative; the std of 1e5 draws is off by ~0.2% on average
 
@@ -30,7 +30,7 @@ def _init_cases() -> list[Case]:
     seen: dict = {}
 
     def case(label, d_in, d_out, seed, shared=None):
-        return _InitCase(label, (d_in, d_out, np.random.default_rng(seed)), seed=seed, seen=shared)
+        return _InitCase(label, (d_in, d_out, case_rng(seed)), seed=seed, seen=shared)
 
     return [
         case("d_in=500, d_out=200", 500, 200, 901, seen),
@@ -217,7 +217,7 @@ def _clip_grad_norm(grads, max_norm):
 
 
 def _clip_cases() -> list[Case]:
-    rng = np.random.default_rng(909)
+    rng = case_rng(909)
     return [
         Case("three arrays, joint norm about 15 > max_norm=1", ([3 * rng.normal(size=(4, 3)), 3 * rng.normal(size=3), 3 * rng.normal(size=(2, 2))], 1.0)),
         Case("joint norm about 2 < max_norm=5: unchanged", ([0.5 * rng.normal(size=(3, 2)), 0.5 * rng.normal(size=2)], 5.0)),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 # -- gradients the cases pass to nesterov_step (module level, so they pickle into the kernel) ----
 
@@ -35,7 +35,7 @@ def _momentum_step(w, grad, v, lr, beta):
 
 
 def _momentum_cases() -> list[Case]:
-    rng = np.random.default_rng(1001)
+    rng = case_rng(1001)
     cases = []
     for shape, lr, beta in (((3,), 0.1, 0.9), ((5,), 0.01, 0.5), ((4, 3), 0.05, 0.99)):
         w, grad, v = rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape)
@@ -99,7 +99,7 @@ def _nesterov_step(w, grad_fn, v, lr, beta):
 
 
 def _nesterov_cases() -> list[Case]:
-    rng = np.random.default_rng(1002)
+    rng = case_rng(1002)
     cases = []
     for shape, fn, lr, beta in (((2,), grad_ravine, 0.03, 0.9), ((4,), grad_bowl, 0.1, 0.8), ((3, 2), grad_quartic, 0.2, 0.9)):
         w, v = rng.normal(size=shape), rng.normal(size=shape)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 # -- rmsprop_step -------------------------------------------------------------------------------
 
@@ -15,7 +15,7 @@ def _rmsprop_step(w, grad, s, lr, rho=0.9, eps=1e-8):
 
 
 def _rmsprop_cases() -> list[Case]:
-    rng = np.random.default_rng(1101)
+    rng = case_rng(1101)
     cases = []
     for shape, lr in (((3,), 0.01), ((4, 2), 0.001), ((6,), 0.1)):
         w, grad, s = rng.normal(size=shape), rng.normal(size=shape), rng.random(shape)
@@ -119,7 +119,7 @@ def _adam_variant(correct_m=True, correct_v=True, t_shift=0, eps_inside=False, s
 
 
 def _adam_cases() -> list[Case]:
-    rng = np.random.default_rng(1102)
+    rng = case_rng(1102)
     cases = []
     w, grad = rng.normal(size=4), rng.normal(size=4)
     cases.append(Case("first step: t=1, m = v = 0", (w, grad, np.zeros(4), np.zeros(4), 1, 0.01)))

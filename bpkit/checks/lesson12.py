@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, format_value, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, format_value, register
 
 # -- l2_penalty ---------------------------------------------------------------------------------
 
@@ -14,7 +14,7 @@ def _l2_penalty(weights, lam):
 
 
 def _l2_cases() -> list[Case]:
-    rng = np.random.default_rng(1201)
+    rng = case_rng(1201)
     cases = [
         Case("two weight matrices (4, 3) and (3, 2), lam=0.1", ([rng.normal(size=(4, 3)), rng.normal(size=(3, 2))], 0.1)),
         Case("one matrix (5, 5), lam=1e-3", ([rng.normal(size=(5, 5))], 1e-3)),
@@ -69,7 +69,7 @@ def _l2_grad(W, lam):
 
 
 def _l2_grad_cases() -> list[Case]:
-    rng = np.random.default_rng(1202)
+    rng = case_rng(1202)
     return [
         Case("W (4, 3), lam=0.1", (rng.normal(size=(4, 3)), 0.1)),
         Case("W (1, 7), lam=2.5", (rng.normal(size=(1, 7)), 2.5)),
@@ -111,15 +111,15 @@ def _dropout_forward(x, p, rng, train=True):
 
 
 def _dropout_cases() -> list[Case]:
-    rng = np.random.default_rng(1203)
+    rng = case_rng(1203)
     return [
-        Case("x (4, 5), p=0.5", (rng.normal(size=(4, 5)), 0.5, np.random.default_rng(1))),
-        Case("x (1, 8), p=0.25 (batch of one)", (rng.normal(size=(1, 8)), 0.25, np.random.default_rng(2))),
+        Case("x (4, 5), p=0.5", (rng.normal(size=(4, 5)), 0.5, case_rng(1))),
+        Case("x (1, 8), p=0.25 (batch of one)", (rng.normal(size=(1, 8)), 0.25, case_rng(2))),
         Case("large input x (200, 500), p=0.2: the kept fraction must be close to 1 - p",
-             (rng.normal(size=(200, 500)) + 3.0, 0.2, np.random.default_rng(3))),
-        Case("large input x (200, 500), p=0.7", (rng.normal(size=(200, 500)) - 2.0, 0.7, np.random.default_rng(4))),
-        Case("p=0 (nothing dropped)", (rng.normal(size=(3, 4)), 0.0, np.random.default_rng(5))),
-        Case("train=False (evaluation)", (rng.normal(size=(6, 3)), 0.5, np.random.default_rng(6)), {"train": False}),
+             (rng.normal(size=(200, 500)) + 3.0, 0.2, case_rng(3))),
+        Case("large input x (200, 500), p=0.7", (rng.normal(size=(200, 500)) - 2.0, 0.7, case_rng(4))),
+        Case("p=0 (nothing dropped)", (rng.normal(size=(3, 4)), 0.0, case_rng(5))),
+        Case("train=False (evaluation)", (rng.normal(size=(6, 3)), 0.5, case_rng(6)), {"train": False}),
     ]
 
 
@@ -242,7 +242,7 @@ def _dropout_backward(dout, mask):
 
 
 def _dropout_backward_cases() -> list[Case]:
-    rng = np.random.default_rng(1204)
+    rng = case_rng(1204)
     cases = []
     for shape, p in (((4, 5), 0.5), ((1, 6), 0.2), ((8, 3), 0.9)):
         mask = (rng.random(shape) >= p) / (1 - p)

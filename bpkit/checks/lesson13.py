@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, format_value, register
+from bpkit.checks._core import Case, Exercise, Mistake, case_rng, format_value, register
 
 SPLIT_SEED = 1313  # fixed: the held-out images must be the same for every learner and every run
 HELDOUT_FRACTION = 0.2
@@ -243,7 +243,7 @@ def _mlp_params(sizes, rng, scale=1.0):
 
 
 def _mlp_cases() -> list[Case]:
-    rng = np.random.default_rng(1301)
+    rng = case_rng(1301)
     cases = []
     for n, sizes in ((6, [5, 4, 3]), (8, [64, 16, 10]), (5, [4, 6, 5, 3]), (4, [3, 2])):
         X, y = rng.normal(size=(n, sizes[0])), rng.integers(0, sizes[-1], size=n)
@@ -347,15 +347,15 @@ def _training_cases() -> list[Case]:
     Xs = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)  # (400, 64), standardised
     from bpkit.data import make_moons
 
-    Xm, ym = make_moons(200, 0.1, np.random.default_rng(1302))
+    Xm, ym = make_moons(200, 0.1, case_rng(1302))
     Xm = (Xm - Xm.mean(0)) / Xm.std(0)
     return [
         Case("400 standardised digits, sizes=[64, 32, 10], 10 epochs, lr=0.01, batch_size=32",
-             (Xs, y, [64, 32, 10], 10, 0.01, 32, np.random.default_rng(1303))),
+             (Xs, y, [64, 32, 10], 10, 0.01, 32, case_rng(1303))),
         Case("the same digits without a hidden layer, sizes=[64, 10], 10 epochs, lr=0.01, batch_size=50",
-             (Xs, y, [64, 10], 10, 0.01, 50, np.random.default_rng(1304))),
+             (Xs, y, [64, 10], 10, 0.01, 50, case_rng(1304))),
         Case("200 moons, sizes=[2, 32, 2], 60 epochs, lr=0.02, batch_size=20",
-             (Xm, ym, [2, 32, 2], 60, 0.02, 20, np.random.default_rng(1305))),
+             (Xm, ym, [2, 32, 2], 60, 0.02, 20, case_rng(1305))),
     ]
 
 
