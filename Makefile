@@ -1,17 +1,23 @@
 # Two commands do all set-up on a fresh machine with Python 3 and make:
 #   make lab    create .venv if missing, install bpkit into it, open JupyterLab on lessons/
 #   make test   same bootstrap, then the whole test suite (unit, checkers, notebooks, grader, browser)
+# CI (.ci/run) also runs `make test-portable`; `make test-versions` checks the dependency range.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
+UV     := $(VENV)/bin/uv
+# Python version:resolution pairs that `make test-versions` builds and tests (see tools/test_versions.py).
+VERSIONS ?= 3.11:lowest-direct 3.13:highest
 
-.PHONY: lab test test-fast browser-deps release bench clean help
+.PHONY: lab test test-fast test-portable test-versions browser-deps sandbox-deps release bench clean help
 
 help:
 	@echo "make lab      open the course in JupyterLab (sets everything up on first run)"
 	@echo "make test     run the whole test suite (sets everything up on first run)"
+	@echo "make test-portable  the solution notebooks under other floating-point configurations (CI)"
+	@echo "make test-versions  lowest dependencies on Python 3.11, newest on 3.13 (uv, .venvs/)"
 	@echo "make release  regenerate lessons/ from solutions/"
 	@echo "make bench    run the performance benchmarks"
 
@@ -38,17 +44,39 @@ browser-deps:
 		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "No /usr/bin/chromium and no way to install it: the browser tests will be skipped."; fi
 
+# bubblewrap for the grader's per-kernel sandbox (bpkit grade and its tests); `make lab` does not need it.
+sandbox-deps:
+	@if [ -x /usr/bin/bwrap ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing bubblewrap for the grader's sandbox (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	else echo "No /usr/bin/bwrap and no way to install it: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) for bpkit grade."; fi
+
 # One BLAS thread per process: the suite runs kernels side by side (grader tests, browser tests), and
 # on 2 cores oversubscribed OpenBLAS threads made small-matrix training 3-10x slower.
 test: export OPENBLAS_NUM_THREADS = 1
 test: export OMP_NUM_THREADS = 1
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps sandbox-deps
 	$(PY) -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests solutions
 
 # Everything but the notebooks and the browser.
 test-fast: export OPENBLAS_NUM_THREADS = 1
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not browser and not slow"
+
+# The solution notebooks under nbval in two more floating-point configurations (two BLAS threads;
+# NumPy's SIMD dispatch off), as on a machine of another CPU type. The default one is in `make test`.
+test-portable: $(STAMP)
+	$(PY) tools/float_variants.py
+
+$(UV): | $(PY)
+	$(PY) -m pip install --quiet "uv>=0.5"
+
+# Fresh uv environments in .venvs/: fast suite, nbval on every solution, and a full-marks grade.
+test-versions: $(UV)
+	$(PY) tools/test_versions.py $(VERSIONS)
 
 release: $(STAMP)
 	$(PY) -m bpkit release solutions/ lessons/
@@ -57,4 +85,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache artifacts
+	rm -rf $(VENV) .venvs .pytest_cache artifacts dist
