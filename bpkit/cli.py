@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory cap per submission kernel")
     p.add_argument("--resume", action="store_true", help="skip submissions already graded in --out")
+    p.add_argument("--lesson", metavar="NN", default=None,
+                   help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the check inputs (default: a new secret each run; the run prints it)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without bubblewrap, with your rights: only for notebooks you trust")
 
     sub.add_parser("setup-lab", help="write JupyterLab settings for this environment")
     return parser

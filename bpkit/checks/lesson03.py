@@ -15,11 +15,7 @@ import copy
 import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, case_rng, compare, register
-
-
-def relu(z):
-    """relu(z) = max(z, 0)"""
-    return np.maximum(z, 0.0)
+from bpkit.checks.inputs import relu
 
 
 # -- init_mlp ------------------------------------------------------------------------------------

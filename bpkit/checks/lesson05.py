@@ -15,19 +15,10 @@ from functools import lru_cache
 import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
+from bpkit.checks.inputs import cube, wiggle
 from bpkit.checks._harness import build_graph
 
 # -- functions for numerical_derivative cases (module level: they travel to the learner's kernel) -
-
-
-def cube(x):
-    """f(x) = x**3"""
-    return x**3
-
-
-def wiggle(x):
-    """f(x) = sin(3x) + x**2"""
-    return math.sin(3 * x) + x**2
 
 
 def _numerical_derivative(f, x, h=1e-5):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, case_rng, compare, register
+from bpkit.checks.inputs import cube_sum, quadratic_form, softplus_sum, tanh_layer_loss
 
 # -- references ---------------------------------------------------------------------------------
 
@@ -54,28 +55,6 @@ def _relative_error(a, b):
 
 # -- functions for numerical_gradient cases (module level: they travel to the learner's kernel) ---
 
-_A = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [-0.2, 0.8, 1.1], [0.9, -0.4, 0.6]])  # (4, 3)
-
-
-def cube_sum(x):
-    """f(x) = sum(x**3)"""
-    return float(np.sum(x**3))
-
-
-def softplus_sum(x):
-    """f(x) = sum(log(1 + exp(x)))"""
-    return float(np.sum(np.logaddexp(0.0, x)))
-
-
-def tanh_layer_loss(W):
-    """f(W) = sum(tanh(A @ W) ** 2) for a fixed 4x3 matrix A"""
-    return float(np.sum(np.tanh(_A @ W) ** 2))
-
-
-def quadratic_form(x):
-    """f(x) = x0**2 + 3*x0*x1 + 2*x1**2 + 0.5*x1*x2 (cross terms couple the entries)"""
-    flat = np.ravel(x)
-    return float(flat[0] ** 2 + 3 * flat[0] * flat[1] + 2 * flat[1] ** 2 + 0.5 * flat[1] * flat[2])
 
 
 # -- typical mistakes -----------------------------------------------------------------------------

@@ -4,25 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
+from bpkit.checks.inputs import grad_bowl, grad_quartic, grad_ravine
 
 # -- gradients the cases pass to nesterov_step (module level, so they pickle into the kernel) ----
-
-
-def grad_bowl(w):
-    """gradient of f(w) = sum_i (i+1) w_i^2 / 2, i.e. (i+1) * w_i"""
-    w = np.asarray(w, dtype=float)
-    return w * np.arange(1, w.size + 1).reshape(w.shape)
-
-
-def grad_quartic(w):
-    """gradient of f(w) = sum(w**4) / 4, i.e. w**3"""
-    return np.asarray(w, dtype=float) ** 3
-
-
-def grad_ravine(w):
-    """gradient of f(w) = (w_0^2 + 25 w_1^2) / 2 for w of shape (2,)"""
-    w = np.asarray(w, dtype=float)
-    return np.array([1.0, 25.0]) * w
 
 
 # -- momentum_step ------------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""Step 5 of grading: turn the kernel's observations into a status and message per exercise.
+
+Runs in the grader's process with the real checkers: the expected answers never leave it.
+"""
+from __future__ import annotations
+
+from bpkit.grading.execute import Run
+
+
+def judge_exercise(exercise, cases: list, run: Run) -> tuple[str, str]:
+    """Status and message of one exercise, decided here from what the kernel returned."""
+    from bpkit.checks import CheckFailure
+
+    if exercise.id in run.missing:
+        found = run.missing[exercise.id]
+        if found == "none":
+            return "fail", f"`{exercise.id}` is not defined: the notebook has no such function (renamed or deleted?)"
+        return "fail", f"`{exercise.id}` is a {found}, not a function: define it with `def {exercise.id}(...)`"
+    observations = run.observations.get(exercise.id)
+    if observations is None:
+        if exercise.id in run.unchecked:
+            return run.unchecked[exercise.id]
+        return "error", "not checked: the kernel produced no result for it"
+    if len(observations) != len(cases):
+        return "error", "not checked: the kernel's reply did not have one result per case"
+    for index, observation in enumerate(observations):
+        if not isinstance(observation, dict) or not ("output" in observation or "error" in observation):
+            return "error", "not checked: the kernel's reply could not be read"
+        try:
+            exercise.verdict(index, observation, cases)
+        except CheckFailure as failure:
+            return "fail", str(failure)
+        except Exception as exc:  # a malformed observation or a checker bug must not stop the gradebook
+            return "error", f"the checker could not judge the result ({type(exc).__name__}: {exc})"
+    return "pass", f"passed ({len(cases)} cases)"

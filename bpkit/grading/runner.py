@@ -1,0 +1,131 @@
+"""The process that runs inside each submission's sandbox: the student's cells, then the checks.
+
+Started by the grader as `python -I -m bpkit.grading.runner` inside bubblewrap. It speaks a tiny
+framed protocol on the pipes it was started with (8-byte big-endian length + UTF-8 JSON):
+
+    grader -> runner   {"op": "cell", "nonce": ..., "source": "..."}
+                       {"op": "check", "nonce": ..., "exercise": "id", "cases": "<base64 pickle>"}
+    runner -> grader   {"nonce": ..., "error": null | {"ename": ..., "evalue": ...}}       (a cell)
+                       {"nonce": ..., "missing": "none" | "<type>"}                         (a check)
+                       {"nonce": ..., "observations": [<observation of case 0>, ...]}      (a check)
+
+Nothing here is trusted by the grader. The student's code shares this process and can read or
+rewrite anything in it; what it cannot do is know a request's nonce or inputs before they are sent
+(both come from the grader's secret), nor see the expected answers (they never leave the grader).
+So the only way to earn a mark is to return, for inputs drawn after the cells ran, what the right
+function returns. The cells run through IPython, so magics, `display` and per-cell errors behave
+as in JupyterLab; printed output and pictures are discarded (only errors matter for grading).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import pickle
+import struct
+import sys
+
+HEADER = struct.Struct(">Q")
+MAX_REQUEST_BYTES = 256 * 2**20
+
+
+def _read_exact(stream, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            raise EOFError("the grader closed the channel")
+        data += chunk
+    return data
+
+
+def read_frame(stream) -> dict:
+    (size,) = HEADER.unpack(_read_exact(stream, HEADER.size))
+    if size > MAX_REQUEST_BYTES:
+        raise ValueError("request too large")
+    return json.loads(_read_exact(stream, size).decode("utf-8"))
+
+
+def write_frame(stream, message: dict) -> None:
+    data = json.dumps(message, ensure_ascii=True).encode("ascii")
+    stream.write(HEADER.pack(len(data)) + data)
+    stream.flush()
+
+
+def _describe(exc: BaseException) -> dict:
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not stop the report
+        text = "<unprintable message>"
+    return {"ename": type(exc).__name__, "evalue": text[:2000]}
+
+
+def main() -> None:
+    # Keep the channel on private descriptors; the cells' own prints and child processes get
+    # /dev/null on 0 and 1, so nothing they write can be mistaken for a reply by accident.
+    requests = os.fdopen(os.dup(0), "rb", buffering=0)
+    replies = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy  # noqa: F401 - imported before the student's cells, as a kernel would have it ready
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from bpkit.checks import _harness
+
+    shell = InteractiveShell.instance(colors="nocolor")
+    sys.path.insert(0, os.getcwd())  # as in Jupyter: modules next to the notebook can be imported
+    write_frame(replies, {"nonce": "ready"})
+    while True:
+        try:
+            request = read_frame(requests)
+        except EOFError:
+            return
+        nonce = request.get("nonce")
+        if request.get("op") == "cell":
+            write_frame(replies, {"nonce": nonce, "error": _run_cell(shell, request.get("source", ""))})
+        elif request.get("op") == "check":
+            try:
+                reply = _check(shell, _harness, request)
+            except Exception as exc:  # e.g. the student's code broke pickle or NumPy: reported, not fatal
+                reply = {"failed": _describe(exc)}
+            write_frame(replies, {"nonce": nonce, **reply})
+        else:
+            return
+
+
+def _run_cell(shell, source: str):
+    try:
+        result = shell.run_cell(source, store_history=True)
+    except KeyboardInterrupt as exc:  # an interrupt between two statements IPython did not catch
+        return _describe(exc)
+    error = result.error_before_exec or result.error_in_exec
+    return None if error is None else _describe(error)
+
+
+def _check(shell, harness, request: dict) -> dict:
+    exercise_id = request.get("exercise", "")
+    fn = shell.user_ns.get(exercise_id)
+    if fn is None or not callable(fn):
+        return {"missing": "none" if fn is None else type(fn).__name__}
+    cases = pickle.loads(base64.b64decode(request["cases"]))  # sent by the grader, the trusted side
+    observations = []
+    for args, kwargs, kind, strict_fp in cases:
+        try:
+            observation = harness.observe(fn, args, kwargs, kind, strict_fp)
+            json.dumps(observation)  # fails here, not in write_frame, for a value JSON cannot hold
+        except (TypeError, ValueError, RecursionError) as exc:
+            observation = {"error": {"type": type(exc).__name__, "not_implemented": False,
+                                     "message": f"the result could not be recorded: {exc}"[:500]}}
+        observations.append(observation)
+    return {"observations": observations}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,430 @@
+"""The sandbox of one submission: bubblewrap, a process-tree memory watchdog, and clean-up.
+
+What the student's process sees (see the README's threat model):
+- the system and the Python environment read-only, as an unprivileged user with no capabilities,
+  no network, no other process (own PID namespace), no new user namespaces, a new session (no
+  terminal to inject into);
+- a private writable copy of its own submission folder as the working directory, and a small
+  private /tmp and /dev/shm (size-capped tmpfs);
+- not the --out folder, not the folders of any submission of the run, not the grader's work
+  folders, not the course checkout's solutions or tests: each is covered by an empty tmpfs;
+- bpkit as installed, except `bpkit.checks`: a stub that has the catalogue but no reference
+  answers, and a digits file without the capstone's held-out images.
+Everything it starts dies with it: killing bwrap ends the PID namespace and every process in it.
+The memory cap covers the whole process tree: a watchdog sums the resident memory of every
+process in the sandbox's PID namespace and kills the sandbox above the cap (RLIMIT_AS still gives
+a single oversized allocation a MemoryError first).
+"""
+from __future__ import annotations
+
+import fcntl
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BWRAP = "bwrap"
+INSTALL_HINT = "sudo apt-get install bubblewrap   (Debian/Ubuntu; `make test` does it for you)"
+TMPFS_BYTES = 256 * 2**20  # the sandbox's /tmp and /dev/shm
+MAX_FILE_BYTES = 512 * 2**20  # RLIMIT_FSIZE: the largest file the submission may write
+MAX_PROCESSES = 256  # more than this in one sandbox is a fork bomb
+WATCH_SECONDS = 0.05
+SANDBOX_HOME = "/tmp/home"
+WORKDIR = "/tmp/submission"
+# Set on the host before exec'ing bwrap; inherited by everything in the sandbox.
+LAUNCHER = (
+    "import os, resource, sys\n"
+    "limit, fsize = int(sys.argv[1]), int(sys.argv[2])\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+    "resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
+    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
+)
+# Environment of a student process: nothing of the grader's environment is passed on.
+KERNEL_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": SANDBOX_HOME,
+    "LANG": "C.UTF-8",
+    "MPLBACKEND": "Agg",
+    "MPLCONFIGDIR": "/tmp/matplotlib",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MALLOC_ARENA_MAX": "2",
+    "TQDM_DISABLE": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONHASHSEED": "0",
+}
+PASS_THROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "NPY_DISABLE_CPU_FEATURES")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces here; the message says what to do."""
+
+
+def check_bwrap() -> None:
+    """Raise SandboxUnavailable unless a trivial command runs under the flags the grader uses."""
+    if shutil.which(BWRAP) is None:
+        raise SandboxUnavailable(
+            f"bubblewrap (bwrap) is not installed, and the grader runs every submission in it.\n"
+            f"  install it:  {INSTALL_HINT}\n"
+            f"  or, only for notebooks you trust, grade without a sandbox: --no-sandbox"
+        )
+    probe = subprocess.run([BWRAP, *_namespace_flags(), "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise SandboxUnavailable(
+            f"bubblewrap cannot create its namespaces here ({probe.stderr.strip()[:300]}); "
+            f"run the grader where user namespaces are allowed, or (trusted notebooks only) use --no-sandbox"
+        )
+
+
+def _namespace_flags() -> list[str]:
+    return [
+        "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+        "--unshare-cgroup-try", "--disable-userns", "--uid", "65534", "--gid", "65534",
+        "--cap-drop", "ALL", "--new-session", "--die-with-parent",
+    ]
+
+
+# -- the course files a sandbox gets instead of the real ones ------------------------------------
+
+STUB_CHECKS = '''"""bpkit.checks while grading: the catalogue without the reference answers.
+
+The grader runs the checks itself, outside this sandbox. Calling a check here does nothing, and
+the checkers' modules (their reference answers) do not exist in the sandbox.
+"""
+import json as _json
+from pathlib import Path as _Path
+from types import SimpleNamespace as _Entry
+
+
+class CheckFailure(AssertionError):
+    """The same exception type as in the course, so notebooks that catch it still run."""
+
+
+class _Check:
+    def __init__(self, entry):
+        self.__dict__.update(vars(entry))
+
+    def __call__(self, fn):
+        print(f"({self.id} is checked by the grader)")
+
+
+EXERCISES = {
+    item["id"]: _Check(_Entry(**item))
+    for item in _json.loads((_Path(__file__).parent / "catalogue.json").read_text(encoding="utf-8"))
+}
+globals().update(EXERCISES)
+'''
+STUB_LESSON13 = '''"""The capstone's training data (the held-out images are not in this sandbox)."""
+from bpkit.data import load_digits
+
+
+def capstone_training_data():
+    """The capstone's training digits: X (1438, 64) raw pixels 0..16, y (1438,) int labels 0..9."""
+    return load_digits()
+'''
+
+
+def build_course_copy(dest: Path) -> Path:
+    """A copy of the installed bpkit package with the stub checks; returns the package folder."""
+    import bpkit
+    from bpkit.checks import EXERCISES, lesson13
+
+    source = Path(bpkit.__file__).resolve().parent
+    package = dest / "bpkit"
+    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "checks", "datasets"))
+    checks = package / "checks"
+    checks.mkdir()
+    for name in ("_harness.py", "inputs.py"):  # observing a call, and the functions cases pass: no answers
+        shutil.copyfile(source / "checks" / name, checks / name)
+    (checks / "__init__.py").write_text(STUB_CHECKS, encoding="utf-8")
+    (checks / "lesson13.py").write_text(STUB_LESSON13, encoding="utf-8")
+    catalogue = [
+        {"id": e.id, "lesson": e.lesson, "points": e.points, "description": e.description} for e in EXERCISES.values()
+    ]
+    (checks / "catalogue.json").write_text(json.dumps(catalogue), encoding="utf-8")
+    datasets = package / "datasets"
+    datasets.mkdir()
+    for extra in (source / "datasets").iterdir():
+        if extra.name != "digits.csv.gz" and extra.is_file():
+            shutil.copyfile(extra, datasets / extra.name)
+    X, y = lesson13.capstone_training_data()  # every digit except the capstone's held-out ones
+    lines = "".join(",".join(f"{v:g}" for v in row) + f",{label}\n" for row, label in zip(X, y))
+    with gzip.open(datasets / "digits.csv.gz", "wt", encoding="ascii") as handle:
+        handle.write(lines)
+    return package
+
+
+# -- work folders ---------------------------------------------------------------------------------
+
+
+class WorkArea:
+    """The grader's private folder for one run: $TMPDIR/bpkit-grade/run-*, locked while in use.
+
+    A run killed with SIGKILL cannot clean up after itself, so each run first removes the run
+    folders whose lock nobody holds any more.
+    """
+
+    def __init__(self):
+        root = Path(tempfile.gettempdir()) / f"bpkit-grade-{os.getuid()}"
+        root.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(root, 0o700)
+        self.stale_removed = _remove_stale(root)
+        self.path = Path(tempfile.mkdtemp(prefix="run-", dir=root))
+        self._lock = open(self.path / ".lock", "w")  # noqa: SIM115 - held for the whole run
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.close()
+
+
+def _remove_stale(root: Path) -> int:
+    removed = 0
+    for folder in root.glob("run-*"):
+        try:
+            with open(folder / ".lock") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it: the run is dead
+        except BlockingIOError:
+            continue  # a live run
+        except OSError:
+            pass  # no lock file: a folder of a run that died while creating it
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+# -- one sandboxed process ------------------------------------------------------------------------
+
+
+@dataclass
+class Limits:
+    memory_bytes: int
+
+
+def _needed_paths() -> list[Path]:
+    import bpkit
+
+    return [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.executable, Path(bpkit.__file__).parent)]
+
+
+def _hide_flags(folders: list[Path]) -> list[str]:
+    """Cover each folder with an empty tmpfs; where it holds Python or bpkit, cover its other entries."""
+    needed = _needed_paths()
+    flags: list[str] = []
+    seen: set[Path] = set()
+    for folder in folders:
+        try:
+            folder = folder.resolve()
+        except OSError:
+            continue
+        if folder in seen or not folder.is_dir() or folder == Path("/"):
+            continue
+        seen.add(folder)
+        if not any(n == folder or folder in n.parents for n in needed):
+            flags += ["--tmpfs", str(folder)]
+            continue
+        for entry in folder.iterdir():
+            if any(n == entry or entry in n.parents for n in needed):
+                continue
+            if entry.is_symlink():
+                continue
+            if entry.is_dir():
+                flags += ["--tmpfs", str(entry)]
+            elif entry.is_file():
+                flags += ["--ro-bind", "/dev/null", str(entry)]
+    return flags
+
+
+def source_checkout_folders() -> list[Path]:
+    """The course checkout's folders when bpkit is installed from one (editable): solutions and tests."""
+    import bpkit
+
+    root = Path(bpkit.__file__).resolve().parent.parent
+    if not (root / "pyproject.toml").exists():
+        return []
+    return [root]
+
+
+_ACTIVE: set["Sandbox"] = set()  # every sandbox still running, so Ctrl-C can end them all at once
+
+
+def kill_all() -> None:
+    for box in list(_ACTIVE):
+        box.kill("the grading run was interrupted")
+
+
+class Sandbox:
+    """One sandboxed runner process; `kill()` ends it and everything it started."""
+
+    def __init__(self, workdir: Path, course_copy: Path | None, hide: list[Path], limits: Limits,
+                 log_path: Path, sandboxed: bool = True):
+        self.limits = limits
+        self.killed_for: str | None = None
+        self.peak_bytes = 0
+        env = {**KERNEL_ENV, **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}}
+        python = [sys.executable, "-I", "-m", "bpkit.grading.runner"]
+        if sandboxed:
+            import bpkit
+
+            package = Path(bpkit.__file__).resolve().parent
+            info_r, info_w = os.pipe()
+            command = [
+                BWRAP, *_namespace_flags(),
+                *_hide_flags(hide),
+                "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+                "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm",
+                "--dir", SANDBOX_HOME,
+                "--bind", str(workdir), WORKDIR,
+                "--ro-bind", str(course_copy), str(package),
+                "--chdir", WORKDIR, "--clearenv",
+                *[item for key, value in env.items() for item in ("--setenv", key, value)],
+                "--info-fd", str(info_w),
+                *python,
+            ]
+            pass_fds = (info_w,)
+            popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+            cwd = "/"
+        else:
+            command, pass_fds, popen_env, cwd = python, (), {**env, "HOME": str(workdir)}, str(workdir)
+            env["HOME"] = str(workdir)
+        launcher = [sys.executable, "-I", "-c", LAUNCHER, str(limits.memory_bytes), str(MAX_FILE_BYTES)]
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in kill()
+        self.process = subprocess.Popen(
+            [*launcher, *command], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+            pass_fds=pass_fds, env=popen_env, cwd=cwd, start_new_session=True,
+        )
+        self.pid_namespace: str | None = None
+        if sandboxed:
+            os.close(info_w)
+            self.pid_namespace = _read_pid_namespace(info_r)
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, daemon=True)
+        self._watchdog.start()
+        _ACTIVE.add(self)
+
+    # The runner's host PID, for interrupts: the process running python inside the namespace.
+    def runner_pids(self) -> list[int]:
+        if self.pid_namespace is None:
+            return [self.process.pid]
+        return [pid for pid, _ in _namespace_processes(self.pid_namespace) if _is_runner(pid)]
+
+    def interrupt(self) -> None:
+        for pid in self.runner_pids():
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                pass
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_SECONDS):
+            if self.process.poll() is not None:
+                return
+            if self.pid_namespace is not None:
+                processes = _namespace_processes(self.pid_namespace)
+            else:
+                processes = [(self.process.pid, _rss(self.process.pid))]
+            total = sum(rss for _, rss in processes)
+            self.peak_bytes = max(self.peak_bytes, total)
+            if total > self.limits.memory_bytes:
+                self.kill(f"its processes used more than the {self.limits.memory_bytes // 2**20} MB memory cap")
+                return
+            if len(processes) > MAX_PROCESSES:
+                self.kill(f"it started more than {MAX_PROCESSES} processes")
+                return
+
+    def kill(self, reason: str | None = None) -> None:
+        if reason and self.killed_for is None:
+            self.killed_for = reason
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.process.kill()
+            except OSError:
+                pass
+        if self.pid_namespace is not None:  # belt and braces: nothing of the namespace survives
+            for pid, _ in _namespace_processes(self.pid_namespace):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.kill()
+        _ACTIVE.discard(self)
+        self._stop.set()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._log.close()
+
+
+def _read_pid_namespace(fd: int) -> str | None:
+    """bwrap writes {"child-pid": ..., "pid-namespace": ...} once its namespaces exist."""
+    data = b""
+    with os.fdopen(fd, "rb") as info:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            chunk = info.read(4096)
+            if not chunk:
+                break
+            data += chunk
+    try:
+        return f"pid:[{json.loads(data)['pid-namespace']}]"
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _namespace_processes(namespace: str) -> list[tuple[int, int]]:
+    """(pid, resident bytes) of every process whose PID namespace is `namespace`."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry.name}/ns/pid") == namespace:
+                found.append((int(entry.name), _rss(int(entry.name))))
+        except OSError:
+            continue
+    return found
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _is_runner(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"bpkit.grading.runner" in handle.read()
+    except OSError:
+        return False
