@@ -8,6 +8,7 @@ import pytest
 from bpkit import checks
 from bpkit.checks import CheckFailure
 from bpkit.checks.lesson13 import _split, capstone_training_data
+from bpkit.data import load_digits
 
 IDS = ["momentum_step", "nesterov_step", "rmsprop_step", "adam_step", "l2_penalty", "l2_penalty_grad",
        "dropout_forward", "dropout_backward", "early_stopping_epoch", "mlp_loss_and_grads", "train_mlp", "predict"]
@@ -195,11 +196,36 @@ def test_capstone_split_is_disjoint_fixed_and_complete():
     assert capstone_training_data()[0][0, 0] == X_train[0, 0]
 
 
-def test_capstone_cases_are_the_heldout_images():
+def test_capstone_cases_are_the_heldout_images_disguised():
     cases = checks.predict.cases()
-    _, _, X_held, _ = _split()
-    assert np.array_equal(cases[0].args[0], X_held)
+    _, _, X_held, y_held = _split()
+    X_all, _ = load_digits()
+    seen = cases[0].args[0]
+    assert seen.shape == X_held.shape and np.abs(seen - X_held).max() == 1  # one grey level at most
+    assert np.mean(seen != X_held) > 0.2
+    assert not any((X_all == x).all(axis=1).any() for x in seen)  # not a row of the shipped data
+    assert np.array_equal(cases[0].labels, y_held)
     assert [c.args[0].shape for c in cases[1:]] == [(1, 64), (1, 64)]
+
+
+def test_capstone_images_change_with_the_grading_secret():
+    from bpkit.checks._core import secret_seed
+
+    with secret_seed(11):
+        first = checks.predict.cases()[0].args[0]
+    with secret_seed(12):
+        second = checks.predict.cases()[0].args[0]
+    assert not np.array_equal(first, second)
+
+
+def test_capstone_looking_images_up_in_the_shipped_data_fails():
+    X_all, y_all = load_digits()
+
+    def lookup(X):  # finds each image in load_digits() and returns its label; anything else is a 0
+        hits = [(X_all == x).all(axis=1) for x in X]
+        return np.array([int(y_all[h][0]) if h.any() else 0 for h in hits])
+
+    assert "held-out accuracy" in _failure("predict", lookup)
 
 
 def test_capstone_just_below_the_bar_fails_with_the_accuracy():

@@ -296,12 +296,13 @@ def test_resume_after_an_interrupted_run_grades_only_the_rest(tmp_path, monkeypa
 
     monkeypatch.setattr(bpkit.grade.Gradebook, "add", original_add)
     graded = []
-    original_grade = bpkit.grade.grade_submission
-    def spy(path, *args):
-        graded.append(path.stem)
-        return original_grade(path, *args)
+    original_grade = bpkit.grade.Grader.grade
 
-    monkeypatch.setattr(bpkit.grade, "grade_submission", spy)
+    def spy(grader, path, *args):
+        graded.append(path.stem)
+        return original_grade(grader, path, *args)
+
+    monkeypatch.setattr(bpkit.grade.Grader, "grade", spy)
     assert main([*args, "--resume"]) == 0
     assert sorted(graded + added) == ["a_01", "b_01", "c_01"]
     assert [row["student"] for row in read_csv(out / "grades.csv")] == ["a_01", "b_01", "c_01"]
