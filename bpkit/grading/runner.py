@@ -79,8 +79,16 @@ def main() -> None:
 
     from bpkit.checks import _harness
 
+    source = os.environ.get("BPKIT_SUBMISSION_SOURCE")
+    if source:  # in the sandbox: work on a copy inside the size-capped /tmp, not on a bind of the host disk
+        import shutil
+
+        shutil.copytree(source, os.environ["BPKIT_SUBMISSION_DIR"], symlinks=True)
+        os.chdir(os.environ["BPKIT_SUBMISSION_DIR"])
     shell = InteractiveShell.instance(colors="nocolor")
     sys.path.insert(0, os.getcwd())  # as in Jupyter: modules next to the notebook can be imported
+    os.dup2(null, 2)  # from here on the log is closed to the student's code: it cannot fill the grader's disk
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     write_frame(replies, {"nonce": "ready"})
     while True:
         try:

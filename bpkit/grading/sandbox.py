@@ -4,8 +4,9 @@ What the student's process sees (see the README's threat model):
 - the system and the Python environment read-only, as an unprivileged user with no capabilities,
   no network, no other process (own PID namespace), no new user namespaces, a new session (no
   terminal to inject into);
-- a private writable copy of its own submission folder as the working directory, and a small
-  private /tmp and /dev/shm (size-capped tmpfs);
+- a private writable copy of its own submission folder as the working directory, inside a
+  private, size-capped /tmp (a tmpfs: nothing the student writes reaches the grader's disk), and a
+  size-capped /dev/shm;
 - not the --out folder, not the folders of any submission of the run, not the grader's work
   folders, not the course checkout's solutions or tests: each is covered by an empty tmpfs;
 - bpkit as installed, except `bpkit.checks`: a stub that has the catalogue but no reference
@@ -33,12 +34,13 @@ from pathlib import Path
 
 BWRAP = "bwrap"
 INSTALL_HINT = "sudo apt-get install bubblewrap   (Debian/Ubuntu; `make test` does it for you)"
-TMPFS_BYTES = 256 * 2**20  # the sandbox's /tmp and /dev/shm
+TMPFS_BYTES = 512 * 2**20  # the sandbox's /tmp (which holds the working copy) and /dev/shm
 MAX_FILE_BYTES = 512 * 2**20  # RLIMIT_FSIZE: the largest file the submission may write
 MAX_PROCESSES = 256  # more than this in one sandbox is a fork bomb
 WATCH_SECONDS = 0.05
 SANDBOX_HOME = "/tmp/home"
-WORKDIR = "/tmp/submission"
+WORKDIR = "/tmp/submission"  # the runner copies SOURCE_DIR here, inside the size-capped /tmp
+SOURCE_DIR = "/tmp/.submission-source"
 # Set on the host before exec'ing bwrap; inherited by everything in the sandbox.
 LAUNCHER = (
     "import os, resource, sys\n"
@@ -273,26 +275,33 @@ class Sandbox:
         self.killed_for: str | None = None
         self.peak_bytes = 0
         env = {**KERNEL_ENV, **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}}
+        if sandboxed:
+            env.update(BPKIT_SUBMISSION_SOURCE=SOURCE_DIR, BPKIT_SUBMISSION_DIR=WORKDIR)
         python = [sys.executable, "-I", "-m", "bpkit.grading.runner"]
         if sandboxed:
             import bpkit
 
             package = Path(bpkit.__file__).resolve().parent
             info_r, info_w = os.pipe()
-            command = [
-                BWRAP, *_namespace_flags(),
+            options = [
+                *_namespace_flags(),
                 *_hide_flags(hide),
                 "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
                 "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm",
                 "--dir", SANDBOX_HOME,
-                "--bind", str(workdir), WORKDIR,
+                "--ro-bind", str(workdir), SOURCE_DIR,
                 "--ro-bind", str(course_copy), str(package),
-                "--chdir", WORKDIR, "--clearenv",
+                "--chdir", "/tmp", "--clearenv",
                 *[item for key, value in env.items() for item in ("--setenv", key, value)],
                 "--info-fd", str(info_w),
-                *python,
             ]
-            pass_fds = (info_w,)
+            # The options go through a file, not the command line: /proc/1/cmdline in the sandbox
+            # then shows `bwrap --args N`, not the folders it hides.
+            args_path = log_path.with_suffix(".args")
+            args_path.write_bytes(b"".join(os.fsencode(o) + b"\0" for o in options))
+            args_fd = os.open(args_path, os.O_RDONLY)
+            command = [BWRAP, "--args", str(args_fd), *python]
+            pass_fds = (info_w, args_fd)
             popen_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
             cwd = "/"
         else:
@@ -307,6 +316,7 @@ class Sandbox:
         self.pid_namespace: str | None = None
         if sandboxed:
             os.close(info_w)
+            os.close(args_fd)
             self.pid_namespace = _read_pid_namespace(info_r)
         self._stop = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, daemon=True)
