@@ -27,19 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dest", type=Path, help="folder to write lessons into, e.g. lessons/")
     p.add_argument("--check", action="store_true", help="do not write; exit 1 if dest is stale")
 
-    p = sub.add_parser("grade", help="grade student notebooks into a gradebook and feedback files")
-    p.add_argument("submissions", nargs="+", type=Path, help="student notebooks (.ipynb)")
-    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, summary.csv, feedback/")
-    p.add_argument("--jobs", type=int, default=None, help="submissions graded in parallel (default: cores)")
-    p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
-    p.add_argument("--memory-mb", type=int, default=2048, help="memory cap per submission kernel")
-    p.add_argument("--resume", action="store_true", help="skip submissions already graded in --out")
-    p.add_argument("--lesson", metavar="NN", default=None,
-                   help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the check inputs (default: a new secret each run; the run prints it)")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="run student code without bubblewrap, with your rights: only for notebooks you trust")
+    from bpkit.grade import add_arguments as add_grade_arguments
+
+    add_grade_arguments(sub.add_parser(
+        "grade", help="grade student notebooks into a gradebook and feedback files",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    ))
 
     sub.add_parser("setup-lab", help="write JupyterLab settings for this environment")
     return parser

@@ -198,6 +198,22 @@ def student_names(submissions: list[Path], taken: set[str]) -> dict[Path, str]:
     return names
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `bpkit grade` (cli.py builds the parser)."""
+    p.add_argument("submissions", nargs="+", type=Path, help="student notebooks (.ipynb)")
+    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, summary.csv, feedback/")
+    p.add_argument("--jobs", type=int, default=None, help="submissions graded in parallel (default: cores)")
+    p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
+    p.add_argument("--memory-mb", type=int, default=2048, help="memory cap per submission (its whole process tree)")
+    p.add_argument("--resume", action="store_true", help="skip submissions already graded in --out")
+    p.add_argument("--lesson", metavar="NN", default=None,
+                   help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the check inputs (default: a new secret each run; the run prints it)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without bubblewrap, with your rights: only for notebooks you trust")
+
+
 def _refuse(problem: str) -> int:
     print(f"bpkit grade: error: {problem}", file=sys.stderr)
     return 2
