@@ -18,6 +18,15 @@ def _setup_lab(args: argparse.Namespace) -> int:
     return 0
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows `(default: X)` where a default means something (not for flags, not where the help says it)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bpkit", description="The bpkit backprop course toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -31,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_grade_arguments(sub.add_parser(
         "grade", help="grade student notebooks into a gradebook and feedback files",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     ))
 
     sub.add_parser("setup-lab", help="write JupyterLab settings for this environment")
