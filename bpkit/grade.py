@@ -16,16 +16,19 @@ The pipeline, one module per step (bpkit/grading/):
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import os
+import re
 import secrets
 import shutil
+import sqlite3
 import sys
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from bpkit.grading.execute import Options, Run, run_submission
-from bpkit.grading.gradebook import PROBLEM_STATUSES, Gradebook, Result, clean, make_row  # noqa: F401
+from bpkit.grading.gradebook import Result, clean, make_row
 from bpkit.grading.judge import judge_exercise
 from bpkit.grading.sandbox import (
     SandboxUnavailable,
@@ -106,6 +109,7 @@ class Grader:
             row = make_row(path, student, guess, "", 0, max_points, "invalid", str(exc))
             return Result(clean(path, 1000), student, guess, [row], sandbox=self._sandbox_name())
         cells = student_cells(nb)
+        defined = defined_at(cells)
         flags = reference_flags(cells)
         exercises = lesson_exercises(lesson)
         with secret_seed(self.seed):
@@ -115,7 +119,7 @@ class Grader:
         folder.mkdir()
         try:
             _copy_inputs(path, folder / "work", self.out)
-            run = run_submission(cells, defined_at(cells), exercises, cases_of, folder / "work", self.course_copy,
+            run = run_submission(cells, defined, exercises, cases_of, folder / "work", self.course_copy,
                                  self.hide, folder / "kernel.log", self.options)
         except Exception as exc:  # the grader's own failure on this notebook: recorded, the others go on
             run = Run(stopped=f"the grader failed on this notebook ({type(exc).__name__}: {exc})", stopped_at=-1)
@@ -128,7 +132,7 @@ class Grader:
                 status, message = run.stopped_status, f"not checked: {run.stopped}"
             else:
                 with secret_seed(self.seed):
-                    status, message = judge_exercise(exercise, cases_of[exercise.id], run)
+                    status, message = judge_exercise(exercise, cases_of[exercise.id], run, defined.get(exercise.id))
             points = exercise.points if status == "pass" else 0
             rows.append(make_row(path, student, lesson, exercise.id, points, exercise.points, status, message, flags))
         notes += [
@@ -180,38 +184,63 @@ def _copy_inputs(submission: Path, dest: Path, out_dir: Path) -> None:
     shutil.copyfile(submission, dest / "submission.ipynb")
 
 
-def student_names(submissions: list[Path], taken: set[str]) -> dict[Path, str]:
-    """File stems (cleaned), prefixed by the folder name where two submissions share a stem."""
-    stems: dict[str, int] = {}
-    for path in submissions:
-        stems[path.stem] = stems.get(path.stem, 0) + 1
-    names: dict[Path, str] = {}
-    used = set(taken)
-    for path in submissions:
-        name = path.stem if stems[path.stem] == 1 else f"{path.resolve().parent.name}_{path.stem}"
-        name = clean(name, 120).replace("\n", " ")
-        base, n = name, 2
-        while name in used:
-            name, n = f"{base}-{n}", n + 1
-        used.add(name)
-        names[path] = name
-    return names
+DEFAULT_NAME_PATTERN = r"^(?P<student>.+?)(?:[_\-. ]+(?:lesson)?\d{1,2}(?:[_\-. ].*)?)?$"
+LESSON_FILE = re.compile(r"^(?:lesson)?\d{1,2}(?:[_\-. ].*)?$")  # `01_neurons`: a lesson's own file name
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of `bpkit grade` (cli.py builds the parser)."""
-    p.add_argument("submissions", nargs="+", type=Path, help="student notebooks (.ipynb)")
-    p.add_argument("--out", type=Path, required=True, help="folder for grades.csv, summary.csv, feedback/")
-    p.add_argument("--jobs", type=int, default=None, help="submissions graded in parallel (default: cores)")
-    p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
-    p.add_argument("--memory-mb", type=int, default=2048, help="memory cap per submission (its whole process tree)")
-    p.add_argument("--resume", action="store_true", help="skip submissions already graded in --out")
-    p.add_argument("--lesson", metavar="NN", default=None,
-                   help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the check inputs (default: a new secret each run; the run prints it)")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="run student code without bubblewrap, with your rights: only for notebooks you trust")
+def student_id(path: Path, pattern: re.Pattern) -> str:
+    """The student a file belongs to: the pattern's `student` group of the file stem
+    (`alice_01` -> `alice`), or the folder name for a file that keeps the lesson's own name
+    (`alice/01_neurons.ipynb` -> `alice`)."""
+    stem = path.stem
+    if LESSON_FILE.match(stem):
+        return clean(path.resolve().parent.name, 120).replace("\n", " ")
+    match = pattern.match(stem)
+    found = match.group("student") if match and match.group("student") else stem
+    return clean(found, 120).replace("\n", " ")
+
+
+def file_digest(path: Path) -> tuple[str, str]:
+    """(sha256 of the file, its modification time as UTC ISO); ("", "") when it cannot be read."""
+    import hashlib
+    from datetime import datetime, timezone
+
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        stamp = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return digest.hexdigest(), stamp
+    except OSError:
+        return "", ""
+
+
+def parse_due(text: str) -> str:
+    """--due as UTC ISO (a time without a zone is local time)."""
+    from datetime import datetime, timezone
+
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_roster(path: Path) -> list[dict]:
+    """id,name,email rows (name and email optional); raises ValueError with what is wrong."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
+        if "id" not in fields:
+            raise ValueError(f"{path} needs a header line with an `id` column (and optionally `name`, `email`)")
+        roster, seen = [], set()
+        for number, raw in enumerate(reader, start=2):
+            row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+            if not row.get("id"):
+                raise ValueError(f"{path}, line {number}: empty student id")
+            if row["id"] in seen:
+                raise ValueError(f"{path}, line {number}: student id {row['id']!r} appears twice")
+            seen.add(row["id"])
+            roster.append(dict(id=row["id"], name=row.get("name", ""), email=row.get("email", "")))
+    return roster
 
 
 def _refuse(problem: str) -> int:
@@ -219,58 +248,168 @@ def _refuse(problem: str) -> int:
     return 2
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `bpkit grade` (cli.py builds the parser)."""
+    p.add_argument("submissions", nargs="*", type=Path, help="student notebooks (.ipynb)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="the class's gradebook folder: gradebook.sqlite, CSV exports, report.html, feedback/")
+    p.add_argument("--jobs", type=int, default=None, help="submissions graded in parallel (default: cores)")
+    p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
+    p.add_argument("--memory-mb", type=int, default=2048, help="memory cap per submission (its whole process tree)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip files already graded with the same content (a changed file is graded again)")
+    p.add_argument("--lesson", metavar="NN", default=None,
+                   help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)")
+    p.add_argument("--roster", type=Path, default=None, help="CSV of the class: id,name,email (name, email optional)")
+    p.add_argument("--name-pattern", default=DEFAULT_NAME_PATTERN, metavar="REGEX",
+                   help="regex with a (?P<student>...) group, matched against each file stem "
+                        "(default: the stem minus a trailing lesson number, alice_01 -> alice)")
+    p.add_argument("--student", action="append", default=None, metavar="ID",
+                   help="grade only the given files of this student (repeatable); the rest of the gradebook stays")
+    p.add_argument("--due", default=None, metavar="ISO-TIME",
+                   help="due date, e.g. 2026-12-01T23:59 (local time) or ...Z (UTC): marks late submissions")
+    p.add_argument("--export", action="store_true", help="write the exports and report from the gradebook, grade nothing")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the check inputs (default: a new secret each run; the run prints it)")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run student code without bubblewrap, with your rights: only for notebooks you trust")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (errors still go to stderr)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")
+
+
+def _check_options(args: argparse.Namespace, lessons: list[str]) -> str | None:
+    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    if jobs < 1:
+        return "--jobs must be at least 1"
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        return "--timeout must be a positive number of seconds"
+    if args.memory_mb < MIN_MEMORY_MB:
+        return f"--memory-mb must be at least {MIN_MEMORY_MB} (a kernel needs that much to start)"
+    if args.lesson is not None and args.lesson not in lessons:
+        return f"--lesson {args.lesson}: no such lesson; known lessons: {', '.join(lessons)}"
+    try:
+        pattern = re.compile(args.name_pattern)
+    except re.error as exc:
+        return f"--name-pattern is not a valid regex ({exc})"
+    if "student" not in pattern.groupindex:
+        return "--name-pattern needs a (?P<student>...) group"
+    if args.due is not None:
+        try:
+            parse_due(args.due)
+        except ValueError:
+            return f"--due {args.due!r} is not a date and time like 2026-12-01T23:59"
+    if not args.submissions and not args.export:
+        return "no submissions given (give .ipynb files, or --export to rewrite the reports)"
+    if args.out.exists() and not args.out.is_dir():
+        return f"--out {args.out} is a file, not a folder"
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
-    """Grade every submission into args.out; 0 when grading completed, whatever the scores."""
+    """Grade submissions into the class gradebook in args.out.
+
+    Exit code: 0 grading completed (whatever the scores); 1 completed, but some named files do not
+    exist; 2 the grader could not run (bad option, no sandbox, --out not writable); 130 interrupted.
+    """
+    import json
+
     from tqdm import tqdm
 
-    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
-    problems = [
-        ("--jobs must be at least 1", jobs < 1),
-        ("--timeout must be a positive number of seconds", not math.isfinite(args.timeout) or args.timeout <= 0),
-        (f"--memory-mb must be at least {MIN_MEMORY_MB} (a kernel needs that much to start)", args.memory_mb < MIN_MEMORY_MB),
-    ]
-    for problem, bad in problems:
-        if bad:
-            return _refuse(problem)
+    from bpkit.grading.report import write_exports
+    from bpkit.grading.store import Store
+
     lessons = known_lessons()
-    if args.lesson is not None and args.lesson not in lessons:
-        return _refuse(f"--lesson {args.lesson}: no such lesson; known lessons: {', '.join(lessons)}")
+    problem = _check_options(args, lessons)
+    if problem:
+        return _refuse(problem)
+    jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+    roster = None
+    if args.roster is not None:
+        try:
+            roster = read_roster(args.roster)
+        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+            return _refuse(f"cannot read the roster: {exc}")
+    due = parse_due(args.due) if args.due else None
     sandboxed = not args.no_sandbox
-    if sandboxed:
+    if sandboxed and not args.export:
         try:
             check_bwrap()
         except SandboxUnavailable as exc:
             return _refuse(str(exc))
-    else:
+    try:
+        store = Store(args.out)
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        return _refuse(f"cannot write the gradebook: {exc}")
+    try:
+        if roster is not None:
+            store.set_roster(roster)
+        if args.export:
+            write_exports(store, due)
+            if not args.quiet:
+                print(f"exports and report written in {args.out}")
+            return 0
+        return _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exports)
+    finally:
+        store.close()
+
+
+def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exports) -> int:
+    pattern = re.compile(args.name_pattern)
+    quiet = args.quiet
+    if not sandboxed:
         print("bpkit grade: WARNING: --no-sandbox: student code runs with your rights and can read and change "
               "your files and other submissions; use it only for notebooks you trust", file=sys.stderr)
+    given = list(dict.fromkeys(args.submissions))  # the same path twice is graded once
+    absent = [p for p in given if not p.exists()]
+    for path in absent:
+        print(f"bpkit grade: warning: {clean(path, 300)}: no such file (a mistyped name, or a pattern that matched "
+              f"nothing?); not graded", file=sys.stderr)
+    files = [p for p in given if p.exists()]
+    names = {p: student_id(p, pattern) for p in files}
+    if args.student:
+        wanted = set(args.student)
+        files = [p for p in files if names[p] in wanted]
+        unknown = wanted - {names[p] for p in files}
+        for student in sorted(unknown):
+            print(f"bpkit grade: warning: no file among those given belongs to student {student!r}", file=sys.stderr)
+    roster_ids = {r["id"] for r in store.roster()}
+    outside = sorted({names[p] for p in files} - roster_ids) if roster_ids else []
+    if outside:
+        print(f"bpkit grade: warning: not in the roster: {', '.join(outside[:20])}"
+              + (" ..." if len(outside) > 20 else ""), file=sys.stderr)
+    unsigned = store.unverified_count()
+    if unsigned:
+        print(f"bpkit grade: warning: {unsigned} rows of {args.out / 'gradebook.sqlite'} were not written by this grader "
+              f"(signature missing or wrong); they are ignored", file=sys.stderr)
+    digests = {p: file_digest(p) for p in files}
+    absolute = {p: clean(os.path.abspath(p), 1000) for p in files}
+    todo = [p for p in files if not (args.resume and store.graded(absolute[p], digests[p][0]))]
+    if len(todo) < len(files) and not quiet:
+        print(f"resuming: {len(files) - len(todo)} files already graded with the same content")
     seed = args.seed if args.seed is not None else secrets.randbits(63)
-    submissions = list(dict.fromkeys(args.submissions))  # the same path twice is graded once
-    try:
-        book = Gradebook(args.out, args.resume, submissions)
-    except (OSError, ValueError) as exc:
-        return _refuse(f"cannot write the gradebook: {exc}")
-    if book.dropped:
-        print(f"resuming: {len(book.dropped)} submissions in {args.out / 'grades.csv'} were not written by this grader "
-              f"(signature missing or wrong) and are graded again", file=sys.stderr)
-    todo = [p for p in submissions if not (args.resume and book.graded(p))]
-    if len(todo) < len(submissions):
-        print(f"resuming: {len(submissions) - len(todo)} submissions already graded in {args.out / 'grades.csv'}")
-    names = student_names(todo, {r.student for r in book.results})
     options = Options(timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed)
-    grader = Grader(options, seed, args.lesson, args.out, submissions)
-    if grader.area.stale_removed:
+    grader = Grader(options, seed, args.lesson, args.out, files)
+    if grader.area.stale_removed and not quiet:
         print(f"removed {grader.area.stale_removed} work folders left by an earlier run that was killed", file=sys.stderr)
-    failed = 0
-    bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=None, file=sys.stderr)
+    from datetime import datetime, timezone
+
+    failed, graded = 0, []
+    bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=True if (quiet or args.no_progress) else None,
+               file=sys.stderr)
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bpkit-grade")
     try:
-        pending = {pool.submit(grader.grade, p, names[p]) for p in todo}
+        pending = {pool.submit(grader.grade, p, names[p]): p for p in todo}
         while pending:
-            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in done:
+                path = pending.pop(future)
                 result = future.result()
-                book.add(result)
+                if roster_ids and names[path] not in roster_ids:
+                    result.flags.append("not-in-roster")
+                now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+                store.add(result, absolute[path], digests[path][0], digests[path][1], now)
+                graded.append(result)
                 failed += result.problem
                 bar.update(1)
                 bar.set_postfix(failed=failed, remaining=len(pending))
@@ -278,14 +417,31 @@ def main(args: argparse.Namespace) -> int:
         pool.shutdown(wait=False, cancel_futures=True)
         kill_all()
         bar.close()
-        print(f"\ninterrupted: {len(book.results)} submissions are in {args.out}; run again with --resume to finish",
-              file=sys.stderr)
+        write_exports(store, due)
+        print(f"\ninterrupted: {len(graded)} submissions of this run are in {args.out}; run again with --resume "
+              f"to finish", file=sys.stderr)
         return 130
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         grader.close()
+    write_exports(store, due)
     mode = "in bubblewrap sandboxes" if sandboxed else "WITHOUT a sandbox (--no-sandbox)"
-    print(f"graded {len(todo)} submissions ({failed} with problems) {mode} into {args.out}; "
-          f"check inputs from seed {seed} (--seed {seed} reproduces them)")
-    return 0
+    if args.json:
+        print(json.dumps({
+            "graded": len(graded), "with_problems": failed, "missing_files": [clean(p, 300) for p in absent],
+            "sandbox": "bwrap" if sandboxed else "none", "seed": seed, "out": str(args.out),
+            "results": [{"student": r.student, "lesson": r.lesson, "status": _status(r), "flags": r.flags,
+                         "total": sum(int(x["points"]) for x in r.rows),
+                         "max_points": sum(int(x["max_points"]) for x in r.rows)} for r in graded],
+        }, indent=1))
+    elif not quiet:
+        print(f"graded {len(graded)} submissions ({failed} with problems) {mode} into {args.out}; "
+              f"check inputs from seed {seed} (--seed {seed} reproduces them)")
+    return 1 if absent else 0
+
+
+def _status(result) -> str:
+    from bpkit.grading.store import submission_status
+
+    return submission_status(result)

@@ -34,6 +34,7 @@ class Run:
     """What happened in the kernel: cell errors, where it stopped, and the observations."""
 
     cell_errors: list[tuple[str, str, str]] = field(default_factory=list)  # (cell label, ename, evalue)
+    error_at: dict[int, str] = field(default_factory=dict)  # notebook cell index -> "SyntaxError: ..."
     stopped: str | None = None  # why the student's cells did not all run
     stopped_status: str = "error"  # timeout or error: the status of exercises the run never reached
     stopped_at: int | None = None  # notebook cell index where the run stopped; -1: no kernel left to check with
@@ -125,7 +126,9 @@ def _run_cells(box, channel, cells, run: Run, cells_deadline: float) -> None:
             return
         error = reply.get("error")
         if isinstance(error, dict):
-            run.cell_errors.append((label, str(error.get("ename", "Error")), str(error.get("evalue", ""))))
+            ename, evalue = str(error.get("ename", "Error"))[:100], str(error.get("evalue", ""))[:1000]
+            run.cell_errors.append((label, ename, evalue))
+            run.error_at[index] = f"{label} raised {ename}: {evalue}"
 
 
 def _recovers(box, channel) -> bool:

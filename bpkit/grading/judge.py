@@ -7,12 +7,18 @@ from __future__ import annotations
 from bpkit.grading.execute import Run
 
 
-def judge_exercise(exercise, cases: list, run: Run) -> tuple[str, str]:
-    """Status and message of one exercise, decided here from what the kernel returned."""
+def judge_exercise(exercise, cases: list, run: Run, defined_in: int | None = None) -> tuple[str, str]:
+    """Status and message of one exercise, decided here from what the kernel returned.
+
+    defined_in: the notebook cell whose source defines the exercise's function, if any.
+    """
     from bpkit.checks import CheckFailure
 
     if exercise.id in run.missing:
         found = run.missing[exercise.id]
+        if found == "none" and defined_in in run.error_at:
+            return "fail", (f"`{exercise.id}` is not defined because its cell did not run: {run.error_at[defined_in]}. "
+                            f"Fix that cell, run it, then run its check")
         if found == "none":
             return "fail", f"`{exercise.id}` is not defined: the notebook has no such function (renamed or deleted?)"
         return "fail", f"`{exercise.id}` is a {found}, not a function: define it with `def {exercise.id}(...)`"

@@ -1,0 +1,215 @@
+"""Exports of the class gradebook: CSV files, LMS imports and a self-contained HTML class report.
+
+All are written from the gradebook at the end of each grading run (and after an interrupt), so
+they always agree with it; `bpkit grade --out DIR --export` writes them again without grading.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from collections import Counter
+from pathlib import Path
+
+from bpkit.files import write_atomic
+from bpkit.grading.store import (
+    GRADE_FIELDS,
+    HISTORY_FIELDS,
+    SUMMARY_FIELDS,
+    Store,
+    csv_text,
+    summary_rows,
+    table_rows,
+)
+
+NBGRADER_FIELDS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+                   "raw_score", "late_submission_penalty", "score", "max_score"]
+HINT_LINE = re.compile(r"^\s*hint:\s*(.+)$", re.MULTILINE)
+
+
+def write_exports(store: Store, due: str | None = None) -> dict[str, Path]:
+    """Write every export into store.out; returns name -> path."""
+    out = store.out
+    latest = store.latest()
+    roster = store.roster()
+    summary = summary_rows(latest, roster, due)
+    files = {
+        "grades": (out / "grades.csv", csv_text(GRADE_FIELDS, [row for sub in latest for row in sub.rows])),
+        "summary": (out / "summary.csv", csv_text(SUMMARY_FIELDS, summary)),
+        "history": (out / "history.csv", csv_text(HISTORY_FIELDS, _history(store, latest))),
+    }
+    fields, table = table_rows(summary)
+    files["table"] = (out / "table.csv", csv_text(fields, table))
+    (out / "exports").mkdir(exist_ok=True)
+    files["nbgrader"] = (out / "exports" / "nbgrader.csv", csv_text(NBGRADER_FIELDS, _nbgrader(summary, roster, due)))
+    canvas_fields, canvas = _lms(summary, roster, "canvas")
+    files["canvas"] = (out / "exports" / "canvas.csv", csv_text(canvas_fields, canvas))
+    moodle_fields, moodle = _lms(summary, roster, "moodle")
+    files["moodle"] = (out / "exports" / "moodle.csv", csv_text(moodle_fields, moodle))
+    files["report"] = (out / "report.html", report_html(latest, summary))
+    for path, text in files.values():
+        write_atomic(path, text)
+    return {name: path for name, (path, _) in files.items()}
+
+
+def _history(store: Store, latest) -> list[dict]:
+    counting = {sub.id for sub in latest}
+    return [dict(id=s.id, student=s.student, lesson=s.lesson, status=s.status, total=s.total, max_points=s.max_points,
+                 submission=s.path, sha256=s.sha256, submitted_at=s.submitted_at, graded_at=s.graded_at,
+                 counts="yes" if s.id in counting else "no") for s in store.all()]
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    parts = name.strip().rsplit(" ", 1)
+    return (parts[1], parts[0]) if len(parts) == 2 else (name.strip(), "")
+
+
+def _nbgrader(summary: list[dict], roster: list[dict], due: str | None) -> list[dict]:
+    emails = {r["id"]: r["email"] for r in roster}
+    rows = []
+    for r in summary:
+        if not r["lesson"]:
+            continue
+        last, first = _split_name(r["name"])
+        rows.append(dict(assignment=f"lesson_{r['lesson']}", duedate=due or "", timestamp=r["submitted_at"],
+                         student_id=r["student"], last_name=last, first_name=first, email=emails.get(r["student"], ""),
+                         raw_score=r["total"], late_submission_penalty=0, score=r["total"], max_score=r["max_points"]))
+    return rows
+
+
+def _lms(summary: list[dict], roster: list[dict], kind: str) -> tuple[list[str], list[dict]]:
+    """Canvas: Student, ID, SIS User ID, SIS Login ID, Section, one points column per lesson.
+    Moodle: ID number, Email address, Full name, one points column per lesson (map by ID number)."""
+    lessons = sorted({r["lesson"] for r in summary if r["lesson"]})
+    maxima = {r["lesson"]: r["max_points"] for r in summary if r["lesson"]}
+    emails = {r["id"]: r["email"] for r in roster}
+    names = {r["id"]: r["name"] for r in roster}
+    columns = [f"bpkit lesson {lesson} ({maxima[lesson]} points)" for lesson in lessons]
+    students = sorted({r["student"] for r in summary if r["lesson"]})
+    by = {(r["student"], r["lesson"]): r for r in summary}
+    rows = []
+    for student in students:
+        if kind == "canvas":
+            row = {"Student": names.get(student, student), "ID": "", "SIS User ID": student, "SIS Login ID": student,
+                   "Section": ""}
+        else:
+            row = {"ID number": student, "Email address": emails.get(student, ""), "Full name": names.get(student, student)}
+        for lesson, column in zip(lessons, columns):
+            entry = by.get((student, lesson))
+            row[column] = entry["total"] if entry and entry["status"] not in ("missing",) else ""
+        rows.append(row)
+    head = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] if kind == "canvas" else [
+        "ID number", "Email address", "Full name"]
+    return head + columns, rows
+
+
+# -- the HTML report -------------------------------------------------------------------------------
+
+
+def _figure_png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _plots(latest, summary) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plots = {}
+    lessons = sorted({r["lesson"] for r in summary if r["lesson"]})
+    if lessons:
+        fig, axes = plt.subplots(1, len(lessons), figsize=(3.2 * len(lessons), 2.6), squeeze=False)
+        for ax, lesson in zip(axes[0], lessons):
+            scores = [float(r["percentage"]) for r in summary if r["lesson"] == lesson and r["status"] != "missing"]
+            ax.hist(scores, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01], color="#4c78a8", edgecolor="white")
+            missing = sum(r["status"] == "missing" for r in summary if r["lesson"] == lesson)
+            ax.set_title(f"lesson {lesson}: {len(scores)} handed in" + (f", {missing} missing" if missing else ""),
+                         fontsize=9)
+            ax.set_xlabel("score (%)")
+            ax.set_xlim(0, 100)
+        axes[0][0].set_ylabel("students")
+        plots["distribution"] = _figure_png(fig)
+    rates = _pass_rates(latest)
+    if rates:
+        fig, ax = plt.subplots(figsize=(6.5, 0.32 * len(rates) + 0.8))
+        labels = [f"{lesson} {exercise}" for lesson, exercise, _, _ in rates]
+        values = [100 * passed / total for _, _, passed, total in rates]
+        ax.barh(labels[::-1], values[::-1], color="#59a14f")
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("students passing (%)")
+        plots["pass_rates"] = _figure_png(fig)
+    return plots
+
+
+def _pass_rates(latest) -> list[tuple[str, str, int, int]]:
+    counts: dict[tuple[str, str], list[int]] = {}
+    for sub in latest:
+        if sub.status == "invalid":
+            continue
+        for row in sub.rows:
+            entry = counts.setdefault((sub.lesson, row["exercise"]), [0, 0])
+            entry[0] += row["status"] == "pass"
+            entry[1] += 1
+    return [(lesson, exercise, p, t) for (lesson, exercise), (p, t) in counts.items()]
+
+
+def frequent_hints(latest, limit: int = 15) -> list[tuple[str, str, int]]:
+    """(exercise, hint, how many students got it), most frequent first."""
+    counter: Counter = Counter()
+    for sub in latest:
+        for row in sub.rows:
+            if row["status"] == "fail":
+                match = HINT_LINE.search(row["message"])
+                hint = match.group(1).strip() if match else row["message"].splitlines()[0][:200]
+                counter[(row["exercise"], hint)] += 1
+    return [(exercise, hint, n) for (exercise, hint), n in counter.most_common(limit)]
+
+
+def report_html(latest, summary) -> str:
+    esc = html.escape
+    plots = _plots(latest, summary)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>bpkit class report</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}"
+        "th{background:#f3f3f3}.bad{color:#b00}</style></head><body>",
+        "<h1>bpkit class report</h1>",
+        f"<p id='counts'>{len({r['student'] for r in summary})} students, {len(latest)} submissions that count.</p>",
+    ]
+    if "distribution" in plots:
+        parts.append("<h2>Score distribution per lesson</h2>"
+                     f"<img id='distribution' alt='score distribution' src='data:image/png;base64,{plots['distribution']}'>")
+    rates = _pass_rates(latest)
+    if rates:
+        parts.append("<h2>Pass rate per exercise</h2>")
+        if "pass_rates" in plots:
+            parts.append(f"<img id='pass-rates' alt='pass rates' src='data:image/png;base64,{plots['pass_rates']}'>")
+        parts.append("<table id='pass-rate-table'><tr><th>lesson</th><th>exercise</th><th>passed</th></tr>")
+        for lesson, exercise, passed, total in rates:
+            parts.append(f"<tr><td>{esc(lesson)}</td><td>{esc(exercise)}</td><td>{passed} / {total}</td></tr>")
+        parts.append("</table>")
+    hints = frequent_hints(latest)
+    parts.append("<h2>The most frequent mistakes</h2><table id='hints'><tr><th>exercise</th><th>hint</th><th>students</th></tr>")
+    for exercise, hint, n in hints:
+        parts.append(f"<tr><td>{esc(exercise)}</td><td>{esc(hint)}</td><td>{n}</td></tr>")
+    parts.append("</table>")
+    look = [r for r in summary if r["flags"] or r["status"] in ("incomplete", "invalid")]
+    parts.append("<h2>Submissions that need a look</h2><table id='attention'>"
+                 "<tr><th>student</th><th>lesson</th><th>status</th><th>flags</th><th>file</th></tr>")
+    for r in look:
+        parts.append(f"<tr><td>{esc(r['student'])}</td><td>{esc(r['lesson'])}</td><td class='bad'>{esc(r['status'])}</td>"
+                     f"<td>{esc(r['flags'])}</td><td>{esc(Path(r['submission']).name)}</td></tr>")
+    parts.append("</table>")
+    fields, table = table_rows(summary)
+    parts.append("<h2>Students</h2><table id='students'><tr>" + "".join(f"<th>{esc(f)}</th>" for f in fields) + "</tr>")
+    for row in table:
+        parts.append("<tr>" + "".join(f"<td>{esc(str(row.get(f, '')))}</td>" for f in fields) + "</tr>")
+    parts.append("</table></body></html>\n")
+    return "\n".join(parts)

@@ -1,0 +1,266 @@
+"""The class gradebook: one SQLite file per course (--out/gradebook.sqlite), CSV files as exports.
+
+Each graded submission is one transaction (its row, its exercise rows), so writing costs the same
+for the thousandth submission as for the first, and a run stopped at any point keeps everything it
+had finished. Grading adds to the gradebook: a student's latest submission of a lesson counts,
+earlier ones stay as history. Rows are signed with an HMAC whose key (--out/.bpkit-key) no
+sandbox can see; a row whose signature does not hold was not written by the grader and is ignored
+(and graded again when its file is handed in again).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from bpkit.files import write_atomic
+from bpkit.grading.gradebook import Result, feedback_text
+
+KEY_FILE = ".bpkit-key"
+DB_FILE = "gradebook.sqlite"
+GRADE_FIELDS = ["submission", "student", "lesson", "exercise", "points", "max_points", "status", "message", "flags"]
+SUMMARY_FIELDS = ["student", "name", "lesson", "status", "total", "max_points", "percentage", "flags", "sandbox",
+                  "submission", "submitted_at", "late"]
+HISTORY_FIELDS = ["id", "student", "lesson", "status", "total", "max_points", "submission", "sha256", "submitted_at",
+                  "graded_at", "counts"]
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL, student TEXT NOT NULL, lesson TEXT NOT NULL, sha256 TEXT NOT NULL,
+    submitted_at TEXT NOT NULL, graded_at TEXT NOT NULL, status TEXT NOT NULL,
+    total INTEGER NOT NULL, max_points INTEGER NOT NULL, flags TEXT NOT NULL, sandbox TEXT NOT NULL,
+    notes TEXT NOT NULL, signature TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id), position INTEGER NOT NULL,
+    exercise TEXT NOT NULL, points INTEGER NOT NULL, max_points INTEGER NOT NULL,
+    status TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS roster (id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS by_student ON submissions(student, lesson);
+CREATE INDEX IF NOT EXISTS by_file ON submissions(path, sha256);
+CREATE INDEX IF NOT EXISTS results_of ON results(submission_id);
+"""
+
+
+def submission_status(result: Result) -> str:
+    """graded (every exercise ran), incomplete (some could not be checked) or invalid."""
+    statuses = {row["status"] for row in result.rows}
+    if "invalid" in statuses:
+        return "invalid"
+    return "incomplete" if statuses & {"error", "timeout"} else "graded"
+
+
+@dataclass
+class Latest:
+    """The submission that counts for one student and lesson, with its exercise rows."""
+
+    id: int
+    path: str
+    student: str
+    lesson: str
+    sha256: str
+    submitted_at: str
+    graded_at: str
+    status: str
+    total: int
+    max_points: int
+    flags: str
+    sandbox: str
+    rows: list[dict]
+
+
+class Store:
+    """The gradebook of one --out folder. Thread-safe: one connection, one lock."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "feedback").mkdir(exist_ok=True)
+        self.key = self._key()
+        self._lock = threading.Lock()
+        path = out / DB_FILE
+        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        from bpkit.files import UMASK
+
+        os.chmod(path, 0o666 & ~UMASK)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def _key(self) -> bytes:
+        path = self.out / KEY_FILE
+        if path.exists():
+            return bytes.fromhex(path.read_text().strip())
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key.hex())
+        return key
+
+    def _sign(self, fields: list, rows: list[tuple]) -> str:
+        payload = json.dumps([fields, rows], default=str)
+        return hmac.new(self.key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def add(self, result: Result, path: str, sha256: str, submitted_at: str, graded_at: str) -> int:
+        """Record one graded submission in one transaction and write its feedback file."""
+        status = submission_status(result)
+        total = sum(int(r["points"]) for r in result.rows)
+        possible = sum(int(r["max_points"]) for r in result.rows)
+        fields = [path, result.student, result.lesson, sha256, submitted_at, graded_at, status, total, possible,
+                  ";".join(result.flags), result.sandbox, json.dumps(result.notes)]
+        rows = [(i, r["exercise"], int(r["points"]), int(r["max_points"]), r["status"], r["message"])
+                for i, r in enumerate(result.rows)]
+        signature = self._sign(fields, rows)
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self.db.execute(
+                    "INSERT INTO submissions (path, student, lesson, sha256, submitted_at, graded_at, status, total,"
+                    " max_points, flags, sandbox, notes, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (*fields, signature),
+                )
+                sid = cursor.lastrowid
+                self.db.executemany(
+                    "INSERT INTO results (submission_id, position, exercise, points, max_points, status, message)"
+                    " VALUES (?,?,?,?,?,?,?)", [(sid, *row) for row in rows])
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        write_atomic(self.out / "feedback" / feedback_name(result.student, result.lesson), feedback_text(result))
+        return sid
+
+    def set_roster(self, roster: list[dict]) -> None:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DELETE FROM roster")
+            self.db.executemany("INSERT INTO roster (id, name, email) VALUES (?,?,?)",
+                                [(r["id"], r.get("name", ""), r.get("email", "")) for r in roster])
+            self.db.execute("COMMIT")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _verified(self, where: str = "", params: tuple = ()) -> list[Latest]:
+        """Submissions (with rows) whose signature holds, in id order."""
+        with self._lock:
+            subs = self.db.execute(
+                "SELECT id, path, student, lesson, sha256, submitted_at, graded_at, status, total, max_points, flags,"
+                f" sandbox, notes, signature FROM submissions {where} ORDER BY id", params).fetchall()
+            found = []
+            for sid, *fields, signature in subs:
+                rows = self.db.execute(
+                    "SELECT position, exercise, points, max_points, status, message FROM results"
+                    " WHERE submission_id = ? ORDER BY position", (sid,)).fetchall()
+                if not hmac.compare_digest(signature, self._sign(list(fields), [tuple(r) for r in rows])):
+                    continue
+                path, student, lesson, sha, submitted, graded, status, total, possible, flags, sandbox, _ = fields
+                dict_rows = [dict(submission=path, student=student, lesson=lesson, exercise=r[1], points=r[2],
+                                  max_points=r[3], status=r[4], message=r[5], flags=flags) for r in rows]
+                found.append(Latest(sid, path, student, lesson, sha, submitted, graded, status, total, possible,
+                                    flags, sandbox, dict_rows))
+            return found
+
+    def unverified_count(self) -> int:
+        with self._lock:
+            total = self.db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+        return total - len(self._verified())
+
+    def graded(self, path: str, sha256: str) -> bool:
+        """Has this exact file (same path, same content) been graded already?"""
+        return bool(self._verified("WHERE path = ? AND sha256 = ?", (path, sha256)))
+
+    def all(self) -> list[Latest]:
+        return self._verified()
+
+    def latest(self) -> list[Latest]:
+        """Per student and lesson, the submission that counts: the latest handed in, then the latest graded."""
+        best: dict[tuple[str, str], Latest] = {}
+        for sub in self._verified():
+            key = (sub.student, sub.lesson)
+            if key not in best or (sub.submitted_at, sub.id) >= (best[key].submitted_at, best[key].id):
+                best[key] = sub
+        return sorted(best.values(), key=lambda s: (s.student, s.lesson))
+
+    def roster(self) -> list[dict]:
+        with self._lock:
+            rows = self.db.execute("SELECT id, name, email FROM roster ORDER BY id").fetchall()
+        return [dict(id=i, name=n, email=e) for i, n, e in rows]
+
+
+def feedback_name(student: str, lesson: str) -> str:
+    """feedback/<student>_<lesson>.md with letters, digits, `-`, `_`, `.` only."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", student).strip(".") or "student"
+    return f"{safe[:120]}_{lesson}.md" if lesson else f"{safe[:120]}.md"
+
+
+def csv_text(fields: list[str], rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def percentage(total: int, possible: int) -> str:
+    return f"{100 * total / possible:.1f}" if possible else "0.0"
+
+
+def summary_rows(latest: list[Latest], roster: list[dict], due: str | None) -> list[dict]:
+    """One row per student and lesson: the submission that counts, or `missing` for a roster student."""
+    names = {r["id"]: r["name"] for r in roster}
+    rows = []
+    for sub in latest:
+        rows.append(dict(student=sub.student, name=names.get(sub.student, ""), lesson=sub.lesson, status=sub.status,
+                         total=sub.total, max_points=sub.max_points, percentage=percentage(sub.total, sub.max_points),
+                         flags=sub.flags, sandbox=sub.sandbox, submission=sub.path, submitted_at=sub.submitted_at,
+                         late=_late(sub.submitted_at, due)))
+    lessons = sorted({s.lesson for s in latest if s.lesson})
+    handed = {(s.student, s.lesson) for s in latest}
+    for student in roster:
+        for lesson in lessons:
+            if (student["id"], lesson) not in handed:
+                rows.append(dict(student=student["id"], name=student["name"], lesson=lesson, status="missing",
+                                 total=0, max_points=_max_points(lesson), percentage="0.0", flags="", sandbox="",
+                                 submission="", submitted_at="", late=""))
+    return sorted(rows, key=lambda r: (r["student"], r["lesson"]))
+
+
+def _max_points(lesson: str) -> int:
+    from bpkit.checks import EXERCISES
+
+    return sum(e.points for e in EXERCISES.values() if e.lesson == lesson)
+
+
+def _late(submitted_at: str, due: str | None) -> str:
+    if not due or not submitted_at:
+        return ""
+    return "yes" if submitted_at > due else "no"
+
+
+def table_rows(summary: list[dict]) -> tuple[list[str], list[dict]]:
+    """The student x lesson table: percentage, or the status where there is no score."""
+    lessons = sorted({r["lesson"] for r in summary if r["lesson"]})
+    table: dict[str, dict] = {}
+    for r in summary:
+        if not r["lesson"]:
+            continue
+        line = table.setdefault(r["student"], {"student": r["student"], "name": r["name"]})
+        line[f"lesson_{r['lesson']}"] = r["status"] if r["status"] in ("missing", "invalid") else r["percentage"]
+    return ["student", "name", *[f"lesson_{lesson}" for lesson in lessons]], [table[s] for s in sorted(table)]
