@@ -1,5 +1,6 @@
 """`from bpkit import ...` gives a learner the whole documented toolkit."""
 import importlib
+import re
 
 import pytest
 
@@ -31,3 +32,14 @@ def test_cli_help_lists_every_command(capsys):
     out = capsys.readouterr().out
     for command in ("release", "grade", "setup-lab"):
         assert command in out
+
+
+def test_version_is_single_sourced():
+    """pyproject.toml takes the version from bpkit.__version__, so the installed metadata agrees."""
+    from importlib.metadata import version
+    from pathlib import Path
+
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'dynamic = ["version"]' in pyproject and 'attr = "bpkit.__version__"' in pyproject
+    assert re.fullmatch(r"\d+\.\d+\.\d+", bpkit.__version__)
+    assert version("bpkit") == bpkit.__version__

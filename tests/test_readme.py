@@ -1,5 +1,6 @@
 """The README stays true: it lists every lesson, and CI runs the test command it gives (then the
-portability check); the Makefile targets it documents exist."""
+portability check); the Makefile targets it documents exist, and the tools behind them check what
+they claim."""
 import importlib.util
 import os
 import shutil
@@ -77,9 +78,7 @@ def test_make_test_installs_bubblewrap_and_make_lab_does_not():
 
 def test_simd_off_configuration_really_switches_numpy_features_off():
     """The features tools/float_variants.py disables are dispatched ones NumPy accepts and turns off."""
-    spec = importlib.util.spec_from_file_location("float_variants", ROOT / "tools" / "float_variants.py")
-    float_variants = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(float_variants)
+    float_variants = _load_tool("float_variants")
     env = float_variants.config_env("numpy-simd-off", sys.executable)
     assert env["OPENBLAS_NUM_THREADS"] == "1"
     if "NPY_DISABLE_CPU_FEATURES" not in env:
@@ -97,3 +96,26 @@ def test_simd_off_configuration_really_switches_numpy_features_off():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"still enabled: {proc.stdout}"
     assert float_variants.config_env("blas2threads", sys.executable)["OPENBLAS_NUM_THREADS"] == "2"
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("percentage, note, ok", [
+    ("100.0", "", True),
+    ("75.0", "", False),
+    ("100.0", "- cell 14 (`grid = ...`) raised ImportError: cannot import name 'backend2gui'", False),
+])
+def test_versions_check_wants_full_marks_and_no_cell_raising(tmp_path, percentage, note, ok):
+    """make test-versions' grade step: 100% is not enough if a cell of the solution raised."""
+    test_versions = _load_tool("test_versions")
+    (tmp_path / "feedback").mkdir()
+    (tmp_path / "feedback" / "s.md").write_text(f"# Feedback\n\n{note}\n", encoding="utf-8")
+    (tmp_path / "summary.csv").write_text(f"student,status,total,max_points,percentage\ns,graded,4,4,{percentage}\n")
+    (tmp_path / "grades.csv").write_text("student,exercise,status\ns,weighted_sum,pass\n")
+    verdict, detail = test_versions.grade_verdict(subprocess.CompletedProcess([], 0), tmp_path)
+    assert verdict is ok, detail

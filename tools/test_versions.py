@@ -149,7 +149,7 @@ def grade_verdict(proc: subprocess.CompletedProcess, out: Path) -> tuple[bool, s
         return False, f"no gradebook: {error}"
     not_passed = [f"{g.get('exercise')}: {g.get('status')} {g.get('message', '')[:200]}"
                   for g in grades if g.get("status") != "pass"]
-    if len(rows) != 1 or rows[0].get("percentage") != "100.0" or not_passed:
+    if len(rows) != 1 or rows[0].get("percentage") != "100.0" or rows[0].get("status", "graded") != "graded" or not_passed:
         print("summary.csv:", rows, *not_passed, sep="\n  ", flush=True)
         return False, f"{GRADED.name}: {rows[0].get('percentage') if rows else '?'}% (want 100.0)"
     # Full marks are not enough: a cell that raised (e.g. `import matplotlib.pyplot` under the
