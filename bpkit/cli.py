@@ -28,7 +28,10 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bpkit import __version__
+
     parser = argparse.ArgumentParser(prog="bpkit", description="The bpkit backprop course toolkit.")
+    parser.add_argument("--version", action="version", version=f"bpkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("release", help="write learner notebooks (stubs) from solution notebooks")

@@ -283,12 +283,21 @@ def main(args: argparse.Namespace) -> int:
         for p in orphans:
             print(f"stale: {p} has no solution notebook in {args.source}")
         return 1
-    args.dest.mkdir(parents=True, exist_ok=True)
-    for r in stale:
-        write_atomic(r.target, r.text)
-        print(f"wrote {r.target} ({len(r.exercises)} exercises: {', '.join(r.exercises) or 'none'})")
-    for p in orphans:
-        p.unlink()
-        print(f"removed {p} (no solution notebook for it)")
+    if args.dest.exists() and not args.dest.is_dir():
+        print(f"bpkit release: error: {args.dest} is a file, not a folder: give the folder to write lessons into",
+              file=sys.stderr)
+        return 2
+    try:
+        args.dest.mkdir(parents=True, exist_ok=True)
+        for r in stale:
+            write_atomic(r.target, r.text)
+            print(f"wrote {r.target} ({len(r.exercises)} exercises: {', '.join(r.exercises) or 'none'})")
+        for p in orphans:
+            p.unlink()
+            print(f"removed {p} (no solution notebook for it)")
+    except OSError as exc:
+        print(f"bpkit release: error: cannot write into {args.dest} ({exc.strerror or exc}): choose a folder you can "
+              f"write to", file=sys.stderr)
+        return 2
     print(f"{len(released)} lessons in {args.dest}, {len(stale)} written")
     return 0
