@@ -94,8 +94,13 @@ def _forged_observation(eid, index):
 
 
 def wrong_attacker(*attack_cells: str) -> nbformat.NotebookNode:
-    """Lesson 01 with wrong functions, the oracle, then the attack cells."""
+    """Lesson 01 with wrong functions, the oracle, then the attack cells (a verdict forger)."""
     return notebook("01", IMPORTS, WRONG_FUNCTIONS, ORACLE, *attack_cells)
+
+
+def wrong_notebook(*attack_cells: str) -> nbformat.NotebookNode:
+    """Lesson 01 with wrong functions, then the attack cells (no oracle: it does not forge verdicts)."""
+    return notebook("01", IMPORTS, WRONG_FUNCTIONS, *attack_cells)
 
 
 # -- forged verdicts -------------------------------------------------------------------------------
@@ -436,7 +441,7 @@ for argv in grader_command_lines():
 
 
 def snoop(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker(fill(FIND_GRADER, TOKEN=ctx.token, OUT=str(ctx.out), VICTIMS=[str(v) for v in ctx.victims]),
+    return wrong_notebook(fill(FIND_GRADER, TOKEN=ctx.token, OUT=str(ctx.out), VICTIMS=[str(v) for v in ctx.victims]),
                           fill('''\
 # ATTACK (reach other submissions and the instructor through /proc/$PPID/cmdline and /proc/*/cmdline):
 #  - rewrite the honest students' notebooks on disk (an injected first cell kills their kernel),
@@ -487,7 +492,7 @@ if hits:
 
 
 def killer(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker(fill('''\
+    return wrong_notebook(fill('''\
 # ATTACK (kill the grader and everything of this grading run that is visible): SIGKILL our parent and
 # every process whose command line has this run's token (the grader) with all their descendants (other
 # submissions' kernels), never ourselves. For the test machine's safety the parent is only killed when it
@@ -553,7 +558,7 @@ for action in (
 
 
 def daemon(ctx: Ctx, marker: str) -> nbformat.NotebookNode:
-    return wrong_attacker(fill(FIND_GRADER, TOKEN=ctx.token, OUT=str(ctx.out), VICTIMS=[]), fill('''\
+    return wrong_notebook(fill(FIND_GRADER, TOKEN=ctx.token, OUT=str(ctx.out), VICTIMS=[]), fill('''\
 # ATTACK (a daemon outliving its submission): a new session, double-forked, that waits for the grader to
 # exit and then appends forged rows to grades.csv and summary.csv, overwrites the honest students'
 # feedback and a canary file outside --out. Its command line carries a marker so the test can see it.
@@ -568,7 +573,7 @@ for out in sorted(outs):
 
 
 def package_tamper(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker(fill('''\
+    return wrong_notebook(fill('''\
 # ATTACK (tamper with the installed bpkit so that every later run cheats): append to checks/_harness.py and
 # every other file of the bpkit package the kernel imports. For the test machine's safety it only writes
 # to a package whose path has this run's token (the throwaway copy the test puts on PYTHONPATH); any
