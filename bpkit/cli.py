@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", type=Path, help="folder of solution notebooks, e.g. solutions/")
     p.add_argument("dest", type=Path, help="folder to write lessons into, e.g. lessons/")
     p.add_argument("--check", action="store_true", help="do not write; exit 1 if dest is stale")
+    p.add_argument("--exercises", action="append", type=Path, default=[], metavar="PATH",
+                   help="a .py file or folder of your own exercises (same API as bpkit.checks; repeatable)")
 
     from bpkit.grade import add_arguments as add_grade_arguments
 

@@ -113,7 +113,7 @@ class Grader:
         flags = reference_flags(cells)
         exercises = lesson_exercises(lesson)
         with secret_seed(self.seed):
-            cases_of = {exercise.id: exercise.cases() for exercise in exercises}
+            cases_of = {exercise.id: exercise.graded_cases() for exercise in exercises}
         self._count += 1
         folder = Path(os.path.join(self.area.path, f"sub-{os.getpid()}-{id(path)}-{secrets.token_hex(4)}"))
         folder.mkdir()
@@ -269,6 +269,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--due", default=None, metavar="ISO-TIME",
                    help="due date, e.g. 2026-12-01T23:59 (local time) or ...Z (UTC): marks late submissions")
     p.add_argument("--export", action="store_true", help="write the exports and report from the gradebook, grade nothing")
+    p.add_argument("--exercises", action="append", type=Path, default=[], metavar="PATH",
+                   help="a .py file or folder of your own exercises (same API as bpkit.checks; repeatable)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the check inputs (default: a new secret each run; the run prints it)")
     p.add_argument("--no-sandbox", action="store_true",
@@ -319,6 +321,13 @@ def main(args: argparse.Namespace) -> int:
     from bpkit.grading.report import write_exports
     from bpkit.grading.store import Store
 
+    from bpkit.checks import ExerciseLoadError, load_exercises
+
+    for path in args.exercises:
+        try:
+            load_exercises(path)
+        except ExerciseLoadError as exc:
+            return _refuse(f"cannot load exercises: {exc}")
     lessons = known_lessons()
     problem = _check_options(args, lessons)
     if problem:

@@ -264,6 +264,14 @@ def plan(source: Path, dest: Path) -> list[Released]:
 
 def main(args: argparse.Namespace) -> int:
     """Release SRC into DEST (or, with --check, report stale files and exit 1)."""
+    from bpkit.checks import ExerciseLoadError, load_exercises
+
+    for path in getattr(args, "exercises", []):
+        try:
+            load_exercises(path)
+        except ExerciseLoadError as exc:
+            print(f"bpkit release: error: cannot load exercises: {exc}", file=sys.stderr)
+            return 2
     try:
         released = plan(args.source, args.dest)
     except ReleaseError as exc:

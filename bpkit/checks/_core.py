@@ -63,6 +63,11 @@ class Exercise:
     mutation_matters: bool = True  # the contract says inputs stay unchanged
     strict_fp: bool = False  # overflow / 0/0 / divide-by-zero raise during the call (stability exercises)
     generic_hint: str = "compare your formula with the one in the exercise text, term by term"
+    grader_cases: Callable[[], list[Case]] | None = None  # more cases, tried only by `bpkit grade`
+
+    def graded_cases(self) -> list[Case]:
+        """What `bpkit grade` tries: the notebook's cases, then the grader-only ones."""
+        return self.cases() + (self.grader_cases() if self.grader_cases is not None else [])
 
     def __call__(self, fn: Any) -> None:
         """Check `fn` against every case; print one line on success, raise CheckFailure otherwise."""
