@@ -1,4 +1,4 @@
-"""The `bpkit` command: dispatches to release, grade, bench and setup-lab."""
+"""The `bpkit` command: dispatches to lessons, lab, progress, release, grade and setup-lab."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bpkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from bpkit.course import DEFAULT_DIR
+
+    p = sub.add_parser("lessons", help="copy the lesson notebooks into a folder (never over your own work)")
+    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_DIR, help=f"where to put them (default: ./{DEFAULT_DIR})")
+    p = sub.add_parser("lab", help="open the lessons in JupyterLab (copies them first if needed)")
+    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_DIR, help=f"the lessons folder (default: ./{DEFAULT_DIR})")
+    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="more options for `jupyter lab`, e.g. --no-browser")
+    p = sub.add_parser("progress", help="your exercises passed per lesson, from the saved notebooks")
+    p.add_argument("dir", type=Path, nargs="?", default=None,
+                   help=f"the lessons folder (default: the current folder, ./{DEFAULT_DIR} or ./lessons)")
+
     p = sub.add_parser("release", help="write learner notebooks (stubs) from solution notebooks")
     p.add_argument("source", type=Path, help="folder of solution notebooks, e.g. solutions/")
     p.add_argument("dest", type=Path, help="folder to write lessons into, e.g. lessons/")
@@ -54,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("lessons", "lab", "progress"):
+        from bpkit import course
+
+        if args.command == "lessons":
+            return course.lessons_command(args.dir)
+        if args.command == "lab":
+            return course.lab_command(args.dir, args.jupyter_args)
+        return course.progress_command(args.dir)
     if args.command == "release":
         from bpkit.release import main as release_main
 

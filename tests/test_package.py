@@ -43,3 +43,64 @@ def test_version_is_single_sourced():
     assert 'dynamic = ["version"]' in pyproject and 'attr = "bpkit.__version__"' in pyproject
     assert re.fullmatch(r"\d+\.\d+\.\d+", bpkit.__version__)
     assert version("bpkit") == bpkit.__version__
+
+
+# -- packaging: what a learner's `pip install bpkit` gets ---------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_every_folder_of_python_files_is_a_listed_package():
+    """pyproject lists its packages (to map lessons/ in); a new subpackage must not be left out of the wheel."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    listed = set(config["packages"])
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "bpkit").rglob("*.py")
+               if "__pycache__" not in p.parts}
+    assert folders <= listed, f"add these to [tool.setuptools] packages: {sorted(folders - listed)}"
+    assert config["package-dir"]["bpkit.lessons"] == "lessons"
+
+
+def test_core_dependencies_are_the_learners_and_extras_add_the_rest():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = lambda reqs: {re.split(r"[<>=\[; ]", r)[0] for r in reqs}  # noqa: E731
+    assert names(project["dependencies"]) == {"numpy", "matplotlib", "ipywidgets", "tqdm"}
+    extras = project["optional-dependencies"]
+    assert {"jupyterlab", "ipykernel"} <= names(extras["lab"])
+    assert {"nbformat", "nbclient", "ipykernel"} <= names(extras["instructor"])
+    assert "bpkit[lab,instructor]" in extras["test"]  # `make test` / `make lab` install .[test]
+
+
+def test_core_modules_import_no_instructor_or_lab_package():
+    """`bpkit lessons/progress/--help` and every exported name work in the core install (numpy, matplotlib,
+    ipywidgets, tqdm): nothing imports nbformat, nbclient, jupyterlab or jupyter_server on the way."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bpkit, bpkit.checks, bpkit.course, bpkit.cli\n"
+        "bpkit.cli.build_parser()\n"
+        "[getattr(bpkit, name) for name in bpkit.__all__]\n"
+        "print(sorted(m for m in ('nbformat', 'nbclient', 'jupyterlab', 'jupyter_server', 'nbconvert') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_released_lessons(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path)], check=True, capture_output=True)
+    (wheel,) = tmp_path.glob("bpkit-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = sorted(n.removeprefix("bpkit/lessons/") for n in names if n.startswith("bpkit/lessons/"))
+    assert shipped == sorted(p.name for p in (ROOT / "lessons").glob("*.ipynb"))
+    assert "bpkit/datasets/digits.csv.gz" in names and "bpkit/course.py" in names
