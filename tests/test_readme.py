@@ -54,9 +54,10 @@ def test_ci_runs_make_test_then_the_portability_check(tmp_path):
 
 
 @pytest.mark.parametrize("failing", ["test", "test-portable"])
-def test_ci_fails_when_a_step_fails(tmp_path, failing):
-    env, _ = _fake_make(tmp_path, fail_on=failing)
+def test_ci_fails_when_a_step_fails_and_still_runs_both(tmp_path, failing):
+    env, log = _fake_make(tmp_path, fail_on=failing)
     assert subprocess.run([str(ROOT / ".ci" / "run")], env=env, capture_output=True).returncode != 0
+    assert log.read_text().splitlines() == ["test", "test-portable"]
 
 
 def test_readme_documents_the_extra_test_targets():
