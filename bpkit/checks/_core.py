@@ -28,6 +28,15 @@ class CheckFailure(AssertionError):
         return [f"CheckFailure: {first}", *rest]
 
 
+MUTATION_HINT = ("work on a copy or build a new array (e.g. `w - lr * grad`, not `w -= lr * grad`): "
+                 "the caller still needs the original")
+SLOW_HINT = ("your function is far slower than needed (the answer takes well under a second): look for work "
+             "repeated inside a loop, e.g. `x in some_list` scans the whole list each time (a set answers at once), "
+             "or for a loop that never ends")
+NONE_HINT = ("your function returned None: end it with `return <the result>` (print() only shows a value, "
+             "it does not give it back to the caller)")
+
+
 @dataclass
 class Case:
     """One input to try: positional args, keyword args and a short human label."""
@@ -64,6 +73,13 @@ class Exercise:
     strict_fp: bool = False  # overflow / 0/0 / divide-by-zero raise during the call (stability exercises)
     generic_hint: str = "compare your formula with the one in the exercise text, term by term"
     grader_cases: Callable[[], list[Case]] | None = None  # more cases, tried only by `bpkit grade`
+    # Where a returned tuple differs, named as the exercise names it: ("dx", "dW", "db") for the items
+    # of a returned tuple, or a function of the index path, e.g. (1, 0, 0) -> "dW1". None: "item 2 ...".
+    names: tuple | Callable[[tuple], str | None] | None = None
+    mutation_hint: str = MUTATION_HINT  # shown when an input the contract keeps unchanged was changed
+    structure_hint: str | None = None  # shown when the answer has the wrong structure (not a tuple of n items)
+    time_limit: float = _harness.DEFAULT_TIME_LIMIT  # seconds per case
+    slow_hint: str = SLOW_HINT
 
     def graded_cases(self) -> list[Case]:
         """What `bpkit grade` tries: the notebook's cases, then the grader-only ones."""
@@ -78,7 +94,7 @@ class Exercise:
             )
         cases = self.cases()
         for index, case in enumerate(cases):
-            observation = _harness.observe(fn, case.args, case.kwargs, self.kind, self.strict_fp)
+            observation = _harness.observe(fn, case.args, case.kwargs, self.kind, self.strict_fp, self.time_limit)
             # The same JSON round trip as in grading, so a notebook and the grader agree exactly.
             observation = json.loads(json.dumps(observation))
             self.verdict(index, observation, cases)
@@ -94,15 +110,13 @@ class Exercise:
                     f"{self.id}: not implemented yet. Replace `raise NotImplementedError` in the "
                     f"exercise cell with your code, run that cell, then run this check again."
                 )
+            if error.get("time_limit"):
+                self.fail(case, f"did not return within {error['time_limit']:g} s, so the check stopped it",
+                          hint=self.slow_hint)
             self.fail(case, f"raised {error['type']}: {error['message']}", hint=self.error_hint(error))
         if self.mutation_matters and observation.get("mutated"):
             names = ", ".join(f"argument {i + 1}" for i in observation["mutated"])
-            self.fail(
-                case,
-                f"changed its input ({names}) in place",
-                hint="work on a copy or build a new array (e.g. `w - lr * grad`, not `w -= lr * grad`): "
-                "the caller still needs the original",
-            )
+            self.fail(case, f"changed its input ({names}) in place", hint=self.mutation_hint)
         received = _harness.decode(observation["output"])
         if self.judge is not None:
             self.judge(self, case, received)
@@ -113,13 +127,20 @@ class Exercise:
 
     def expect(self, case: Case, received: Any, expected: Any, hint: str | None = None) -> None:
         """Fail unless received matches expected (same structure, shapes, values within tolerance)."""
-        problem = compare(expected, received, self.rtol, self.atol)
+        problem = compare(expected, received, self.rtol, self.atol, names=self.names)
         if problem is None:
             return
         self.fail(case, problem, expected=expected, received=received, hint=hint or self.diagnose(case, received))
 
     def diagnose(self, case: Case, received: Any) -> str:
-        """Name the typical mistake whose output matches what the learner returned."""
+        """Name the typical mistake whose output matches what the learner returned.
+
+        First a mistake whose whole output equals the answer; then, for a tuple or list, one that
+        explains the first part where the answer goes wrong (the rest may be wrong differently).
+        """
+        if received is None:
+            return NONE_HINT
+        wrongs = []
         for mistake in self.mistakes:
             try:
                 wrong = mistake.fn(*_copy_args(case.args), **case.kwargs)
@@ -127,7 +148,22 @@ class Exercise:
                 continue
             if compare(wrong, received, self.rtol, self.atol) is None:
                 return mistake.hint
-        shape_hint = _shape_hint(received, self.reference(*_copy_args(case.args), **case.kwargs))
+            wrongs.append((mistake, wrong))
+        expected = self.reference(*_copy_args(case.args), **case.kwargs)
+        found = difference(expected, received, self.rtol, self.atol)
+        if found is not None and found[0]:
+            path = [i for i, _ in found[0]]
+            part = _item_at(received, path)
+            for mistake, wrong in wrongs:
+                try:
+                    wrong_part = _item_at(wrong, path)
+                except (IndexError, KeyError, TypeError):
+                    continue
+                if compare(wrong_part, part, self.rtol, self.atol) is None:
+                    return mistake.hint
+        if self.structure_hint and found is not None and not found[0] and isinstance(expected, (tuple, list)):
+            return self.structure_hint  # not a tuple/list of the right length at all
+        shape_hint = _shape_hint(received, expected)
         return shape_hint or self.generic_hint
 
     def error_hint(self, error: dict) -> str:
@@ -193,35 +229,62 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
 
-def compare(expected: Any, received: Any, rtol: float, atol: float) -> str | None:
-    """Return None when received matches expected, else a short description of the difference."""
+def compare(expected: Any, received: Any, rtol: float, atol: float, names=None) -> str | None:
+    """Return None when received matches expected, else a short description of the difference.
+
+    `names` (an Exercise's) names the place of a difference inside a returned tuple, e.g. "dW1: ".
+    """
+    found = difference(expected, received, rtol, atol)
+    if found is None:
+        return None
+    path, problem = found
+    return describe_path(path, names) + problem
+
+
+def describe_path(path: tuple, names=None) -> str:
+    """ "item 2 of the returned tuple: " for path ((1, "tuple"),), or the exercise's own name for it."""
+    indexes = tuple(i for i, _ in path)
+    if indexes and names is not None:
+        name = names(indexes) if callable(names) else (names[indexes[0]] if len(indexes) == 1 and indexes[0] < len(names) else None)
+        if name:
+            return f"{name}: "
+    return "".join(f"item {i + 1}{' of the returned tuple' if kind == 'tuple' else ''}: " for i, kind in path)
+
+
+def _item_at(value: Any, path: list[int]) -> Any:
+    for i in path:
+        value = value[i]
+    return value
+
+
+def difference(expected: Any, received: Any, rtol: float, atol: float) -> tuple[tuple, str] | None:
+    """None when received matches expected, else (path to the first difference, what differs there)."""
     if isinstance(received, Unknown):
-        return f"returned {received!r}, which is not a number or an array"
+        return (), f"returned {received!r}, which is not a number or an array"
     if received is None and expected is not None:
-        return "returned None (is a `return` missing?)"
+        return (), "returned None (is a `return` missing?)"
     if isinstance(expected, (tuple, list)):
         kind = type(expected).__name__
         if not isinstance(received, (tuple, list)):
-            return f"returned {type(received).__name__}, expected a {kind} of {len(expected)} items"
+            return (), f"returned {type(received).__name__}, expected a {kind} of {len(expected)} items"
         if len(received) != len(expected):
-            return f"returned {len(received)} items, expected {len(expected)}"
-        where = " of the returned tuple" if kind == "tuple" else ""
+            return (), f"returned {len(received)} items, expected {len(expected)}"
         for i, (e, r) in enumerate(zip(expected, received)):
-            problem = compare(e, r, rtol, atol)
-            if problem:
-                return f"item {i + 1}{where}: {problem}"
+            found = difference(e, r, rtol, atol)
+            if found:
+                return ((i, kind), *found[0]), found[1]
         return None
     if _is_number(expected) or (isinstance(expected, np.ndarray) and expected.ndim == 0):
         if isinstance(received, np.ndarray) and received.size == 1 and received.ndim <= 1:
             received = received.reshape(())
         if not (_is_number(received) or (isinstance(received, np.ndarray) and received.ndim == 0)):
             shape = f" of shape {received.shape}" if isinstance(received, np.ndarray) else ""
-            return f"returned {type(received).__name__}{shape}, expected a single number"
+            return (), f"returned {type(received).__name__}{shape}, expected a single number"
         if not np.isfinite(received) and np.isfinite(expected):
-            return f"returned {received}, expected a finite number"
+            return (), f"returned {received}, expected a finite number"
         # equal_nan: a typical mistake that yields NaN is recognised when the learner's answer does too
         if not np.isclose(float(received), float(expected), rtol=rtol, atol=atol, equal_nan=True):
-            return "wrong value"
+            return (), "wrong value"
         return None
     if isinstance(expected, np.ndarray):
         if not isinstance(received, np.ndarray):
@@ -229,21 +292,21 @@ def compare(expected: Any, received: Any, rtol: float, atol: float) -> str | Non
                 try:
                     received = np.asarray(received, dtype=float)
                 except (TypeError, ValueError):
-                    return f"returned a {type(received).__name__} that is not an array of numbers"
+                    return (), f"returned a {type(received).__name__} that is not an array of numbers"
             else:
-                return f"returned {type(received).__name__}, expected an array of shape {expected.shape}"
+                return (), f"returned {type(received).__name__}, expected an array of shape {expected.shape}"
         if received.shape != expected.shape:
-            return f"returned shape {received.shape}, expected shape {expected.shape}"
+            return (), f"returned shape {received.shape}, expected shape {expected.shape}"
         if received.dtype.kind == "b" and expected.dtype.kind != "b":
             received = received.astype(float)
         if not np.all(np.isfinite(received)) and np.all(np.isfinite(expected)):
-            return "contains NaN or inf where the answer is finite"
+            return (), "contains NaN or inf where the answer is finite"
         if not np.allclose(received, expected, rtol=rtol, atol=atol, equal_nan=True):
             worst = np.unravel_index(np.argmax(np.abs(received - expected)), expected.shape)
-            return f"wrong values (largest difference at index {tuple(int(i) for i in worst)})"
+            return (), f"wrong values (largest difference at index {tuple(int(i) for i in worst)})"
         return None
     if expected != received:
-        return "wrong value"
+        return (), "wrong value"
     return None
 
 

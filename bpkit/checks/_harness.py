@@ -8,12 +8,20 @@ only the JSON it produces. The verdict is always computed elsewhere, by `_core.j
 An observation is a dict:
     {"output": <encoded return value>, "mutated": [positions of array arguments changed]}
 or  {"error": {"type": "ValueError", "message": "...", "not_implemented": False}}
+A call that runs past its time limit gives {"error": {"type": "TimeLimit", ..., "time_limit": seconds}};
+kind="nodes" adds {"recursion": {"function": name, "depth": n}}, the deepest nesting of any one
+function of the learner's during the call (1 when nothing recursed). Readers ignore keys they do not know.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import math
+import os
+import sys
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -22,6 +30,83 @@ MAX_ELEMENTS = 20_000_000  # larger return values are reported, not encoded
 MAX_ITEMS = 200_000  # longest iterable we materialise (a minibatch generator, a node list)
 # Underflow (exp(-2000) == 0) is harmless in a stable formula, so it stays allowed.
 STRICT = {"over": "raise", "invalid": "raise", "divide": "raise", "under": "ignore"}
+# Seconds one call may take before it is stopped (SIGALRM, main thread only): a slow answer gets a
+# hint instead of an endless wait. Generous: every reference answer takes well under a second.
+DEFAULT_TIME_LIMIT = 10.0
+
+
+class _OutOfTime(BaseException):
+    """Raised into the learner's code when its time is up (a BaseException: `except Exception` cannot eat it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Stop the block with _OutOfTime after `seconds`; a no-op off the main thread or without setitimer."""
+    import signal
+
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    armed = [True]
+
+    def on_alarm(signum, frame):
+        if armed[0]:
+            raise _OutOfTime()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        armed[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if old_delay:  # someone else's timer (pytest-timeout, say) keeps running
+            signal.setitimer(signal.ITIMER_REAL, max(old_delay - (time.monotonic() - started), 1e-3), old_interval)
+
+
+# Code whose recursion is not the learner's: this file, NumPy, and bpkit's own modules (the Value class).
+_HARNESS_FILE = os.path.abspath(__file__)
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
+_BPKIT_DIR = os.path.dirname(os.path.dirname(_HARNESS_FILE))
+RECURSION_WATCH_MAX_NODES = 5_000  # profiling every call is slow: watch the small graphs, where it is cheap
+
+
+def _not_the_learners(filename: str) -> bool:
+    return filename == _HARNESS_FILE or filename.startswith(_NUMPY_DIR) or os.path.dirname(filename) == _BPKIT_DIR
+
+
+@contextlib.contextmanager
+def _recursion_watch(record: dict):
+    """Record in `record` the deepest nesting of any one function (not bpkit's, not NumPy's) in the block."""
+    depth: dict = {}
+    own: dict = {}
+    deepest = [1, ""]
+
+    def profile(frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            mine = own.get(code)
+            if mine is None:
+                mine = own[code] = not _not_the_learners(code.co_filename)
+            if mine:
+                n = depth.get(code, 0) + 1
+                depth[code] = n
+                if n > deepest[0]:
+                    deepest[0], deepest[1] = n, code.co_name
+        elif event == "return":
+            code = frame.f_code
+            if own.get(code):
+                depth[code] = depth.get(code, 1) - 1
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+        record["function"], record["depth"] = deepest[1], deepest[0]
 
 
 def build_graph(spec: dict):
@@ -67,11 +152,13 @@ def _arrays_in(value, path=()):
             yield from _arrays_in(item, path + (i,))
 
 
-def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool = False) -> dict:
+def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool = False,
+            time_limit: float | None = DEFAULT_TIME_LIMIT) -> dict:
     """Call fn(*args, **kwargs) on copies; return the encoded output, or the error it raised.
 
     strict_fp: floating-point overflow, 0/0 and division by zero (and any RuntimeWarning) raise
     during the call, so an unstable formula fails even where its result happens to be right.
+    time_limit: seconds before the call (and the iteration of what it returns) is stopped.
     """
     nodes = None
     call_args = []
@@ -80,22 +167,13 @@ def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool 
         nodes = graph_nodes if graph_nodes is not None else nodes
         call_args.append(arg if graph_nodes is not None else copy.deepcopy(arg))
     call_kwargs = copy.deepcopy(kwargs)
+    recursion: dict = {}
     try:
-        with warnings.catch_warnings(), np.errstate(**(STRICT if strict_fp else {})):
-            if strict_fp:
-                warnings.simplefilter("error", RuntimeWarning)
-            out = fn(*call_args, **call_kwargs)
-        if kind == "iterate":
-            # A generator does its work only when iterated: consume it inside the try.
-            items = []
-            for item in out:
-                items.append(item)
-                if len(items) > MAX_ITEMS:
-                    raise RuntimeError(f"the iterator yielded more than {MAX_ITEMS} items")
-            out = items
-        elif kind == "nodes":
-            index = {id(node): i for i, node in enumerate(nodes or [])}
-            out = [index.get(id(node), -1) for node in list(out)[: MAX_ITEMS + 1]]
+        with _time_limit(time_limit):
+            out = _call(fn, call_args, call_kwargs, kind, strict_fp, nodes, recursion)
+    except _OutOfTime:
+        return {"error": {"type": "TimeLimit", "message": f"did not return within {time_limit:g} s",
+                          "not_implemented": False, "time_limit": time_limit}}
     except NotImplementedError as exc:
         return {"error": {"type": "NotImplementedError", "message": str(exc)[:500], "not_implemented": True}}
     except Exception as exc:  # the learner's bug, reported by the judge
@@ -111,7 +189,35 @@ def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool 
             ):
                 mutated.append(i)
                 break
-    return {"output": encode(out), "mutated": mutated}
+    observation = {"output": encode(out), "mutated": mutated}
+    if recursion:
+        observation["recursion"] = recursion
+    return observation
+
+
+def _call(fn, call_args, call_kwargs, kind, strict_fp, nodes, recursion: dict):
+    """The learner's call, and the iteration of what it returns (where its work may happen)."""
+    watched = kind == "nodes" and nodes is not None and len(nodes) <= RECURSION_WATCH_MAX_NODES
+    watch = _recursion_watch(recursion) if watched else contextlib.nullcontext()
+    with watch:
+        with warnings.catch_warnings(), np.errstate(**(STRICT if strict_fp else {})):
+            if strict_fp:
+                warnings.simplefilter("error", RuntimeWarning)
+            out = fn(*call_args, **call_kwargs)
+        if kind == "iterate":
+            # A generator does its work only when iterated: consume it inside the try.
+            items = []
+            for item in out:
+                items.append(item)
+                if len(items) > MAX_ITEMS:
+                    raise RuntimeError(f"the iterator yielded more than {MAX_ITEMS} items")
+            out = items
+        elif kind == "nodes":
+            out = list(out)[: MAX_ITEMS + 1]
+    if kind == "nodes":  # outside the watch: this loop is ours
+        index = {id(node): i for i, node in enumerate(nodes or [])}
+        out = [index.get(id(node), -1) for node in out]
+    return out
 
 
 def encode(value):
