@@ -31,6 +31,8 @@ from bpkit.grading.execute import Options, Run, run_submission
 from bpkit.grading.gradebook import Result, clean, make_row
 from bpkit.grading.judge import judge_exercise
 from bpkit.grading.sandbox import (
+    ForkServer,
+    ForkServerUnavailable,
     SandboxUnavailable,
     WorkArea,
     build_course_copy,
@@ -80,8 +82,17 @@ class Grader:
         # course checkout (solutions, tests) when bpkit runs from one.
         self.hide = [out, self.area.path.parent, *{p.parent for p in submissions}, *source_checkout_folders()]
         self._count = 0
+        self.forkserver = None
+        self.forkserver_problem: str | None = None
+        if options.sandboxed and options.fork_server:
+            try:
+                self.forkserver = ForkServer(self.area.path, self.course_copy, self.hide)
+            except (ForkServerUnavailable, OSError) as exc:
+                self.forkserver_problem = str(exc)
 
     def close(self) -> None:
+        if self.forkserver is not None:
+            self.forkserver.close()
         self.area.close()
 
     def grade(self, path: Path, student: str) -> Result:
@@ -92,6 +103,23 @@ class Grader:
             message = f"the grader failed on this notebook ({type(exc).__name__}: {exc}); please report it"
             return Result(clean(path, 1000), student, "", [make_row(path, student, "", "", 0, 0, "error", message)],
                           sandbox=self._sandbox_name())
+
+    def _run(self, cells, defined, exercises, cases_of, work: Path, folder: Path) -> Run:
+        """In a child of the fork server; should it fail, in a sandbox of its own (and so on after)."""
+        if self.forkserver is not None:
+            try:
+                return run_submission(cells, defined, exercises, cases_of, work, self.course_copy, self.hide,
+                                      folder / "kernel.log", self.options, self.forkserver)
+            except ForkServerUnavailable as exc:
+                self.forkserver_problem = str(exc)
+                server, self.forkserver = self.forkserver, None
+                server.close()
+                print(f"bpkit grade: warning: the fork server stopped ({exc}); each submission now starts its own "
+                      f"sandbox (slower, just as safe)", file=sys.stderr)
+                if not work.exists():
+                    raise
+        return run_submission(cells, defined, exercises, cases_of, work, self.course_copy, self.hide,
+                              folder / "kernel.log", self.options)
 
     def _sandbox_name(self) -> str:
         return "bwrap" if self.options.sandboxed else "none"
@@ -117,14 +145,16 @@ class Grader:
         self._count += 1
         folder = Path(os.path.join(self.area.path, f"sub-{os.getpid()}-{id(path)}-{secrets.token_hex(4)}"))
         folder.mkdir()
+        work = folder / folder.name
         try:
-            _copy_inputs(path, folder / "work", self.out)
-            run = run_submission(cells, defined, exercises, cases_of, folder / "work", self.course_copy,
-                                 self.hide, folder / "kernel.log", self.options)
+            _copy_inputs(path, work, self.out)
+            run = self._run(cells, defined, exercises, cases_of, work, folder)
         except Exception as exc:  # the grader's own failure on this notebook: recorded, the others go on
             run = Run(stopped=f"the grader failed on this notebook ({type(exc).__name__}: {exc})", stopped_at=-1)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+            if self.forkserver is not None:
+                self.forkserver.release(work.name)
         rows = []
         for exercise in exercises:
             reached = exercise.id in run.unchecked or exercise.id in run.observations or exercise.id in run.missing
@@ -275,6 +305,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the check inputs (default: a new secret each run; the run prints it)")
     p.add_argument("--no-sandbox", action="store_true",
                    help="run student code without bubblewrap, with your rights: only for notebooks you trust")
+    p.add_argument("--no-fork-server", action="store_true",
+                   help="start every submission's sandbox from scratch instead of forking it from a template "
+                        "that has NumPy, matplotlib and IPython imported (slower; for comparison)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (errors still go to stderr)")
     p.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")
@@ -397,7 +430,8 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
     if len(todo) < len(files) and not quiet:
         print(f"resuming: {len(files) - len(todo)} files already graded with the same content")
     seed = args.seed if args.seed is not None else secrets.randbits(63)
-    options = Options(timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed)
+    options = Options(timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed,
+                      fork_server=not args.no_fork_server)
     grader = Grader(options, seed, args.lesson, args.out, files)
     if grader.area.stale_removed and not quiet:
         print(f"removed {grader.area.stale_removed} work folders left by an earlier run that was killed", file=sys.stderr)
@@ -435,11 +469,18 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
         bar.close()
         grader.close()
     write_exports(store, due)
-    mode = "in bubblewrap sandboxes" if sandboxed else "WITHOUT a sandbox (--no-sandbox)"
+    if not sandboxed:
+        mode = "WITHOUT a sandbox (--no-sandbox)"
+    elif grader.forkserver is not None:
+        mode = "in bubblewrap sandboxes forked from a preloaded template"
+    else:
+        mode = "in bubblewrap sandboxes" + (f" (no fork server: {grader.forkserver_problem})"
+                                             if grader.forkserver_problem else "")
     if args.json:
         print(json.dumps({
             "graded": len(graded), "with_problems": failed, "missing_files": [clean(p, 300) for p in absent],
-            "sandbox": "bwrap" if sandboxed else "none", "seed": seed, "out": str(args.out),
+            "sandbox": "bwrap" if sandboxed else "none", "fork_server": grader.forkserver is not None,
+            "seed": seed, "out": str(args.out),
             "results": [{"student": r.student, "lesson": r.lesson, "status": _status(r), "flags": r.flags,
                          "total": sum(int(x["points"]) for x in r.rows),
                          "max_points": sum(int(x["max_points"]) for x in r.rows)} for r in graded],

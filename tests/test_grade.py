@@ -321,3 +321,15 @@ def test_an_unwritable_out_folder_is_the_graders_failure(tmp_path, capsys):
 def test_bad_options_are_refused(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "a.ipynb"), "--out", str(tmp_path / "out"), "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_no_solution_notebook_is_flagged_and_reference_imports_are():
+    from bpkit.grading.submission import reference_flags, student_cells
+
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        assert reference_flags(student_cells(nbformat.read(path, as_version=4))) == [], path.name
+    for source in ("from bpkit.checks.lesson01 import _weighted_sum as weighted_sum",
+                   "import bpkit.checks.lesson13 as l\npredict = l._reference_predict",
+                   "src = open(checks.__file__).read()",
+                   "from bpkit.checks import lesson06"):
+        assert reference_flags([(0, source)]) == ["reference-answers"], source

@@ -27,6 +27,7 @@ class Options:
     timeout: float
     memory_mb: int
     sandboxed: bool = True
+    fork_server: bool = True
 
 
 @dataclass
@@ -48,12 +49,17 @@ class _Died(Exception):
 
 
 def run_submission(cells, defined, exercises, cases_of, workdir: Path, course_copy, hide, log_path: Path,
-                   options: Options) -> Run:
-    """Run one submission in a fresh sandbox; the sandbox is always gone when this returns."""
+                   options: Options, forkserver=None) -> Run:
+    """Run one submission in a fresh sandbox (a child of the fork server when there is one); the
+    sandbox is always gone when this returns."""
     run = Run()
+    limits = Limits(options.memory_mb * 2**20)
+    if forkserver is not None:
+        box = Sandbox(workdir, course_copy, hide, limits, log_path, forked=forkserver.spawn(workdir, limits))
+    else:
+        box = Sandbox(workdir, course_copy, hide, limits, log_path, options.sandboxed)
     deadline = time.monotonic() + options.timeout
     cells_deadline = deadline - min(options.timeout / 4, 30.0)  # the checks keep a quarter (<= 30 s)
-    box = Sandbox(workdir, course_copy, hide, Limits(options.memory_mb * 2**20), log_path, options.sandboxed)
     channel = Channel(box.process)
     try:
         try:

@@ -60,31 +60,39 @@ def _describe(exc: BaseException) -> dict:
     return {"ename": type(exc).__name__, "evalue": text[:2000]}
 
 
-def main() -> None:
-    # Keep the channel on private descriptors; the cells' own prints and child processes get
-    # /dev/null on 0 and 1, so nothing they write can be mistaken for a reply by accident.
-    requests = os.fdopen(os.dup(0), "rb", buffering=0)
-    replies = os.fdopen(os.dup(1), "wb")
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-
+def _preload() -> None:
+    """What every submission's kernel has ready before its first cell: NumPy, matplotlib, IPython."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import numpy  # noqa: F401 - imported before the student's cells, as a kernel would have it ready
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
+
+    import bpkit.checks._harness  # noqa: F401
+
+
+def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | None) -> None:
+    """Run one submission: copy its folder into place, then answer the grader's requests."""
+    # Keep the channel on private descriptors; the cells' own prints and child processes get
+    # /dev/null on 0, 1 and 2, so nothing they write can be mistaken for a reply by accident.
+    requests = os.fdopen(os.dup(request_fd), "rb", buffering=0)
+    replies = os.fdopen(os.dup(reply_fd), "wb")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in {0, 1, request_fd, reply_fd} - {2}:
+        os.dup2(null, fd)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    _preload()
     from IPython.core.interactiveshell import InteractiveShell
 
     from bpkit.checks import _harness
 
-    source = os.environ.get("BPKIT_SUBMISSION_SOURCE")
     if source:  # in the sandbox: work on a copy inside the size-capped /tmp, not on a bind of the host disk
         import shutil
 
-        shutil.copytree(source, os.environ["BPKIT_SUBMISSION_DIR"], symlinks=True)
-        os.chdir(os.environ["BPKIT_SUBMISSION_DIR"])
+        shutil.copytree(source, workdir, symlinks=True)
+        os.chdir(workdir)
     shell = InteractiveShell.instance(colors="nocolor")
     sys.path.insert(0, os.getcwd())  # as in Jupyter: modules next to the notebook can be imported
     os.dup2(null, 2)  # from here on the log is closed to the student's code: it cannot fill the grader's disk
@@ -106,6 +114,15 @@ def main() -> None:
             write_frame(replies, {"nonce": nonce, **reply})
         else:
             return
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--zygote":
+        from bpkit.grading.zygote import zygote_main
+
+        zygote_main(int(sys.argv[2]))
+        return
+    serve(0, 1, os.environ.get("BPKIT_SUBMISSION_SOURCE"), os.environ.get("BPKIT_SUBMISSION_DIR"))
 
 
 def _run_cell(shell, source: str):

@@ -275,10 +275,15 @@ class Sandbox:
     """One sandboxed runner process; `kill()` ends it and everything it started."""
 
     def __init__(self, workdir: Path, course_copy: Path | None, hide: list[Path], limits: Limits,
-                 log_path: Path, sandboxed: bool = True):
+                 log_path: Path, sandboxed: bool = True, forked: tuple | None = None):
         self.limits = limits
         self.killed_for: str | None = None
         self.peak_bytes = 0
+        self._log = None
+        if forked is not None:  # a child of the fork server: already sandboxed and running
+            self.process, self.pid_namespace = forked
+            self._start_watchdog()
+            return
         env = {**KERNEL_ENV, **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}}
         if sandboxed:
             env.update(BPKIT_SUBMISSION_SOURCE=SOURCE_DIR, BPKIT_SUBMISSION_DIR=WORKDIR)
@@ -323,6 +328,9 @@ class Sandbox:
             os.close(info_w)
             os.close(args_fd)
             self.pid_namespace = _read_pid_namespace(info_r)
+        self._start_watchdog()
+
+    def _start_watchdog(self) -> None:
         self._stop = threading.Event()
         self._watchdog = threading.Thread(target=self._watch, daemon=True)
         self._watchdog.start()
@@ -330,7 +338,7 @@ class Sandbox:
 
     # The runner's host PID, for interrupts: the process running python inside the namespace.
     def runner_pids(self) -> list[int]:
-        if self.pid_namespace is None:
+        if self.pid_namespace is None or isinstance(self.process, _Forked):
             return [self.process.pid]
         return [pid for pid, _ in _namespace_processes(self.pid_namespace) if _is_runner(pid)]
 
@@ -365,10 +373,11 @@ class Sandbox:
         if reason and self.killed_for is None:
             self.killed_for = reason
         if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            if not isinstance(self.process, _Forked):
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except OSError:
+                    pass
             try:
                 self.process.kill()
             except OSError:
@@ -393,7 +402,8 @@ class Sandbox:
                 stream.close()
             except OSError:
                 pass
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
 
 
 def _read_pid_namespace(fd: int) -> str | None:
@@ -443,3 +453,164 @@ def _is_runner(pid: int) -> bool:
             return b"bpkit.grading.runner" in handle.read()
     except OSError:
         return False
+
+
+# -- the fork server: one template process per run, a fresh sandboxed child per submission ------
+
+
+class ForkServerUnavailable(RuntimeError):
+    """The template could not start or could not make a child here; grading falls back to one
+    bubblewrap sandbox per submission."""
+
+
+class _Forked:
+    """What Channel and Sandbox need of a process, for a child of the fork server."""
+
+    def __init__(self, pid: int, stdin, stdout):
+        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+
+    def poll(self):
+        try:
+            os.kill(self.pid, 0)
+            with open(f"/proc/{self.pid}/stat") as handle:
+                return 0 if handle.read().split(") ", 1)[1].startswith("Z") else None
+        except (OSError, IndexError):
+            return 0
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def wait(self, timeout=None):
+        deadline = time.monotonic() + (timeout or 0)
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+class ForkServer:
+    """The grader's end of the template: start it once, then `spawn()` one child per submission."""
+
+    def __init__(self, area: Path, course_copy: Path, hide: list[Path]):
+        import socket
+
+        import bpkit
+
+        self.inbox = area / "inbox"
+        self.inbox.mkdir(mode=0o755)
+        self.log_path = area / "zygote.log"
+        self._lock = threading.Lock()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.control = ours
+        package = Path(bpkit.__file__).resolve().parent
+        flags = _namespace_flags()
+        at = flags.index("--cap-drop")
+        flags[at : at + 2] = ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
+        env = {**KERNEL_ENV, **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}}
+        options = [
+            *flags, *_hide_flags(hide),
+            "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+            "--ro-bind", str(self.inbox), "/run",
+            "--ro-bind", str(course_copy), str(package),
+            "--tmpfs", "/proc",  # no process of the run is visible to a child, not even the template
+            "--chdir", "/tmp", "--clearenv",
+            *[item for key, value in env.items() for item in ("--setenv", key, value)],
+        ]
+        args_path = area / "zygote.args"
+        args_path.write_bytes(b"".join(os.fsencode(o) + b"\0" for o in options))
+        args_fd = os.open(args_path, os.O_RDONLY)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [BWRAP, "--args", str(args_fd), sys.executable, "-I", "-m", "bpkit.grading.runner", "--zygote",
+             str(theirs.fileno())],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, pass_fds=(args_fd, theirs.fileno()),
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd="/", start_new_session=True,
+        )
+        os.close(args_fd)
+        theirs.close()
+        ours.settimeout(60)
+        try:
+            ready = ours.recv(4096)
+        except OSError:
+            ready = b""
+        ours.settimeout(None)
+        if b"ready" not in ready:
+            self.close()
+            raise ForkServerUnavailable(f"the fork server did not start: {_tail(self.log_path)}")
+
+    def spawn(self, workdir: Path, limits: Limits) -> tuple[_Forked, str]:
+        """A new child for the submission whose files are in `workdir`; returns it and its PID namespace."""
+        import secrets
+        import socket
+
+        name = workdir.name
+        target = self.inbox / name
+        shutil.move(str(workdir), target)
+        os.chmod(target, 0o755)
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        token = secrets.token_hex(6)
+        message = json.dumps({"id": name, "token": token, "memory_bytes": limits.memory_bytes,
+                              "file_bytes": MAX_FILE_BYTES, "tmpfs_bytes": TMPFS_BYTES}).encode()
+        try:
+            with self._lock:
+                socket.send_fds(self.control, [message], [request_r, reply_w])
+        except OSError as exc:
+            for fd in (request_r, request_w, reply_r, reply_w):
+                os.close(fd)
+            raise ForkServerUnavailable(f"the fork server is gone ({exc})") from None
+        finally:
+            pass
+        os.close(request_r)
+        os.close(reply_w)
+        found = None
+        deadline = time.monotonic() + 20
+        wanted = f"bpk{token}"[:15]
+        while found is None and time.monotonic() < deadline:
+            for entry in os.scandir("/proc"):
+                if entry.name.isdigit():
+                    try:
+                        with open(f"/proc/{entry.name}/comm") as handle:
+                            if handle.read().strip() == wanted:
+                                found = int(entry.name)
+                                break
+                    except OSError:
+                        continue
+            if found is None:
+                time.sleep(0.005)
+        stdin, stdout = os.fdopen(request_w, "wb"), os.fdopen(reply_r, "rb", buffering=0)
+        if found is None:
+            stdin.close()
+            stdout.close()
+            shutil.rmtree(target, ignore_errors=True)
+            raise ForkServerUnavailable(f"the fork server's child did not appear: {_tail(self.log_path)}")
+        try:
+            namespace = os.readlink(f"/proc/{found}/ns/pid")
+        except OSError:
+            namespace = None
+        return _Forked(found, stdin, stdout), namespace
+
+    def release(self, workdir_name: str) -> None:
+        shutil.rmtree(self.inbox / workdir_name, ignore_errors=True)
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+        except OSError:
+            pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.process.kill()
+        self.process.wait()
+        self._log.close()
+
+
+def _tail(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return " / ".join(lines[-3:])[:500] or "empty log"

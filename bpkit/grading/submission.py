@@ -19,7 +19,7 @@ MAX_NOTEBOOK_BYTES = 64 * 2**20
 REFERENCE_PATTERNS = [
     re.compile(p, re.MULTILINE)
     for p in (
-        r"bpkit\.checks\.(?!lesson13\s+import\s+capstone_training_data\b|CheckFailure\b|EXERCISES\b)\w",
+        r"bpkit\.checks\.(?!CheckFailure\b|EXERCISES\b)\w",
         r"from\s+bpkit\.checks\s+import\s+(?!\(?\s*(?:CheckFailure|EXERCISES)\s*\)?\s*$)",
         r"checks\s*\.\s*(?:_core|_harness|lesson\d\d|EXERCISES\s*\[[^\]]*\]\s*\.\s*(?:reference|mistakes|cases|judge))",
         r"(?:checks|bpkit)\s*\.\s*__file__",
@@ -27,6 +27,10 @@ REFERENCE_PATTERNS = [
         r"\b_reference_\w+|\b_split\s*\(",
     )
 ]
+
+
+# What a lesson itself does (lesson 13 trains on the checker's training split): not a flag.
+ALLOWED_IMPORTS = re.compile(r"from\s+bpkit\.checks\.lesson13\s+import\s+capstone_training_data\b")
 
 
 class InvalidSubmission(ValueError):
@@ -166,6 +170,7 @@ def defined_at(cells: list[tuple[int, str]]) -> dict[str, int]:
 def reference_flags(cells: list[tuple[int, str]]) -> list[str]:
     """`reference-answers` when code reaches for the checkers' answers or the package's files."""
     for _, source in cells:
+        source = ALLOWED_IMPORTS.sub("", source)
         if any(p.search(source) for p in REFERENCE_PATTERNS):
             return ["reference-answers"]
     return []

@@ -1,0 +1,134 @@
+"""The fork server's inside: a template process that has imported NumPy, matplotlib, IPython and
+bpkit once, and forks a brand-new sandboxed process for each submission.
+
+It runs in a bubblewrap sandbox like a submission's (read-only system, no network, bpkit without
+the answers, the grader and the other sandboxes invisible), with one difference: it keeps
+CAP_SYS_ADMIN inside its own user namespace, which it needs to give each child namespaces of its
+own. For each request (a submission folder name in the inbox, and the two pipe ends of that
+submission's channel, passed over a Unix socket), it forks; the child unshares a mount, PID and IPC
+namespace and forks again, so the submission's process is PID 1 of a namespace of its own (nothing
+it starts outlives it, and it sees no other process: there is no /proc at all). That process mounts
+a fresh size-capped /tmp and /dev/shm, copies its own submission folder into /tmp, covers the
+inbox (the other submissions), sets its resource limits, drops every capability for good
+(bounding set, ambient set, no_new_privs), and only then serves the grader's requests. Nothing of
+one submission, process or file, survives into the next: each child's mounts and processes die
+with its namespaces, and the template itself never runs student code.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x4000, 1 << 18
+PR_SET_NAME, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 15, 24, 38, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CAPABILITY_VERSION_3 = 0x20080522
+INBOX = "/run"  # the inbox of every submission of the run, bound over /run (which exists everywhere)
+WORKDIR = "/tmp/submission"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                       data.encode() if data else None), f"mount {target}")
+
+
+def drop_capabilities() -> None:
+    """No capability now or ever again in this process and anything it executes."""
+    for cap in range(64):
+        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability: ignored
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def _become_submission(request: dict, request_fd: int, reply_fd: int) -> None:
+    """In the submission's own namespaces (PID 1): private files, limits, no capabilities, serve."""
+    from bpkit.grading.runner import serve
+
+    _libc.prctl(PR_SET_NAME, f"bpk{request['token']}".encode()[:15], 0, 0, 0)  # the grader finds us by it
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    size = int(request["tmpfs_bytes"])
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    shutil.copytree(os.path.join(INBOX, os.path.basename(request["id"])), WORKDIR, symlinks=True)
+    _mount("tmpfs", INBOX, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4096,mode=755")  # hides the others
+    os.makedirs("/tmp/home", exist_ok=True)
+    memory, fsize = int(request["memory_bytes"]), int(request["file_bytes"])
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    drop_capabilities()
+    os.chdir(WORKDIR)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    serve(request_fd, reply_fd, None, None)
+
+
+def _child(control: socket.socket, request: dict, fds: list[int]) -> None:
+    control.close()
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _become_submission(request, fds[0], fds[1])
+        finally:
+            os._exit(0)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in fds:
+        os.close(fd)
+    try:
+        os.waitpid(pid, 0)  # the submission's PID 1; when it ends, its whole namespace ends
+    finally:
+        os._exit(0)
+
+
+def zygote_main(control_fd: int) -> None:
+    from bpkit.grading.runner import _preload
+
+    _preload()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    control = socket.socket(fileno=control_fd)
+    control.sendall(b'{"ready": true}')
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 65536, 2)
+        except OSError:
+            return
+        if not message:
+            return  # the grader closed the socket: the run is over
+        try:
+            request = json.loads(message)
+        except ValueError:
+            for fd in fds:
+                os.close(fd)
+            continue
+        if os.fork() == 0:
+            try:
+                _child(control, request, fds)
+            finally:
+                os._exit(1)
+        for fd in fds:
+            os.close(fd)
