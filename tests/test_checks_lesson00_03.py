@@ -270,3 +270,51 @@ def test_mlp_forward_that_modifies_params_is_a_mutation():
         return a
 
     assert "changed its input" in failure("mlp_forward", mlp_forward)
+
+
+# -- issue 13: the time limit and the observation format ------------------------------------------
+
+
+def test_a_check_stops_a_function_that_never_returns_with_a_hint():
+    import dataclasses
+    import time
+
+    from bpkit.checks._core import SLOW_HINT
+
+    exercise = dataclasses.replace(checks.EXERCISES["weighted_sum"], time_limit=0.5)
+
+    def weighted_sum(x, w, b):
+        while True:
+            pass
+
+    started = time.monotonic()
+    with pytest.raises(CheckFailure) as info:
+        exercise(weighted_sum)
+    assert time.monotonic() - started < 10
+    assert "did not return within 0.5 s" in str(info.value) and f"hint:     {SLOW_HINT}" in str(info.value)
+
+
+def test_a_time_limit_cannot_be_swallowed_by_except_exception():
+    from bpkit.checks import _harness
+
+    def stubborn(x):
+        while True:
+            try:
+                while True:
+                    pass
+            except Exception:
+                continue
+
+    observation = _harness.observe(stubborn, (1.0,), {}, "plain", False, 0.3)
+    assert observation["error"]["type"] == "TimeLimit"
+
+
+def test_observe_keeps_its_five_argument_form_for_the_grader():
+    """bpkit grade calls observe(fn, args, kwargs, kind, strict_fp): old observations still judge the same."""
+    from bpkit.checks import _harness
+
+    exercise = checks.EXERCISES["weighted_sum"]
+    case = exercise.cases()[0]
+    observation = _harness.observe(exercise.reference, case.args, case.kwargs, exercise.kind, exercise.strict_fp)
+    assert set(observation) == {"output", "mutated"}
+    exercise.verdict(0, observation)

@@ -325,3 +325,130 @@ def test_relative_error_returning_an_array_is_explained():
     message = fails("relative_error",
                     lambda a, b: np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))
     assert "expected a single number" in message
+
+
+# -- issue 13: answers a learner actually wrote, each with the hint that names its mistake ----------
+
+
+def test_topological_order_recursion_is_refused_even_with_a_raised_recursion_limit():
+    import sys
+
+    def topological_order(root):  # micrograd's build_topo, written in a notebook
+        topo, visited = [], set()
+
+        def build_topo(v):
+            if v not in visited:
+                visited.add(v)
+                for child in v.inputs:
+                    build_topo(child)
+                topo.append(v)
+
+        build_topo(root)
+        return topo
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(10**6)
+    try:
+        message = fails("topological_order", topological_order)
+    finally:
+        sys.setrecursionlimit(old)
+    assert "`build_topo` calls itself" in message and f"hint:     {lesson05.SELF_CALL_HINT}" in message
+    assert "failed on a * b + c" in message  # caught on the first, 5-node graph: no deep recursion is run
+
+
+def test_topological_order_iterative_answer_is_not_mistaken_for_recursion(capsys):
+    def topological_order(root):
+        order, seen, stack = [], set(), [(root, iter(root.inputs))]
+        seen.add(root)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                order.append(node)
+            elif child not in seen:
+                seen.add(child)
+                stack.append((child, iter(child.inputs)))
+        return order
+
+    checks.topological_order(topological_order)
+    assert "✔ topological_order passed" in capsys.readouterr().out
+
+
+def test_topological_order_with_a_list_as_visited_set_is_stopped_with_the_set_hint():
+    import time
+
+    def topological_order(root):
+        order, visited, stack = [], [], [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+            elif node not in visited:  # a list: every lookup scans all nodes seen so far
+                visited.append(node)
+                stack.append((node, True))
+                stack.extend((child, False) for child in node.inputs)
+        return order
+
+    started = time.monotonic()
+    message = fails("topological_order", topological_order)
+    assert time.monotonic() - started < 60  # before the time limit, it ran for minutes
+    assert "did not return within 5 s" in message and f"hint:     {lesson05.SLOW_VISITED_HINT}" in message
+
+
+def test_sigmoid_backward_with_a_naive_sigmoid_fails_on_overflow():
+    def sigmoid_backward(dout, z):
+        s = 1 / (1 + np.exp(-z))  # right values, but exp(1000) overflows on the way
+        return dout * s * (1 - s)
+
+    message = fails("sigmoid_backward", sigmoid_backward)
+    assert "saturated z of magnitude 1e3" in message and f"hint:     {lesson06.SIGMOID_OVERFLOW_HINT}" in message
+
+
+def test_relu_backward_changing_dout_in_place_gets_its_own_hint():
+    def relu_backward(dout, z):
+        dout[z <= 0] = 0
+        return dout
+
+    message = fails("relu_backward", relu_backward)
+    assert "changed its input (argument 1)" in message and f"hint:     {lesson06.RELU_MUTATION_HINT}" in message
+
+
+def test_cross_entropy_with_clipped_probabilities_gets_the_log_sum_exp_hint():
+    def cross_entropy(logits, y):
+        z = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        p = np.maximum(p, 1e-15)  # no log(0) warning, but a wrong loss where p underflowed
+        return float(-np.mean(np.log(p[np.arange(len(y)), y])))
+
+    message = fails("cross_entropy", cross_entropy)
+    assert "magnitude 1e3" in message and f"hint:     {lesson04.CLIPPED_HINT}" in message
+
+
+def test_numerical_derivative_five_point_stencil_is_told_it_is_not_the_central_difference():
+    def numerical_derivative(f, x, h=1e-5):
+        return (-f(x + 2 * h) + 8 * f(x + h) - 8 * f(x - h) + f(x - 2 * h)) / (12 * h)
+
+    message = fails("numerical_derivative", numerical_derivative)
+    assert "5-point stencil" in message and "use the argument h" not in message
+
+
+def test_numerical_derivative_ignoring_h_is_still_told_to_use_it():
+    message = fails("numerical_derivative", lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / 2e-5)
+    assert "use the argument h" in message
+
+
+def test_a_function_that_prints_instead_of_returning_gets_one_consistent_hint(capsys):
+    from bpkit.checks._core import NONE_HINT
+
+    def linear_backward(dout, x, W):
+        print(dout @ W.T, x.T @ dout, dout.sum(axis=0))
+
+    message = fails("linear_backward", linear_backward)
+    assert "returned None" in message and f"hint:     {NONE_HINT}" in message
+    assert "compare your formula" not in message
+
+
+def test_linear_backward_names_the_wrong_gradient():
+    message = fails("linear_backward", lambda dout, x, W: (dout @ W.T, x.T @ dout * 2, dout.sum(axis=0)))
+    assert "dW (item 2 of the returned tuple): wrong values" in message

@@ -216,3 +216,22 @@ def test_clip_returning_only_the_list():
     message = failure_message("clip_grad_norm", lambda grads, max_norm: [g.copy() for g in grads])
     assert "returned 3 items, expected 2" in message
     assert "return a pair (clipped, total_norm)" in message
+
+
+def test_clip_each_array_on_its_own_gets_the_joint_norm_hint_whatever_total_it_returns():
+    def clip_grad_norm(grads, max_norm):
+        clipped, norms = [], []
+        for g in grads:
+            norm = np.sqrt(np.sum(g**2))
+            norms.append(norm)
+            clipped.append(g * (max_norm / norm) if norm > max_norm else g.copy())
+        return clipped, float(sum(norms))  # the total is wrong too, differently from the typical mistake
+
+    message = failure_message("clip_grad_norm", clip_grad_norm)
+    assert "clipped[0]: wrong values" in message
+    assert "each array was clipped on its own" in message and "return a pair" not in message
+
+
+def test_clip_returning_a_pair_never_gets_the_return_a_pair_hint():
+    message = failure_message("clip_grad_norm", lambda grads, max_norm: ([g * 0.5 for g in grads], 1.0))
+    assert "return a pair" not in message and "ONE norm over every entry" in message

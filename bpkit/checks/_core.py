@@ -243,12 +243,16 @@ def compare(expected: Any, received: Any, rtol: float, atol: float, names=None) 
 
 def describe_path(path: tuple, names=None) -> str:
     """ "item 2 of the returned tuple: " for path ((1, "tuple"),), or the exercise's own name for it."""
+    items = "".join(f"item {i + 1}{' of the returned tuple' if kind == 'tuple' else ''}: " for i, kind in path)
     indexes = tuple(i for i, _ in path)
     if indexes and names is not None:
-        name = names(indexes) if callable(names) else (names[indexes[0]] if len(indexes) == 1 and indexes[0] < len(names) else None)
-        if name:
-            return f"{name}: "
-    return "".join(f"item {i + 1}{' of the returned tuple' if kind == 'tuple' else ''}: " for i, kind in path)
+        if callable(names):
+            name = names(indexes)
+        else:
+            name = names[indexes[0]] if len(indexes) == 1 and indexes[0] < len(names) else None
+        if name:  # the position too where it is short: "dW (item 2 of the returned tuple): "
+            return f"{name} ({items[:-2]}): " if len(indexes) == 1 else f"{name}: "
+    return items
 
 
 def _item_at(value: Any, path: list[int]) -> Any:

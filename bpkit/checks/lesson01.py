@@ -84,6 +84,7 @@ def _layer_cases() -> list[Case]:
 register(
     Exercise(
         id="layer_forward",
+        names=("Z", "A"),
         lesson="01",
         points=2,
         description="a whole layer on a batch: Z = X @ W + b, A = activation(Z)",

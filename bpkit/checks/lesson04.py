@@ -23,6 +23,12 @@ class StableExercise(Exercise):
     strict_fp: bool = True
     overflow_hint: str = ""
     invalid_hint: str = ""  # for 0/0 and inf/inf; the overflow hint when empty
+    large_hint: str = ""  # a wrong value only on the logits of magnitude 1e3 (no error raised): an instability
+
+    def diagnose(self, case: Case, received) -> str:
+        hint = super().diagnose(case, received)
+        large = "1e3" in case.label or "1000" in case.label
+        return self.large_hint if self.large_hint and large and hint == self.generic_hint else hint
 
     def error_hint(self, error: dict) -> str:
         text = f"{error['type']} {error['message']}".lower()
@@ -106,6 +112,18 @@ def _clipped_log_cross_entropy(logits, y):
     p = _softmax(logits)
     return float(-np.mean(np.log(p[np.arange(n), y] + 1e-12)))
 
+
+def _clip_probability_cross_entropy(logits, y):
+    n = logits.shape[0]
+    p = np.clip(_softmax(logits), 1e-12, 1.0)  # keeps log finite, but log(1e-12) = -27.6 is not the true log p
+    return float(-np.mean(np.log(p[np.arange(n), y])))
+
+
+CLIPPED_HINT = (
+    "right for small logits, wrong for logits of magnitude 1e3: there a probability underflows to 0, and "
+    "clipping it (or adding an eps) keeps log finite but changes the loss; compute the log-probabilities "
+    "directly with log-sum-exp, log p = z - m - log(sum(exp(z - m))) with m the row max"
+)
 
 STABILITY_HINT = (
     "exp overflows for large logits (exp(1000) = inf, and inf/inf = NaN): subtract each row's max "
@@ -292,6 +310,7 @@ register(
     StableExercise(
         id="cross_entropy",
         overflow_hint=LSE_HINT,
+        large_hint=CLIPPED_HINT,
         lesson="04",
         points=2,
         description="mean negative log-likelihood of integer labels, via log-sum-exp",
@@ -299,6 +318,7 @@ register(
         reference=_cross_entropy,
         mistakes=[
             Mistake(_quiet(_naive_cross_entropy), LSE_HINT),
+            Mistake(_quiet(_clip_probability_cross_entropy), CLIPPED_HINT),
             Mistake(_quiet(_clipped_log_cross_entropy),
                     "log(softmax) underflows to log(0) for large logits, and adding a tiny epsilon gives a wrong "
                     "value: compute log-softmax directly as z - logsumexp(z)"),

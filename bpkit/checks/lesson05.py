@@ -28,6 +28,9 @@ def _numerical_derivative(f, x, h=1e-5):
 def _numerical_derivative_cases() -> list[Case]:
     return [
         Case("f(x) = x**3 at x = 2", (cube, 2.0)),
+        # A large step makes every formula give its own number: the central difference's h**2 error is
+        # visible, a 5-point stencil's is far smaller, and a fixed step of 1e-5 is almost exact.
+        Case("np.sin at x = 1, a large step h=0.5", (np.sin, 1.0), {"h": 0.5}),
         Case("f(x) = x**3 at x = -1.5, h=1e-2", (cube, -1.5), {"h": 1e-2}),
         Case("np.sin at x = 1", (np.sin, 1.0)),
         Case("np.exp at x = 0.5, h=1e-3", (np.exp, 0.5), {"h": 1e-3}),
@@ -56,8 +59,11 @@ register(
                     "operator precedence: `/ 2 * h` divides by 2 and then MULTIPLIES by h; write `/ (2 * h)`"),
             Mistake(lambda f, x, h=1e-5: (f(x - h) - f(x + h)) / (2 * h),
                     "sign error: the plus side comes first, (f(x + h) - f(x - h)) / (2h)"),
+            Mistake(lambda f, x, h=1e-5: (f(x - 2 * h) - 8 * f(x - h) + 8 * f(x + h) - f(x + 2 * h)) / (12 * h),
+                    "that is the 5-point stencil, more accurate than asked: this exercise is the plain central "
+                    "difference (f(x + h) - f(x - h)) / (2h), whose error of order h**2 the lesson measures next"),
             Mistake(lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / (2 * 1e-5),
-                    "use the argument h: the check passes h=1e-2 and expects the difference with that step"),
+                    "use the argument h: the check passes h=0.5 or h=1e-2 and expects the difference with that step"),
         ],
     )
 )
@@ -82,6 +88,7 @@ def _mul_cases() -> list[Case]:
 register(
     Exercise(
         id="mul_backward",
+        names=("da", "db"),
         lesson="05",
         points=1,
         description="gradients of out = a * b: (da, db) = (b * dout, a * dout)",
@@ -345,8 +352,29 @@ def _judge_topological_order(exercise: Exercise, case: Case, received) -> None:
                   hint=hint)
 
 
+SELF_CALL_HINT = (
+    "the exercise asks for no recursion: a function that calls itself needs one stack frame per node, so a "
+    "graph of 100,000 nodes overflows the stack (raising sys.setrecursionlimit only moves the crash, it can "
+    "take the whole kernel down); use an explicit stack, a list you append to and pop from, in a while loop"
+)
+SLOW_VISITED_HINT = (
+    "too slow: on the 100,000-node chain the reference takes well under a second. The usual cause is a visited "
+    "LIST: `node in visited` compares with every node seen so far, billions of comparisons here; keep visited "
+    "nodes in a set (visited = set(); visited.add(node)), which answers at once"
+)
+
+
 class _GraphExercise(Exercise):
-    """An exercise on Value graphs: errors such as RecursionError get their own hint."""
+    """An exercise on Value graphs: errors such as RecursionError get their own hint, recursion is refused."""
+
+    def verdict(self, index: int, observation: dict, cases: list[Case] | None = None) -> None:
+        recursion = observation.get("recursion") or {}
+        if "error" not in observation and recursion.get("depth", 1) >= 2:
+            case = (cases or self.cases())[index]
+            name = recursion.get("function") or "a function"
+            self.fail(case, f"`{name}` calls itself ({recursion['depth']} calls deep on this graph; on the "
+                            f"100,000-node chain that ends in a RecursionError or a crash)", hint=SELF_CALL_HINT)
+        super().verdict(index, observation, cases)
 
     def error_hint(self, error: dict) -> str:
         if error["type"] == "RecursionError":
@@ -366,8 +394,10 @@ register(
         reference=_topological_order,
         judge=_judge_topological_order,
         kind="nodes",
+        time_limit=5.0,
+        slow_hint=SLOW_VISITED_HINT,
         mistakes=[
-            Mistake(_topo_recursive, RECURSION_HINT),
+            Mistake(_topo_recursive, SELF_CALL_HINT),
             Mistake(_topo_no_visited, DUPLICATE_HINT),
             Mistake(_topo_root_first, REVERSED_HINT),
             Mistake(_topo_reversed_bfs, BFS_HINT),

@@ -220,6 +220,7 @@ class _LeavesInputExercise(Exercise):
 register(
     Exercise(
         id="linear_backward",
+        names=("dx", "dW", "db"),
         lesson="06",
         points=2,
         description="gradients of y = x @ W + b: (dx, dW, db)",
@@ -245,9 +246,30 @@ register(
     )
 )
 
+RELU_MUTATION_HINT = (
+    "relu_backward must not change dout in place (as `dout[z <= 0] = 0` does): the caller may still need that "
+    "gradient, e.g. when a value feeds two layers; build a new array, dout * (z > 0) or np.where(z > 0, dout, 0.0)"
+)
+SIGMOID_OVERFLOW_HINT = (
+    "np.exp(-z) overflows for z = -1000 (exp(1000) = inf); the result may still look right, but the lesson asks "
+    "for a stable formula: use a stable sigmoid, e.g. 0.5 * (1 + np.tanh(0.5 * z)), or np.exp(-np.abs(z)) with "
+    "np.where for the two signs, as in lesson 02"
+)
+
+
+class _StableBackwardExercise(Exercise):
+    """sigmoid_backward is checked with overflow as an error, like the stable sigmoid of lesson 02."""
+
+    def error_hint(self, error: dict) -> str:
+        if "overflow" in f"{error['type']} {error['message']}".lower():
+            return SIGMOID_OVERFLOW_HINT
+        return super().error_hint(error)
+
+
 register(
     Exercise(
         id="relu_backward",
+        mutation_hint=RELU_MUTATION_HINT,
         lesson="06",
         points=1,
         description="gradient through ReLU: dout where z > 0, else 0",
@@ -268,8 +290,9 @@ register(
 )
 
 register(
-    Exercise(
+    _StableBackwardExercise(
         id="sigmoid_backward",
+        strict_fp=True,
         lesson="06",
         points=1,
         description="gradient through the sigmoid: dout * s (1 - s), s = sigmoid(z)",

@@ -95,6 +95,7 @@ def _standardize_cases() -> list[Case]:
 register(
     Exercise(
         id="standardize",
+        names=("X_train_s", "X_test_s"),
         lesson="08",
         points=2,
         description="scale train and test features with the training mean and std",

@@ -277,7 +277,11 @@ register(
         cases=_clip_cases,
         reference=_clip_grad_norm,
         rtol=1e-5,  # tolerates the common max_norm / (total_norm + 1e-6)
-        generic_hint="return a pair (clipped, total_norm): the list of scaled arrays and the joint norm before clipping",
+        names=lambda path: {(0,): "clipped (item 1 of the returned tuple)", (1,): "total_norm (item 2 of the returned tuple)"}.get(
+            path, f"clipped[{path[1]}]" if len(path) == 2 else None),
+        structure_hint="return a pair (clipped, total_norm): the list of scaled arrays and the joint norm before clipping",
+        generic_hint="compute ONE norm over every entry of every array, total_norm = sqrt(sum of all squares), and "
+                     "scale every array by the same factor max_norm / total_norm, only when total_norm > max_norm",
         mistakes=[
             Mistake(_clip_per_array, "each array was clipped on its own: compute ONE norm over all arrays together and scale every array by the same factor max_norm / total_norm"),
             Mistake(_clip_always, "the gradients were scaled although their norm was already below max_norm: scale only when total_norm > max_norm"),

@@ -36,6 +36,7 @@ def _momentum_cases() -> list[Case]:
 register(
     Exercise(
         id="momentum_step",
+        names=("w_new", "v_new"),
         lesson="10",
         points=2,
         description="one step of gradient descent with momentum: v = beta v + grad, w = w - lr v",
@@ -99,6 +100,7 @@ def _nesterov_cases() -> list[Case]:
 register(
     Exercise(
         id="nesterov_step",
+        names=("w_new", "v_new"),
         lesson="10",
         points=2,
         description="one Nesterov step: the gradient is taken at the look-ahead point w - lr beta v",

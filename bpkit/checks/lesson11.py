@@ -33,6 +33,7 @@ def _rmsprop_cases() -> list[Case]:
 register(
     Exercise(
         id="rmsprop_step",
+        names=("w_new", "s_new"),
         lesson="11",
         points=2,
         description="one RMSProp step: s = rho s + (1 - rho) grad^2, w = w - lr grad / (sqrt(s) + eps)",
@@ -141,6 +142,7 @@ def _adam_cases() -> list[Case]:
 register(
     Exercise(
         id="adam_step",
+        names=("w_new", "m_new", "v_new"),
         lesson="11",
         points=3,
         description="one Adam step with bias correction (t counts from 1)",

@@ -217,6 +217,7 @@ def _dropout_out_unmasked(x, p, rng, train=True):
 register(
     Exercise(
         id="dropout_forward",
+        names=("out", "mask"),
         lesson="12",
         points=2,
         description="inverted dropout: drop each unit with probability p, scale the kept ones by 1 / (1 - p)",
