@@ -15,7 +15,7 @@ import numpy as np
 
 from bpkit.layers import Parameter, ReLU
 
-__all__ = ["numerical_gradient", "relative_error", "check_layer", "check_model", "LayerCheck"]
+__all__ = ["numerical_gradient", "relative_error", "format_error", "check_layer", "check_model", "LayerCheck"]
 
 
 def _scalar(value: Any) -> float:
@@ -69,6 +69,17 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12)))
+
+
+def format_error(error: float, bound: float = 1e-6) -> str:
+    """An error for printing: "< 1e-6" when below bound, else its value to one digit ("8e-02").
+
+    Below the bound the error is rounding, whose digits change from one CPU, BLAS or NumPy
+    version to the next; the bound is what the lesson means and prints the same everywhere.
+    """
+    if error < bound:
+        return "< " + f"{bound:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+    return f"{error:.0e}"
 
 
 # ---- helpers shared by check_layer and check_model -------------------------------------------
