@@ -7,9 +7,11 @@ For every SRC/NN_name.ipynb this writes DEST/NN_name.ipynb where
 3. the notebook records {"bpkit": {"lesson": "NN"}}; exercise cells get the tag `exercise:<id>`,
    check cells (the one line `checks.<id>(<id>)`) the tag `check:<id>` and {"bpkit": {"check": id}},
    which is how `bpkit grade` recognises them;
-4. check cells, and cells that call an exercise function defined above them, get the tag
-   `raises-exception`, so JupyterLab's "Run All Cells" goes on past a stub's NotImplementedError
-   and a learner who runs everything still sees every explanation, plot and explorer.
+4. check cells, and every cell that depends on an exercise, get the tag `raises-exception`, so
+   JupyterLab's "Run All Cells" goes on past a stub's NotImplementedError and a learner who runs
+   everything still sees every explanation, plot and explorer, and reaches every check. "Depends"
+   follows names through the notebook: a cell that uses an exercise, or a name bound by a cell that
+   depends on one (a helper function calling it, a result computed with it), depends on it too.
 The output depends only on the solution files, so releasing twice is byte-identical and
 `--check` can tell whether DEST is stale.
 """
@@ -43,6 +45,44 @@ RUN_ON_TAG = "raises-exception"  # JupyterLab's Run All continues past a cell wi
 def calls_exercise(source: str, exercise_ids: list[str]) -> bool:
     """Whether a cell mentions one of the exercise functions (so it raises while they are stubs)."""
     return any(re.search(rf"\b{re.escape(eid)}\b", source) for eid in exercise_ids)
+
+
+def cell_names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds at top level, every name it reads anywhere, in functions too)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics and the like: read the words, bind nothing
+        return set(), set(re.findall(r"[A-Za-z_]\w*", source))
+    bound: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        else:
+            bound.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return bound, read
+
+
+class Dependence:
+    """Which names depend on an exercise, followed cell by cell (a stub makes each of them fail)."""
+
+    def __init__(self) -> None:
+        self.tainted: set[str] = set()
+
+    def add_exercise(self, exercise_id: str) -> None:
+        self.tainted.add(exercise_id)
+
+    def depends(self, source: str) -> bool:
+        """Whether this cell reads a tainted name; its own names become tainted (or clean) accordingly."""
+        bound, read = cell_names(source)
+        depends = bool(read & self.tainted)
+        if depends:
+            self.tainted |= bound
+        else:
+            self.tainted -= bound  # rebound by a cell that runs: usable again
+        return depends
 
 
 class ReleaseError(ValueError):
@@ -174,6 +214,7 @@ def release_notebook(
     exercises: list[str] = []
     checks: list[str] = []
     used_ids: set[str] = set()
+    dependence = Dependence()
     for index, cell in enumerate(nb.cells):
         where = f"{name}, cell {index + 1}"
         # The solution's cell id; a deterministic one where it has none or repeats one.
@@ -198,6 +239,7 @@ def release_notebook(
             out.metadata.setdefault("tags", []).append(f"exercise:{exercise_id}")
             out.metadata["bpkit"] = {"exercise": exercise_id}
             exercises.append(exercise_id)
+            dependence.add_exercise(exercise_id)
         check = CHECK_LINE.match(cell.source.strip())
         if check:
             checked, argument = check.groups()
@@ -209,7 +251,8 @@ def release_notebook(
             out.metadata.setdefault("tags", []).append(f"check:{checked}")
             out.metadata["bpkit"] = {"check": checked}
             checks.append(checked)
-        if not regions and (check or calls_exercise(cell.source, exercises)):
+        depends = dependence.depends(cell.source) if not regions else False
+        if not regions and (check or depends or calls_exercise(cell.source, exercises)):
             if RUN_ON_TAG not in out.metadata.get("tags", []):
                 out.metadata.setdefault("tags", []).append(RUN_ON_TAG)
         cells.append(out)

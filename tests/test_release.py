@@ -269,3 +269,29 @@ def test_check_failure_shows_only_its_message_in_ipython():
 
     lines = CheckFailure("weighted_sum failed on x: wrong value\n  hint:     add b")._render_traceback_()
     assert lines == ["CheckFailure: weighted_sum failed on x: wrong value", "  hint:     add b"]
+
+
+def test_cells_that_depend_on_an_exercise_indirectly_get_raises_exception(tmp_path):
+    """A helper calling the exercise, a result computed with it, and a cell using either: all raise while the
+    exercise is a stub, so all let Run All continue. A cell that rebinds the name cleanly is free again."""
+    from bpkit.release import RUN_ON_TAG
+
+    cells = basic_cells() + [
+        new_code_cell("def total(xs):\n    return sum(weighted_sum(x, x, 0.0) for x in xs)"),  # 4: helper
+        new_code_cell("values = [total([np.ones(2)])]"),  # 5: uses the helper
+        new_code_cell("print(values[0] * 2)"),  # 6: uses the result
+        new_code_cell("values = [1.0]"),  # 7: rebinds it without the exercise
+        new_code_cell("print(values)"),  # 8: free again
+        new_code_cell("print(np.ones(3))"),  # 9: unrelated
+    ]
+    lesson = release_one(tmp_path, cells)
+    tagged = [i for i, cell in enumerate(lesson.cells) if RUN_ON_TAG in cell.metadata.get("tags", [])]
+    assert tagged == [3, 4, 5, 6]  # the check, the helper (it names the exercise), its users; not 7, 8, 9
+
+
+def test_cell_names_reads_functions_bodies_and_binds_top_level_names():
+    from bpkit.release import cell_names
+
+    bound, read = cell_names("import numpy as np\nfrom a import b as c\ndef f(x):\n    return g(x)\ny, z = f(1), 2")
+    assert bound == {"np", "c", "f", "y", "z"} and {"g", "f"} <= read
+    assert cell_names("%matplotlib inline") == (set(), {"matplotlib", "inline"})
