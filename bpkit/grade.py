@@ -176,7 +176,7 @@ class Grader:
             notes.append("This notebook refers to the checkers' reference answers or bpkit's own files; "
                          "your instructor sees this flag.")
         return Result(clean(path, 1000), student, lesson, rows, [clean(n, 600) for n in notes], flags,
-                      self._sandbox_name())
+                      self._sandbox_name(), run.kernel_cpu)
 
 
 def _copy_inputs(submission: Path, dest: Path, out_dir: Path) -> None:
@@ -387,8 +387,12 @@ def main(args: argparse.Namespace) -> int:
         if roster is not None:
             store.set_roster(roster)
         if args.export:
-            write_exports(store, due)
-            if not args.quiet:
+            if due:
+                store.set_due([args.lesson] if args.lesson else store.lessons(), due)
+            paths = write_exports(store)
+            if args.json:
+                print(json.dumps({"exported": {name: str(path) for name, path in paths.items()}}, indent=1))
+            elif not args.quiet:
                 print(f"exports and report written in {args.out}")
             return 0
         return _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exports)
@@ -428,7 +432,7 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
     absolute = {p: clean(os.path.abspath(p), 1000) for p in files}
     todo = [p for p in files if not (args.resume and store.graded(absolute[p], digests[p][0]))]
     if len(todo) < len(files) and not quiet:
-        print(f"resuming: {len(files) - len(todo)} files already graded with the same content")
+        print(f"resuming: {len(files) - len(todo)} files already graded with the same content", file=sys.stderr)
     seed = args.seed if args.seed is not None else secrets.randbits(63)
     options = Options(timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed,
                       fork_server=not args.no_fork_server)
@@ -460,7 +464,8 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
         pool.shutdown(wait=False, cancel_futures=True)
         kill_all()
         bar.close()
-        write_exports(store, due)
+        _record_due(store, args, due, graded)
+        write_exports(store)
         print(f"\ninterrupted: {len(graded)} submissions of this run are in {args.out}; run again with --resume "
               f"to finish", file=sys.stderr)
         return 130
@@ -468,7 +473,8 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
         grader.close()
-    write_exports(store, due)
+    _record_due(store, args, due, graded)
+    write_exports(store)
     if not sandboxed:
         mode = "WITHOUT a sandbox (--no-sandbox)"
     elif grader.forkserver is not None:
@@ -482,6 +488,7 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
             "sandbox": "bwrap" if sandboxed else "none", "fork_server": grader.forkserver is not None,
             "seed": seed, "out": str(args.out),
             "results": [{"student": r.student, "lesson": r.lesson, "status": _status(r), "flags": r.flags,
+                         "kernel_cpu_seconds": round(r.kernel_cpu, 3),
                          "total": sum(int(x["points"]) for x in r.rows),
                          "max_points": sum(int(x["max_points"]) for x in r.rows)} for r in graded],
         }, indent=1))
@@ -489,6 +496,12 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
         print(f"graded {len(graded)} submissions ({failed} with problems) {mode} into {args.out}; "
               f"check inputs from seed {seed} (--seed {seed} reproduces them)")
     return 1 if absent else 0
+
+
+def _record_due(store, args, due, graded) -> None:
+    """--due is the due date of --lesson, else of every lesson graded in this run; it is kept."""
+    if due:
+        store.set_due([args.lesson] if args.lesson else [r.lesson for r in graded], due)
 
 
 def _status(result) -> str:

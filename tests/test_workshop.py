@@ -623,7 +623,7 @@ def test_late_is_yes_exactly_for_files_after_the_due_date(workshop):
 def test_resume_on_unchanged_files_grades_nothing_and_changes_nothing(workshop):
     code, stdout, stderr = workshop["resume_run"]
     assert code == 0, stderr
-    assert f"resuming: {len(INITIAL)} files already graded with the same content" in stdout
+    assert f"resuming: {len(INITIAL)} files already graded with the same content" in stderr
     assert "graded 0 submissions" in stdout
     for export in CSV_FILES:
         assert workshop["final"][export]["raw"] == workshop["resume_before"][export]["raw"], export
@@ -682,7 +682,13 @@ def test_report_most_frequent_hints_match_grades_csv(workshop):
         table = report.tables["hints"]
         assert table[0] == ["exercise", "hint", "students"]
         shown = [(e, h, int(n)) for e, h, n in table[1:]]
-        from_csv = Counter((r["exercise"], hint_of(r["message"])) for r in snap["grades"]["rows"] if r["status"] == "fail")
+        failed = [r for r in snap["grades"]["rows"] if r["status"] == "fail"]
+        stubs = [r for r in failed if "not implemented yet" in r["message"]]  # unfinished, not a mistake
+        from_csv = Counter((r["exercise"], hint_of(r["message"])) for r in failed if r not in stubs)
+        assert not any("not implemented" in h for _, h, _ in shown)
+        html_text = (workshop["out"] / "report.html").read_text() if report is not workshop["initial_report"] else None
+        if html_text is not None:
+            assert f"handed in unfinished (the released stub): {len(stubs)}." in html_text
         assert [n for _, _, n in shown] == sorted((n for _, _, n in shown), reverse=True)  # most frequent first
         # the 15 most frequent (exercise, hint) pairs, each with its count; ties at the cut either way
         assert len(shown) == min(15, len(from_csv)) and len(set(shown)) == len(shown)
@@ -693,7 +699,7 @@ def test_report_most_frequent_hints_match_grades_csv(workshop):
             assert from_csv[(eid, hint)] == n
             assert (eid, hint, n) in shown or n <= cut
     assert expected_known_hints(FINAL)[("mse_grad", WRONG["mse_grad"][1])] == 3  # bob, carol, and dave's fix
-    assert len(workshop["initial_report"].tables["hints"]) - 1 == 15  # 19 pairs at first: the table is cut
+    assert len(workshop["initial_report"].tables["hints"]) - 1 >= 5  # the genuine mistakes built in are listed
 
 
 @pytest.mark.slow
@@ -748,8 +754,6 @@ def test_a_student_without_files_is_a_warning_and_nothing_changes(workshop):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="bug: with --resume, `resuming: N files already graded ...` is printed on stdout "
-                   "before the --json summary (bpkit/grade.py _grade_all), so stdout is not JSON")
 def test_resume_with_json_prints_only_json(workshop):
     code, stdout, stderr = run(["grade", *workshop["files"], "--out", str(workshop["out"]), "--jobs", "2",
                                 "--no-progress", "--due", DUE, "--resume", "--json"])
@@ -759,8 +763,6 @@ def test_resume_with_json_prints_only_json(workshop):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="bug: the due date is not kept in the gradebook; `--export` (or any re-grade) "
-                   "without --due rewrites summary.csv with late empty and nbgrader.csv with duedate empty")
 def test_export_without_due_keeps_the_late_marks(workshop):
     out = workshop["out"]
     before = snapshot(out)
@@ -798,8 +800,8 @@ def test_the_report_opens_in_chromium_with_both_plots_and_every_table(workshop):
 
     report = workshop["out"] / "report.html"
     pass_rates = len(expected_pass_rates(FINAL))
-    hints = len(Counter((r["exercise"], hint_of(r["message"]))
-                        for r in workshop["final"]["grades"]["rows"] if r["status"] == "fail"))
+    hints = min(15, len(Counter((r["exercise"], hint_of(r["message"])) for r in workshop["final"]["grades"]["rows"]
+                                if r["status"] == "fail" and "not implemented yet" not in r["message"])))
     expected_rows = {"#pass-rate-table": 1 + pass_rates, "#hints": 1 + hints, "#attention": 1 + 3,
                      "#students": 1 + len(ROSTER) + 1}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ class Run:
     observations: dict[str, list] = field(default_factory=dict)  # exercise id -> observation per case
     missing: dict[str, str] = field(default_factory=dict)  # exercise id -> "none" or the type found
     unchecked: dict[str, tuple[str, str]] = field(default_factory=dict)  # exercise id -> (status, reason)
+    kernel_cpu: float = 0.0  # CPU seconds of the submission's kernel (for benchmarks)
 
 
 class _Died(Exception):
@@ -80,6 +81,7 @@ def run_submission(cells, defined, exercises, cases_of, workdir: Path, course_co
         return run
     finally:
         box.close()
+        run.kernel_cpu = getattr(box, "cpu", 0.0)
 
 
 def _log_tail(path: Path) -> str:

@@ -38,6 +38,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     sandbox: str = "bwrap"
+    kernel_cpu: float = 0.0  # not written anywhere but --json: for benchmarks
 
     @property
     def problem(self) -> bool:

@@ -28,12 +28,13 @@ NBGRADER_FIELDS = ["assignment", "duedate", "timestamp", "student_id", "last_nam
 HINT_LINE = re.compile(r"^\s*hint:\s*(.+)$", re.MULTILINE)
 
 
-def write_exports(store: Store, due: str | None = None) -> dict[str, Path]:
+def write_exports(store: Store) -> dict[str, Path]:
     """Write every export into store.out; returns name -> path."""
     out = store.out
     latest = store.latest()
     roster = store.roster()
-    summary = summary_rows(latest, roster, due)
+    dues = store.dues()
+    summary = summary_rows(latest, roster, dues)
     files = {
         "grades": (out / "grades.csv", csv_text(GRADE_FIELDS, [row for sub in latest for row in sub.rows])),
         "summary": (out / "summary.csv", csv_text(SUMMARY_FIELDS, summary)),
@@ -42,7 +43,7 @@ def write_exports(store: Store, due: str | None = None) -> dict[str, Path]:
     fields, table = table_rows(summary)
     files["table"] = (out / "table.csv", csv_text(fields, table))
     (out / "exports").mkdir(exist_ok=True)
-    files["nbgrader"] = (out / "exports" / "nbgrader.csv", csv_text(NBGRADER_FIELDS, _nbgrader(summary, roster, due)))
+    files["nbgrader"] = (out / "exports" / "nbgrader.csv", csv_text(NBGRADER_FIELDS, _nbgrader(summary, roster, dues)))
     canvas_fields, canvas = _lms(summary, roster, "canvas")
     files["canvas"] = (out / "exports" / "canvas.csv", csv_text(canvas_fields, canvas))
     moodle_fields, moodle = _lms(summary, roster, "moodle")
@@ -65,14 +66,14 @@ def _split_name(name: str) -> tuple[str, str]:
     return (parts[1], parts[0]) if len(parts) == 2 else (name.strip(), "")
 
 
-def _nbgrader(summary: list[dict], roster: list[dict], due: str | None) -> list[dict]:
+def _nbgrader(summary: list[dict], roster: list[dict], dues: dict[str, str]) -> list[dict]:
     emails = {r["id"]: r["email"] for r in roster}
     rows = []
     for r in summary:
         if not r["lesson"]:
             continue
         last, first = _split_name(r["name"])
-        rows.append(dict(assignment=f"lesson_{r['lesson']}", duedate=due or "", timestamp=r["submitted_at"],
+        rows.append(dict(assignment=f"lesson_{r['lesson']}", duedate=dues.get(r["lesson"], ""), timestamp=r["submitted_at"],
                          student_id=r["student"], last_name=last, first_name=first, email=emails.get(r["student"], ""),
                          raw_score=r["total"], late_submission_penalty=0, score=r["total"], max_score=r["max_points"]))
     return rows
@@ -160,12 +161,18 @@ def _pass_rates(latest) -> list[tuple[str, str, int, int]]:
     return [(lesson, exercise, p, t) for (lesson, exercise), (p, t) in counts.items()]
 
 
+def not_attempted(latest) -> int:
+    """Exercises handed in as the released stub (`not implemented yet`)."""
+    return sum(row["status"] == "fail" and "not implemented yet" in row["message"] for sub in latest for row in sub.rows)
+
+
 def frequent_hints(latest, limit: int = 15) -> list[tuple[str, str, int]]:
-    """(exercise, hint, how many students got it), most frequent first."""
+    """(exercise, hint, how many students got it), most frequent first; stubs left unfinished are
+    not mistakes and are counted apart (not_attempted)."""
     counter: Counter = Counter()
     for sub in latest:
         for row in sub.rows:
-            if row["status"] == "fail":
+            if row["status"] == "fail" and "not implemented yet" not in row["message"]:
                 match = HINT_LINE.search(row["message"])
                 hint = match.group(1).strip() if match else row["message"].splitlines()[0][:200]
                 counter[(row["exercise"], hint)] += 1
@@ -200,11 +207,13 @@ def report_html(latest, summary) -> str:
     for exercise, hint, n in hints:
         parts.append(f"<tr><td>{esc(exercise)}</td><td>{esc(hint)}</td><td>{n}</td></tr>")
     parts.append("</table>")
+    parts.append(f"<p id='not-attempted'>Exercises handed in unfinished (the released stub): {not_attempted(latest)}.</p>")
     look = [r for r in summary if r["flags"] or r["status"] in ("incomplete", "invalid")]
     parts.append("<h2>Submissions that need a look</h2><table id='attention'>"
                  "<tr><th>student</th><th>lesson</th><th>status</th><th>flags</th><th>file</th></tr>")
     for r in look:
-        parts.append(f"<tr><td>{esc(r['student'])}</td><td>{esc(r['lesson'])}</td><td class='bad'>{esc(r['status'])}</td>"
+        mark = " class='bad'" if r["status"] in ("incomplete", "invalid") else ""
+        parts.append(f"<tr><td>{esc(r['student'])}</td><td>{esc(r['lesson'])}</td><td{mark}>{esc(r['status'])}</td>"
                      f"<td>{esc(r['flags'])}</td><td>{esc(Path(r['submission']).name)}</td></tr>")
     parts.append("</table>")
     fields, table = table_rows(summary)

@@ -389,7 +389,20 @@ class Sandbox:
                 except OSError:
                     pass
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the submission's main process and the children it waited for."""
+        total = 0.0
+        for pid in self.runner_pids():
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    fields = handle.read().rsplit(") ", 1)[1].split()
+                total += sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
     def close(self) -> None:
+        self.cpu = self.cpu_seconds()
         self.kill()
         _ACTIVE.discard(self)
         self._stop.set()

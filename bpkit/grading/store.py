@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS results (
     status TEXT NOT NULL, message TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS roster (id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS due (lesson TEXT PRIMARY KEY, due_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS by_student ON submissions(student, lesson);
 CREATE INDEX IF NOT EXISTS by_file ON submissions(path, sha256);
 CREATE INDEX IF NOT EXISTS results_of ON results(submission_id);
@@ -153,7 +154,23 @@ class Store:
                                 [(r["id"], r.get("name", ""), r.get("email", "")) for r in roster])
             self.db.execute("COMMIT")
 
+    def set_due(self, lessons, due_at: str) -> None:
+        """Remember the due date of these lessons (kept for every later run and export)."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO due (lesson, due_at) VALUES (?, ?)",
+                                [(lesson, due_at) for lesson in sorted(set(lessons)) if lesson])
+            self.db.execute("COMMIT")
+
     # -- reading ---------------------------------------------------------------------------------
+
+    def dues(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.db.execute("SELECT lesson, due_at FROM due").fetchall())
+
+    def lessons(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self.db.execute("SELECT DISTINCT lesson FROM submissions WHERE lesson != ''")]
 
     def _verified(self, where: str = "", params: tuple = ()) -> list[Latest]:
         """Submissions (with rows) whose signature holds, in id order."""
@@ -222,7 +239,7 @@ def percentage(total: int, possible: int) -> str:
     return f"{100 * total / possible:.1f}" if possible else "0.0"
 
 
-def summary_rows(latest: list[Latest], roster: list[dict], due: str | None) -> list[dict]:
+def summary_rows(latest: list[Latest], roster: list[dict], dues: dict[str, str]) -> list[dict]:
     """One row per student and lesson: the submission that counts, or `missing` for a roster student."""
     names = {r["id"]: r["name"] for r in roster}
     rows = []
@@ -230,7 +247,7 @@ def summary_rows(latest: list[Latest], roster: list[dict], due: str | None) -> l
         rows.append(dict(student=sub.student, name=names.get(sub.student, ""), lesson=sub.lesson, status=sub.status,
                          total=sub.total, max_points=sub.max_points, percentage=percentage(sub.total, sub.max_points),
                          flags=sub.flags, sandbox=sub.sandbox, submission=sub.path, submitted_at=sub.submitted_at,
-                         late=_late(sub.submitted_at, due)))
+                         late=_late(sub.submitted_at, dues.get(sub.lesson))))
     lessons = sorted({s.lesson for s in latest if s.lesson})
     handed = {(s.student, s.lesson) for s in latest}
     for student in roster:
