@@ -308,6 +308,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-fork-server", action="store_true",
                    help="start every submission's sandbox from scratch instead of forking it from a template "
                         "that has NumPy, matplotlib and IPython imported (slower; for comparison)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N worker "
+                        "processes here (needs bpkit[cluster])")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (errors still go to stderr)")
     p.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")
@@ -374,7 +377,7 @@ def main(args: argparse.Namespace) -> int:
             return _refuse(f"cannot read the roster: {exc}")
     due = parse_due(args.due) if args.due else None
     sandboxed = not args.no_sandbox
-    if sandboxed and not args.export:
+    if sandboxed and not args.export and not args.cluster:  # on a cluster, each worker checks its own
         try:
             check_bwrap()
         except SandboxUnavailable as exc:
@@ -436,47 +439,53 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
     seed = args.seed if args.seed is not None else secrets.randbits(63)
     options = Options(timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed,
                       fork_server=not args.no_fork_server)
-    grader = Grader(options, seed, args.lesson, args.out, files)
-    if grader.area.stale_removed and not quiet:
-        print(f"removed {grader.area.stale_removed} work folders left by an earlier run that was killed", file=sys.stderr)
+    if args.cluster:
+        source = _cluster_results(args, todo, names, options, seed)
+        grader = None
+    else:
+        grader = Grader(options, seed, args.lesson, args.out, files)
+        if grader.area.stale_removed and not quiet:
+            print(f"removed {grader.area.stale_removed} work folders left by an earlier run that was killed",
+                  file=sys.stderr)
+        source = _local_results(grader, todo, names, jobs)
     from datetime import datetime, timezone
 
-    failed, graded = 0, []
+    count, failed, lessons_done, summaries = 0, 0, set(), []  # nothing kept per submission but with --json
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=True if (quiet or args.no_progress) else None,
                file=sys.stderr)
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bpkit-grade")
     try:
-        pending = {pool.submit(grader.grade, p, names[p]): p for p in todo}
-        while pending:
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in done:
-                path = pending.pop(future)
-                result = future.result()
-                if roster_ids and names[path] not in roster_ids:
-                    result.flags.append("not-in-roster")
-                now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-                store.add(result, absolute[path], digests[path][0], digests[path][1], now)
-                graded.append(result)
-                failed += result.problem
-                bar.update(1)
-                bar.set_postfix(failed=failed, remaining=len(pending))
+        for path, result in source:
+            if roster_ids and names[path] not in roster_ids:
+                result.flags.append("not-in-roster")
+            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            store.add(result, absolute[path], digests[path][0], digests[path][1], now)
+            count += 1
+            failed += result.problem
+            lessons_done.add(result.lesson)
+            if args.json:
+                summaries.append({"student": result.student, "lesson": result.lesson, "status": _status(result),
+                                  "flags": result.flags, "kernel_cpu_seconds": round(result.kernel_cpu, 3),
+                                  "total": sum(int(x["points"]) for x in result.rows),
+                                  "max_points": sum(int(x["max_points"]) for x in result.rows)})
+            bar.update(1)
+            bar.set_postfix(failed=failed, remaining=len(todo) - count)
     except KeyboardInterrupt:  # results still in flight are dropped: --resume grades them again
-        pool.shutdown(wait=False, cancel_futures=True)
         kill_all()
         bar.close()
-        _record_due(store, args, due, graded)
+        _record_due(store, args, due, lessons_done)
         write_exports(store)
-        print(f"\ninterrupted: {len(graded)} submissions of this run are in {args.out}; run again with --resume "
+        print(f"\ninterrupted: {count} submissions of this run are in {args.out}; run again with --resume "
               f"to finish", file=sys.stderr)
         return 130
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        source.close()
         bar.close()
-        grader.close()
-    _record_due(store, args, due, graded)
+    _record_due(store, args, due, lessons_done)
     write_exports(store)
     if not sandboxed:
         mode = "WITHOUT a sandbox (--no-sandbox)"
+    elif args.cluster:
+        mode = f"on the cluster {args.cluster}"
     elif grader.forkserver is not None:
         mode = "in bubblewrap sandboxes forked from a preloaded template"
     else:
@@ -484,24 +493,99 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
                                              if grader.forkserver_problem else "")
     if args.json:
         print(json.dumps({
-            "graded": len(graded), "with_problems": failed, "missing_files": [clean(p, 300) for p in absent],
-            "sandbox": "bwrap" if sandboxed else "none", "fork_server": grader.forkserver is not None,
-            "seed": seed, "out": str(args.out),
-            "results": [{"student": r.student, "lesson": r.lesson, "status": _status(r), "flags": r.flags,
-                         "kernel_cpu_seconds": round(r.kernel_cpu, 3),
-                         "total": sum(int(x["points"]) for x in r.rows),
-                         "max_points": sum(int(x["max_points"]) for x in r.rows)} for r in graded],
+            "graded": count, "with_problems": failed, "missing_files": [clean(p, 300) for p in absent],
+            "sandbox": "bwrap" if sandboxed else "none",
+            "fork_server": grader is not None and grader.forkserver is not None,
+            "cluster": args.cluster, "seed": seed, "out": str(args.out), "results": summaries,
         }, indent=1))
     elif not quiet:
-        print(f"graded {len(graded)} submissions ({failed} with problems) {mode} into {args.out}; "
+        print(f"graded {count} submissions ({failed} with problems) {mode} into {args.out}; "
               f"check inputs from seed {seed} (--seed {seed} reproduces them)")
     return 1 if absent else 0
 
 
-def _record_due(store, args, due, graded) -> None:
+def _local_results(grader, todo, names, jobs):
+    """(path, Result) as each submission finishes, graded by `jobs` threads here."""
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bpkit-grade")
+    queue = iter(todo)
+    pending: dict = {}
+    try:
+        while True:
+            while len(pending) < 2 * jobs:  # a bounded window: memory does not grow with the class
+                path = next(queue, None)
+                if path is None:
+                    break
+                pending[pool.submit(grader.grade, path, names[path])] = path
+            if not pending:
+                return
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_all()
+        pool.shutdown(wait=True)
+        grader.close()
+
+
+def _cluster_results(args, todo, names, options, seed, task=None, extra=None):
+    """(path, Result) as each submission finishes on the Dask cluster; a task whose worker died is
+    retried once, then recorded as an `error` row. `task` and `extra` (more run settings) are for tests."""
+    from bpkit.grading.cluster import connect, grade_task, pack
+
+    task = task or grade_task
+    try:
+        client, cluster = connect(args.cluster)
+    except Exception as exc:
+        raise SystemExit(_refuse(f"--cluster {args.cluster}: cannot connect ({type(exc).__name__}: {exc})")) from None
+    from dask.distributed import as_completed
+
+    run = dict(timeout=options.timeout, memory_mb=options.memory_mb, fork_server=options.fork_server, seed=seed,
+               sandboxed=options.sandboxed,
+               lesson=args.lesson, exercises=[str(p.resolve()) for p in args.exercises], **(extra or {}))
+    window = 4 * max(len(client.scheduler_info().get("workers", {})), 1)
+    queue = iter(todo)
+    futures = as_completed()
+    owner: dict = {}
+
+    def submit_next() -> bool:
+        path = next(queue, None)
+        if path is None:
+            return False
+        future = client.submit(task, pack(path), path.name, names[path], run, retries=1, pure=False)
+        owner[future.key] = path
+        futures.add(future)
+        return True
+
+    try:
+        for _ in range(window):
+            if not submit_next():
+                break
+        for future in futures:
+            path = owner.pop(future.key)
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker died twice, or the task itself failed
+                message = (f"not graded: the cluster worker grading it failed twice ({type(exc).__name__}: "
+                           f"{clean(exc, 300)}); grade it again with --student {names[path]}")
+                result = Result(clean(path, 1000), names[path], "", [make_row(path, names[path], "", "", 0, 0, "error",
+                                                                          message)])
+            result.submission = clean(os.path.abspath(path), 1000)
+            for row in result.rows:
+                row["submission"] = result.submission
+            future.release()
+            submit_next()
+            yield path, result
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _record_due(store, args, due, lessons) -> None:
     """--due is the due date of --lesson, else of every lesson graded in this run; it is kept."""
     if due:
-        store.set_due([args.lesson] if args.lesson else [r.lesson for r in graded], due)
+        store.set_due([args.lesson] if args.lesson else lessons, due)
 
 
 def _status(result) -> str:
