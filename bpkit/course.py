@@ -169,8 +169,15 @@ def find_lessons_dir(start: Path | None = None) -> Path:
 
 
 def progress(folder: Path | str | None = None) -> list[LessonProgress]:
-    """Print the learner's own table of exercises passed per lesson, from the saved notebooks in folder."""
-    folder = find_lessons_dir(Path(folder) if folder is not None else None)
+    """Print the learner's own table of exercises passed per lesson, from the saved notebooks in folder.
+
+    Where there are no lesson notebooks it says so (and how to get them) instead of raising.
+    """
+    try:
+        folder = find_lessons_dir(Path(folder) if folder is not None else None)
+    except CourseError as exc:
+        print(exc)
+        return []
     lessons = [p for p in (notebook_progress(path) for path in sorted(folder.glob("*.ipynb"))
                            if NOTEBOOK_NAME.match(path.name)) if p is not None]
     print(format_progress(lessons, folder))
@@ -197,8 +204,9 @@ def format_progress(lessons: list[LessonProgress], folder: Path) -> str:
 
 def progress_command(folder: Path | None) -> int:
     try:
-        progress(folder)
+        find_lessons_dir(folder)
     except CourseError as exc:
         print(f"bpkit progress: {exc}", file=sys.stderr)
         return 2
+    progress(folder)
     return 0

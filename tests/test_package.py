@@ -104,3 +104,14 @@ def test_the_wheel_carries_the_released_lessons(tmp_path):
     shipped = sorted(n.removeprefix("bpkit/lessons/") for n in names if n.startswith("bpkit/lessons/"))
     assert shipped == sorted(p.name for p in (ROOT / "lessons").glob("*.ipynb"))
     assert "bpkit/datasets/digits.csv.gz" in names and "bpkit/course.py" in names
+
+
+def test_binder_configuration_installs_the_learner_side_and_the_readme_links_to_it():
+    import os
+
+    post_build = ROOT / ".binder" / "postBuild"
+    assert os.access(post_build, os.X_OK), "repo2docker runs postBuild only when it is executable"
+    text = post_build.read_text(encoding="utf-8")
+    assert 'pip install --no-cache-dir ".[lab]"' in text and "bpkit setup-lab" in text
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "https://mybinder.org/v2/gh/" in readme and "/hub/user-redirect/git-pull?repo=" in readme
