@@ -160,7 +160,9 @@ def _run_checks(box, channel, exercises, cases_of, defined, run: Run, deadline: 
             run.unchecked[exercise.id] = ("timeout", "not checked: the time limit was used up before this exercise")
             continue
         try:
-            shipped = pickle.dumps([(c.args, c.kwargs, exercise.kind, exercise.strict_fp) for c in cases_of[exercise.id]])
+            limit = getattr(exercise, "time_limit", None)
+            shipped = pickle.dumps([(c.args, c.kwargs, exercise.kind, exercise.strict_fp, limit)
+                                    for c in cases_of[exercise.id]])
         except Exception as exc:  # a checker whose cases cannot travel: the course's bug, not the student's
             run.unchecked[exercise.id] = ("error", f"the checker's cases could not be sent to the kernel ({exc})")
             continue

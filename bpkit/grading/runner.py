@@ -165,9 +165,9 @@ def _check(shell, harness, request: dict) -> dict:
         return {"missing": "none" if fn is None else type(fn).__name__}
     cases = pickle.loads(base64.b64decode(request["cases"]))  # sent by the grader, the trusted side
     observations = []
-    for args, kwargs, kind, strict_fp in cases:
+    for args, kwargs, kind, strict_fp, time_limit in cases:
         try:
-            observation = harness.observe(fn, args, kwargs, kind, strict_fp)
+            observation = harness.observe(fn, args, kwargs, kind, strict_fp, time_limit)
             json.dumps(observation)  # fails here, not in write_frame, for a value JSON cannot hold
         except (TypeError, ValueError, RecursionError) as exc:
             observation = {"error": {"type": type(exc).__name__, "not_implemented": False,
