@@ -47,14 +47,14 @@ def bpkit_model(dtype) -> Sequential:
 
 
 def epoch_bpkit(X: np.ndarray, y: np.ndarray, batch: int) -> float:
-    """bpkit layers + loss + optimizer, the loop a learner writes."""
+    """bpkit layers + loss + optimizer, the loop a learner writes (no speed flags: the first layer skips dx by itself)."""
     model = bpkit_model(X.dtype)
     loss_fn, opt = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=LR)
     start = time.perf_counter()
     for i in range(0, len(X), batch):
         logits = model.forward(X[i : i + batch])
         loss_fn.forward(logits, y[i : i + batch])
-        model.backward(loss_fn.backward(), need_dx=False)
+        model.backward(loss_fn.backward())
         opt.step()
     return time.perf_counter() - start
 

@@ -13,6 +13,10 @@ allocation and are otherwise equivalent to the plain formula in the comment abov
 """
 from __future__ import annotations
 
+import dis
+import sys
+import types
+import weakref
 from collections.abc import Callable, Iterator
 from numbers import Integral, Real
 
@@ -171,14 +175,18 @@ class Linear(Layer):
         out += self.b.data  # speed: add the bias in place instead of allocating x @ W + b
         return out
 
-    def backward(self, dout: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        """Set W.grad, b.grad; return dx (N, d_in) from dout (N, d_out), or None when need_dx is False.
+    def backward(self, dout: np.ndarray, need_dx: bool | None = None) -> np.ndarray | None:
+        """Set W.grad, b.grad; return dx (N, d_in) from dout (N, d_out), or None when dx is not needed.
 
-        need_dx=False skips `dout @ W^T` for a first layer, whose input is the data: nobody
-        needs its gradient, and it costs as much as the forward matrix product.
+        dx = dout @ W^T costs as much as the forward matrix product, and nobody needs it for
+        a first layer, whose input is the data. So it is skipped when the caller throws the
+        result away (`layer.backward(dout)` on a line of its own) or passes need_dx=False;
+        `dx = layer.backward(dout)` always gets it.
         """
         if self._x is None:
             raise self._not_run_yet()
+        if need_dx is None:
+            need_dx = not _result_thrown_away()
         x = self._x
         dout = _check_dout(self, dout, (x.shape[0], self.d_out))
         # dL/dW = x^T @ dout                                              # (d_in, d_out)
@@ -316,6 +324,46 @@ class Dropout(Layer):
         return f"Dropout(p={self.p})"
 
 
+# For each code object that called a backward: call-site offset -> whether its result is dropped.
+# Weak keys, so code compiled for a notebook cell is forgotten with the cell.
+_THROWN_AWAY: weakref.WeakKeyDictionary[types.CodeType, dict[int, bool]] = weakref.WeakKeyDictionary()
+
+
+def _result_thrown_away() -> bool:
+    """Whether the code that called the running backward() drops its result (`model.backward(dout)` as a statement).
+
+    A training loop never uses the gradient for its input, the data, and computing it costs a
+    whole matrix product; this lets the first layer skip it without a flag. It reads the
+    caller's next bytecode instruction: POP_TOP means "throw the value away". Anything else
+    (an assignment, a return, an argument to another call) answers False, so dx is computed.
+    A backward called from C (say through map) is judged by the line that called the C code.
+    """
+    try:
+        frame = sys._getframe(2)  # 0: this function, 1: backward, 2: whoever called backward
+    except ValueError:
+        return False
+    code, offset = frame.f_code, frame.f_lasti
+    sites = _THROWN_AWAY.get(code)
+    if sites is None:
+        sites = _THROWN_AWAY[code] = {}
+    dropped = sites.get(offset)
+    if dropped is None:
+        dropped = sites[offset] = _call_then_pop_top(code, offset)
+    return dropped
+
+
+def _call_then_pop_top(code: types.CodeType, offset: int) -> bool:
+    """Whether the instruction at offset is a call whose value the next instruction pops."""
+    # f_lasti is the CALL itself (3.10, 3.13+) or its last inline cache entry (3.11, 3.12),
+    # which dis does not list: the call is the last instruction at or before offset.
+    previous = None
+    for instruction in dis.get_instructions(code):
+        if instruction.offset > offset:
+            return previous is not None and previous.opname.startswith("CALL") and instruction.opname == "POP_TOP"
+        previous = instruction
+    return False
+
+
 def _accepts_need_dx(layer: Layer) -> bool:
     """Whether layer.backward takes a need_dx argument (Linear and Sequential do; a custom layer may not)."""
     # speed: reads the argument names off the function's code object, which takes well under
@@ -354,13 +402,17 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dout: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        """Backpropagate dout through the layers in reverse order; return dx (None if need_dx is False).
+    def backward(self, dout: np.ndarray, need_dx: bool | None = None) -> np.ndarray | None:
+        """Backpropagate dout through the layers in reverse order; return dx, or None when it is not needed.
 
-        With need_dx=False (the usual case in training: the input is data, not something to
-        learn), the first layer with parameters skips computing its dx and the layers below
-        it, which have no parameters, are not visited at all.
+        dx, the gradient for the network's input, is not needed in training: the input is
+        data, and the loop calls `model.backward(dout)` on a line of its own. Then (or with
+        need_dx=False) the first layer with parameters skips computing its dx, and the
+        layers below it, which have no parameters, are not visited at all. Parameter
+        gradients are the same either way; `dx = model.backward(dout)` always gets dx.
         """
+        if need_dx is None:
+            need_dx = not _result_thrown_away()
         stop = 0  # index of the last layer (going backward) that needs its backward run
         if not need_dx:
             while stop < len(self.layers) and not self.layers[stop].parameters():

@@ -141,9 +141,9 @@ class SoftmaxCrossEntropy:
         if self._probs is None:
             raise RuntimeError("SoftmaxCrossEntropy.backward() called before forward(logits, labels)")
         n = self._probs.shape[0]
-        dz = self._probs.copy()  # copy, so that calling backward twice gives the same answer
-        dz[self._rows, self._y] -= 1.0  # minus onehot(y)
-        dz *= 1.0 / n  # the loss is a mean over the batch
+        # (softmax - onehot) / N, written as softmax / N - onehot / N
+        dz = self._probs * (1.0 / n)  # speed: a new array, so probs need no defensive copy
+        dz[self._rows, self._y] -= 1.0 / n  # minus onehot(y) / N
         return dz
 
     @staticmethod
