@@ -175,3 +175,8 @@ def decision_boundary_explorer() -> "ipywidgets.VBox":
              "full-batch gradient descent (momentum 0.9). Too few units or epochs give a rough "
              "boundary; spirals need more of both than moons.")
     return _explorer(explore.plot_decision_boundary, controls, intro)
+
+
+def warm_up() -> None:
+    """Import ipywidgets now (the grader's template does, so each graded notebook finds it loaded)."""
+    import ipywidgets  # noqa: F401

@@ -71,7 +71,8 @@ def test_core_dependencies_are_the_learners_and_extras_add_the_rest():
     extras = project["optional-dependencies"]
     assert {"jupyterlab", "ipykernel"} <= names(extras["lab"])
     assert {"nbformat", "nbclient", "ipykernel"} <= names(extras["instructor"])
-    assert "bpkit[lab,instructor]" in extras["test"]  # `make test` / `make lab` install .[test]
+    assert {"distributed"} <= names(extras["cluster"])  # bpkit grade --cluster
+    assert "bpkit[lab,instructor,cluster]" in extras["test"]  # `make test` / `make lab` install .[test]
 
 
 def test_core_modules_import_no_instructor_or_lab_package():

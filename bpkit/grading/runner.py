@@ -80,7 +80,9 @@ def _preload() -> None:
         except Exception:  # a module that cannot load here is the notebook's problem, reported per cell
             pass
     try:
-        import ipywidgets  # noqa: F401
+        from bpkit.widgets import warm_up
+
+        warm_up()
     except ImportError:
         pass
     fig, axes = plt.subplots(1, 2, figsize=(4, 2))

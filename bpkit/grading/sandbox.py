@@ -219,10 +219,33 @@ class Limits:
     memory_bytes: int
 
 
+def _python_paths() -> list[Path]:
+    """Where the grader's Python and its packages live: the sandbox must see these (read-only)."""
+    found = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent]
+    for entry in sys.path[1:]:  # [0] is the folder the grader was started from, not an install
+        if entry and ("site-packages" in entry or "dist-packages" in entry) and Path(entry).is_dir():
+            found.append(Path(entry))
+    return [p.resolve() for p in found]
+
+
 def _needed_paths() -> list[Path]:
     import bpkit
 
-    return [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.executable, Path(bpkit.__file__).parent)]
+    return [*_python_paths(), Path(bpkit.__file__).resolve().parent]
+
+
+def paths_under_tmp() -> list[Path]:
+    """The Python and the environment the grader runs from, where they live under /tmp (a clone or a
+    venv in /tmp, as on some CI machines): the sandbox's /tmp is a new tmpfs, so they are put back."""
+    done: list[Path] = []
+    for path in sorted(_python_paths(), key=lambda p: len(p.parts)):
+        if Path("/tmp") in path.parents and not any(d == path or d in path.parents for d in done):
+            done.append(path)
+    return done
+
+
+def _rebind_under_tmp() -> list[str]:
+    return [flag for path in paths_under_tmp() for flag in ("--ro-bind", str(path), str(path))]
 
 
 def _hide_flags(folders: list[Path]) -> list[str]:
@@ -297,6 +320,7 @@ class Sandbox:
                 *_namespace_flags(),
                 *_hide_flags(hide),
                 "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+                *_rebind_under_tmp(),
                 "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm",
                 "--dir", SANDBOX_HOME,
                 "--ro-bind", str(workdir), SOURCE_DIR,
@@ -524,11 +548,16 @@ class ForkServer:
         options = [
             *flags, *_hide_flags(hide),
             "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+            *_rebind_under_tmp(),
+            # a second view of them, for each child to put back over the fresh /tmp it mounts
+            *[flag for i, path in enumerate(paths_under_tmp()) for flag in ("--ro-bind", str(path), f"/dev/.keep{i}")],
             "--ro-bind", str(self.inbox), "/run",
             "--ro-bind", str(course_copy), str(package),
             "--tmpfs", "/proc",  # no process of the run is visible to a child, not even the template
             "--chdir", "/tmp", "--clearenv",
             *[item for key, value in env.items() for item in ("--setenv", key, value)],
+            "--setenv", "BPKIT_REBINDS",
+            json.dumps([[f"/dev/.keep{i}", str(path)] for i, path in enumerate(paths_under_tmp())]),
         ]
         args_path = area / "zygote.args"
         args_path.write_bytes(b"".join(os.fsencode(o) + b"\0" for o in options))
@@ -572,6 +601,7 @@ class ForkServer:
         except OSError as exc:
             for fd in (request_r, request_w, reply_r, reply_w):
                 os.close(fd)
+            shutil.move(str(target), workdir)
             raise ForkServerUnavailable(f"the fork server is gone ({exc})") from None
         finally:
             pass
@@ -596,7 +626,7 @@ class ForkServer:
         if found is None:
             stdin.close()
             stdout.close()
-            shutil.rmtree(target, ignore_errors=True)
+            shutil.move(str(target), workdir)  # back where it was: the submission is graded another way
             raise ForkServerUnavailable(f"the fork server's child did not appear: {_tail(self.log_path)}")
         try:
             namespace = os.readlink(f"/proc/{found}/ns/pid")

@@ -5,15 +5,13 @@ the reason that goes into the gradebook.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CHECK_CALL = re.compile(r"^\s*checks\.\w+\(.*\)\s*;?\s*$")
-DEF_LINE = re.compile(r"^(?:async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)
-LESSON_IN_NAME = re.compile(r"(?<!\d)(\d{2})(?!\d)")
-MAX_NOTEBOOK_BYTES = 64 * 2**20
+from bpkit import notebook
+from bpkit.notebook import DEF_LINE, LESSON_IN_NAME, is_check_cell, lesson_of
+
 # Code that reaches for the checkers' reference answers or the package's own files. In the sandbox
 # they are not there; the flag tells the instructor that a submission tried.
 REFERENCE_PATTERNS = [
@@ -33,7 +31,7 @@ REFERENCE_PATTERNS = [
 ALLOWED_IMPORTS = re.compile(r"from\s+bpkit\.checks\.lesson13\s+import\s+capstone_training_data\b")
 
 
-class InvalidSubmission(ValueError):
+class InvalidSubmission(notebook.InvalidNotebook):
     """The file cannot be graded at all; the message is the reason shown in the gradebook."""
 
 
@@ -49,56 +47,10 @@ class Submission:
 
 def read_notebook(path: Path):
     """Parse a submission into a notebook; raise InvalidSubmission with the reason when it cannot be."""
-    import nbformat
-
-    if path.is_dir():
-        raise InvalidSubmission("this is a folder, not a notebook file")
     try:
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            raise InvalidSubmission(
-                f"the file is {size // 2**20} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB a notebook may have: "
-                f"clear the outputs (Edit > Clear Outputs of All Cells), save, and hand it in again"
-            )
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidSubmission("file not found") from None
-    except OSError as exc:
-        raise InvalidSubmission(f"the file cannot be read ({exc.strerror})") from None
-    if not data.strip():
-        raise InvalidSubmission("empty file (0 bytes of notebook): the notebook was probably never saved")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidSubmission("not a notebook: the file is not text (a PDF, an image or a zip?)") from None
-    try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" at line {exc.lineno}, column {exc.colno} ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise InvalidSubmission(
-            f"not a notebook: malformed JSON{where}; the file was damaged or edited outside Jupyter"
-        ) from None
-    if not isinstance(raw, dict) or ("cells" not in raw and "worksheets" not in raw) or "nbformat" not in raw:
-        raise InvalidSubmission("not a notebook: JSON without the `nbformat` and `cells` fields of a Jupyter notebook")
-    if raw["nbformat"] != 4:
-        raise InvalidSubmission(
-            f"notebook format version {str(raw['nbformat'])[:20]}, expected 4: open it in JupyterLab and save it again"
-        )
-    try:
-        nb = nbformat.reader.reads(text)
-        if not isinstance(nb.cells, list):
-            raise TypeError("cells is not a list")
-        for cell in nb.cells:
-            if not isinstance(cell.get("source", ""), str) or not isinstance(cell.get("cell_type"), str):
-                raise TypeError("a cell source is not text")
-    except Exception as exc:  # nbformat raises several kinds for a damaged structure
-        raise InvalidSubmission(f"not a readable notebook: {type(exc).__name__}") from None
-    return nb
-
-
-def declared_lesson(nb):
-    meta = nb.metadata.get("bpkit") if isinstance(nb.metadata, dict) else None
-    return meta.get("lesson") if isinstance(meta, dict) else None
+        return notebook.read_notebook(path)
+    except notebook.InvalidNotebook as exc:
+        raise InvalidSubmission(str(exc)) from None
 
 
 def lesson_in_name(path: Path, lessons: list[str]) -> str | None:
@@ -111,7 +63,7 @@ def find_lesson(nb, path: Path, lessons: list[str], forced: str | None = None) -
     --lesson decides when given (a disagreeing notebook is noted). Otherwise the notebook metadata
     (set by `bpkit release`) and the lesson number in the file name must agree where both exist.
     """
-    declared = declared_lesson(nb)
+    declared = lesson_of(nb)
     named = lesson_in_name(path, lessons)
     if forced is not None:
         notes = []
@@ -134,19 +86,6 @@ def find_lesson(nb, path: Path, lessons: list[str], forced: str | None = None) -
         f"unknown lesson: {said} and the file name has no lesson number; known lessons: {', '.join(lessons)}; "
         f"grade it with --lesson NN"
     )
-
-
-def is_check_cell(cell) -> bool:
-    """A check cell by its tag, its metadata or its one-line `checks.<id>(...)` source."""
-    metadata = cell.get("metadata", {})
-    tags = metadata.get("tags", []) if isinstance(metadata, dict) else []
-    if isinstance(tags, list) and any(str(tag).startswith("check:") for tag in tags):
-        return True
-    bpkit_meta = metadata.get("bpkit") if isinstance(metadata, dict) else None
-    if isinstance(bpkit_meta, dict) and "check" in bpkit_meta:
-        return True
-    lines = [line for line in cell.source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    return len(lines) == 1 and CHECK_CALL.match(lines[0]) is not None
 
 
 def student_cells(nb) -> list[tuple[int, str]]:

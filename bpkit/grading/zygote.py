@@ -25,7 +25,7 @@ import signal
 import socket
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x4000, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x1000, 0x4000, 1 << 18
 PR_SET_NAME, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 15, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CAPABILITY_VERSION_3 = 0x20080522
@@ -73,6 +73,9 @@ def _become_submission(request: dict, request_fd: int, reply_fd: int) -> None:
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     size = int(request["tmpfs_bytes"])
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for source, target in json.loads(os.environ.get("BPKIT_REBINDS", "[]")):  # Python living under /tmp
+        os.makedirs(target, exist_ok=True)
+        _mount(source, target, None, MS_BIND | MS_REC)  # a bind keeps the source's read-only flag
     _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     shutil.copytree(os.path.join(INBOX, os.path.basename(request["id"])), WORKDIR, symlinks=True)
     _mount("tmpfs", INBOX, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4096,mode=755")  # hides the others
@@ -94,6 +97,10 @@ def _child(control: socket.socket, request: dict, fds: list[int]) -> None:
     if pid == 0:
         try:
             _become_submission(request, fds[0], fds[1])
+        except BaseException:  # before the student's code runs: the zygote's log says why
+            import traceback
+
+            traceback.print_exc()
         finally:
             os._exit(0)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
