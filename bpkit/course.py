@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from bpkit.notebook import EXERCISE_TAG, checked_ids, lesson_in_filename, lesson_notebooks, lesson_of, tagged_ids
+
 DEFAULT_DIR = Path("bpkit-lessons")
-NOTEBOOK_NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_-]+\.ipynb$")
-CHECK_LINE = re.compile(r"^checks\.(\w+)\((\w+)\)$")  # a check cell, as `bpkit release` recognises it
 LAB_MISSING = 'JupyterLab is not installed in this environment: pip install "bpkit[lab]"'
 
 
@@ -35,7 +35,7 @@ def shipped_lessons() -> list[Path]:
     # bpkit is a regular package, so files() is a real folder (bpkit.lessons, a namespace, would not be).
     candidates = [Path(str(resources.files("bpkit"))) / "lessons", Path(__file__).resolve().parent.parent / "lessons"]
     for folder in candidates:
-        found = sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name)) if folder.is_dir() else []
+        found = lesson_notebooks(folder)
         if found:
             return found
     raise CourseError("this bpkit installation has no lesson notebooks (reinstall bpkit from its wheel)")
@@ -137,22 +137,12 @@ def notebook_progress(path: Path) -> LessonProgress | None:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    match = NOTEBOOK_NAME.match(path.name)
-    lesson = str(nb.get("metadata", {}).get("bpkit", {}).get("lesson") or (match.group(1) if match else "??"))
+    lesson = str(lesson_of(nb) or lesson_in_filename(path.name) or "??")
     result = LessonProgress(lesson, path.name)
     for cell in nb.get("cells", []):
-        tags = cell.get("metadata", {}).get("tags", [])
-        for tag in tags:
-            if tag.startswith("exercise:"):
-                result.status.setdefault(tag.removeprefix("exercise:"), "not run")
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else source
-        # The check cell by its tag (released lessons) or by its one line (solutions, a re-typed cell).
-        checked = [t.removeprefix("check:") for t in tags if t.startswith("check:")]
-        line = CHECK_LINE.match(source.strip()) if cell.get("cell_type") == "code" else None
-        if not checked and line and line.group(1) == line.group(2):
-            checked = [line.group(1)]
-        for exercise in checked:
+        for exercise in tagged_ids(cell, EXERCISE_TAG):
+            result.status.setdefault(exercise, "not run")
+        for exercise in checked_ids(cell):
             result.status[exercise] = check_status(exercise, cell.get("outputs", []))
     return result if result.status else None
 
@@ -161,7 +151,7 @@ def find_lessons_dir(start: Path | None = None) -> Path:
     """Where the learner's notebooks are: the folder given, else the current folder, ./bpkit-lessons or ./lessons."""
     cwd = Path.cwd()
     for folder in ([start] if start is not None else [cwd, cwd / DEFAULT_DIR, cwd / "lessons"]):
-        if folder.is_dir() and any(NOTEBOOK_NAME.match(p.name) for p in folder.glob("*.ipynb")):
+        if lesson_notebooks(folder):
             return folder
     where = start if start is not None else f"{cwd} (nor in ./{DEFAULT_DIR} or ./lessons)"
     raise CourseError(f"no lesson notebooks (NN_name.ipynb) in {where}: run `bpkit lessons DIR` first, "
@@ -178,8 +168,7 @@ def progress(folder: Path | str | None = None) -> list[LessonProgress]:
     except CourseError as exc:
         print(exc)
         return []
-    lessons = [p for p in (notebook_progress(path) for path in sorted(folder.glob("*.ipynb"))
-                           if NOTEBOOK_NAME.match(path.name)) if p is not None]
+    lessons = [p for p in map(notebook_progress, lesson_notebooks(folder)) if p is not None]
     print(format_progress(lessons, folder))
     return lessons
 

@@ -4,9 +4,9 @@ For every SRC/NN_name.ipynb this writes DEST/NN_name.ipynb where
 1. each `### BEGIN SOLUTION` ... `### END SOLUTION` region becomes, at the marker's indentation,
    `raise NotImplementedError("<exercise id>: your code here")` (the def line and docstring stay);
 2. outputs, execution counts and run-time metadata (timings, widget state) are dropped;
-3. the notebook records {"bpkit": {"lesson": "NN"}}; exercise cells get the tag `exercise:<id>`,
-   check cells (the one line `checks.<id>(<id>)`) the tag `check:<id>` and {"bpkit": {"check": id}},
-   which is how `bpkit grade` recognises them;
+3. the notebook records its lesson, exercise cells and check cells (the one line `checks.<id>(<id>)`)
+   get their tags and metadata, as the course contract in bpkit/notebook.py says; that is how
+   `bpkit grade` and `bpkit progress` recognise them;
 4. check cells, and every cell that depends on an exercise, get the tag `raises-exception`, so
    JupyterLab's "Run All Cells" goes on past a stub's NotImplementedError and a learner who runs
    everything still sees every explanation, plot and explorer, and reaches every check. "Depends"
@@ -29,17 +29,25 @@ from pathlib import Path
 import nbformat
 
 from bpkit.files import write_atomic
+from bpkit.notebook import (
+    BEGIN_MARKER,
+    CHECK_LINE,
+    CHECK_TAG,
+    END_MARKER,
+    EXERCISE_TAG,
+    METADATA_KEY,
+    NOTEBOOK_NAME,
+    OWN_TAG_PREFIXES,
+    RUN_ON_TAG,
+    lesson_in_filename,
+    lesson_metadata,
+    lesson_notebooks,
+    lesson_of,
+    stub_line,
+)
 
-BEGIN_MARKER = "### BEGIN SOLUTION"
-END_MARKER = "### END SOLUTION"
-NOTEBOOK_NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_-]+\.ipynb$")
-CHECK_LINE = re.compile(r"^checks\.(\w+)\((\w+)\)$")
-OWN_TAG_PREFIXES = ("exercise:", "check:")
 # Cell metadata worth handing out; the rest (execution timings, widget ids) is run-time noise.
 KEPT_CELL_METADATA = ("tags", "jupyter", "editable", "deletable", "slideshow", "collapsed", "scrolled")
-
-
-RUN_ON_TAG = "raises-exception"  # JupyterLab's Run All continues past a cell with this tag
 
 
 def calls_exercise(source: str, exercise_ids: list[str]) -> bool:
@@ -97,11 +105,6 @@ class Released:
     target: Path
     text: str
     exercises: list[str]
-
-
-def stub_line(exercise_id: str, indent: str) -> str:
-    """The line that replaces a solution region in the learner's notebook."""
-    return f'{indent}raise NotImplementedError("{exercise_id}: your code here")'
 
 
 def solution_regions(source: str, where: str) -> list[tuple[int, int]]:
@@ -198,13 +201,12 @@ def release_notebook(
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ReleaseError(f"{name}: not a readable notebook ({exc})") from None
-    match = NOTEBOOK_NAME.match(name)
-    if not match:
+    lesson = lesson_in_filename(name)
+    if lesson is None:
         raise ReleaseError(f"{name}: solution notebooks are named NN_name.ipynb (two-digit lesson number first)")
-    lesson = match.group(1)
     if raw.get("nbformat") != 4:
         raise ReleaseError(f"{name}: notebook format {raw.get('nbformat')}, expected 4")
-    declared = raw.get("metadata", {}).get("bpkit", {}).get("lesson")
+    declared = lesson_of(raw)
     if declared is not None and declared != lesson:
         raise ReleaseError(f"{name}: metadata says lesson {declared!r} but the file name says {lesson!r}")
     # Cell ids as written in the file: nbformat replaces a duplicate id by a random one when it reads.
@@ -236,8 +238,8 @@ def release_notebook(
                     f"{where}: `{exercise_id}` is registered for lesson {lessons_of[exercise_id]}, not {lesson}"
                 )
             out.source = strip_solutions(cell.source, regions, exercise_id)
-            out.metadata.setdefault("tags", []).append(f"exercise:{exercise_id}")
-            out.metadata["bpkit"] = {"exercise": exercise_id}
+            out.metadata.setdefault("tags", []).append(f"{EXERCISE_TAG}{exercise_id}")
+            out.metadata[METADATA_KEY] = {"exercise": exercise_id}
             exercises.append(exercise_id)
             dependence.add_exercise(exercise_id)
         check = CHECK_LINE.match(cell.source.strip())
@@ -248,8 +250,8 @@ def release_notebook(
             if argument != checked:
                 found = cell.source.strip()
                 raise ReleaseError(f"{where}: a check cell is `checks.{checked}({checked})`, found `{found}`")
-            out.metadata.setdefault("tags", []).append(f"check:{checked}")
-            out.metadata["bpkit"] = {"check": checked}
+            out.metadata.setdefault("tags", []).append(f"{CHECK_TAG}{checked}")
+            out.metadata[METADATA_KEY] = {"check": checked}
             checks.append(checked)
         depends = dependence.depends(cell.source) if not regions else False
         if not regions and (check or depends or calls_exercise(cell.source, exercises)):
@@ -261,7 +263,7 @@ def release_notebook(
             raise ReleaseError(
                 f"{name}: a check cell calls checks.{checked} but no cell holds the solution of `{checked}`"
             )
-    metadata = {"bpkit": {"lesson": lesson}}
+    metadata = lesson_metadata(lesson)
     if "kernelspec" in nb.metadata:
         metadata["kernelspec"] = nb.metadata.kernelspec
     # Only the language name: the version in language_info changes with whoever executed the solution.
@@ -282,7 +284,7 @@ def solution_notebooks(source: Path) -> list[Path]:
     """The NN_*.ipynb files of a solutions folder, in lesson order."""
     if not source.is_dir():
         raise ReleaseError(f"{source} is not a folder of solution notebooks")
-    found = sorted(p for p in source.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name))
+    found = lesson_notebooks(source)
     if not found:
         raise ReleaseError(f"no solution notebooks (NN_name.ipynb) in {source}")
     return found

@@ -19,6 +19,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from bpkit.notebook import lesson_metadata
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_01 = ROOT / "solutions" / "01_neurons.ipynb"
 SOLUTION_13 = ROOT / "solutions" / "13_capstone.ipynb"
@@ -47,7 +49,7 @@ def fill(source: str, **values) -> str:
 def notebook(lesson: str, *cells: str) -> nbformat.NotebookNode:
     """A small notebook with the metadata `bpkit release` writes and the given code cells."""
     meta = copy.deepcopy(nbformat.read(SOLUTION_01, as_version=4).metadata)
-    meta["bpkit"] = {"lesson": lesson}
+    meta.update(lesson_metadata(lesson))
     return new_notebook(metadata=meta, cells=[new_markdown_cell("Attack notebook (tests/attack_notebooks.py)")]
                         + [new_code_cell(source) for source in cells])
 
@@ -734,7 +736,7 @@ def two_input_sum(x1, x2, w1, w2, b):
 def honest_with_lesson_00_metadata(ctx: Ctx) -> nbformat.NotebookNode:
     """The full lesson-01 solution whose metadata wrongly says lesson 00 (a damaged but honest file)."""
     nb = solution_01()
-    nb.metadata["bpkit"] = {"lesson": "00"}
+    nb.metadata.update(lesson_metadata("00"))
     return nb
 
 

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from bpkit.checks import EXERCISES
-from bpkit.release import BEGIN_MARKER
+from bpkit.notebook import BEGIN_MARKER, CHECK_TAG, EXERCISE_TAG, check_source, stub_line, tagged_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +70,7 @@ def test_exercise_has_a_solution_and_a_check_cell(exercise_id):
     sources = [c.source for c in nb.cells if c.cell_type == "code"]
     definition = re.compile(rf"^def {exercise_id}\(", re.MULTILINE)
     assert any(definition.search(s) and BEGIN_MARKER in s for s in sources), f"no solution cell for {exercise_id}"
-    assert f"checks.{exercise_id}({exercise_id})" in [s.strip() for s in sources], f"no check cell for {exercise_id}"
+    assert check_source(exercise_id) in [s.strip() for s in sources], f"no check cell for {exercise_id}"
 
 
 @pytest.mark.parametrize("exercise_id", ALL_IDS)
@@ -78,11 +78,10 @@ def test_exercise_has_a_stub_and_a_tagged_check_cell_in_the_lesson(exercise_id):
     lesson = lesson_of(exercise_id)
     nb = notebook("lessons", lesson)
     assert nb is not None, f"no lessons/{lesson}_*.ipynb for {exercise_id}: run `bpkit release solutions/ lessons/`"
-    tagged = {tag: c for c in nb.cells for tag in c.metadata.get("tags", [])}
-    stub = tagged.get(f"exercise:{exercise_id}")
+    stub = next((c for c in nb.cells if exercise_id in tagged_ids(c, EXERCISE_TAG)), None)
     assert stub is not None, f"no exercise cell for {exercise_id} in the lesson"
-    assert f'raise NotImplementedError("{exercise_id}: your code here")' in stub.source
-    assert f"check:{exercise_id}" in tagged, f"no check cell for {exercise_id} in the lesson"
+    assert stub_line(exercise_id) in stub.source
+    assert any(exercise_id in tagged_ids(c, CHECK_TAG) for c in nb.cells), f"no check cell for {exercise_id} in the lesson"
 
 
 @pytest.mark.parametrize("exercise_id", ALL_IDS)

@@ -8,6 +8,7 @@ import pytest
 
 from bpkit import course
 from bpkit.cli import main
+from bpkit.notebook import CHECK_TAG, RUN_ON_TAG, check_source, lesson_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,12 +52,12 @@ def test_lab_copies_then_runs_jupyterlab_on_the_folder(tmp_path, monkeypatch):
 
 
 def notebook(cells: list[dict], lesson: str = "01") -> dict:
-    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {"bpkit": {"lesson": lesson}}, "cells": cells}
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": lesson_metadata(lesson), "cells": cells}
 
 
 def check_cell(eid: str, outputs: list[dict], tagged: bool = True) -> dict:
-    tags = [f"check:{eid}", "raises-exception"] if tagged else []
-    return {"cell_type": "code", "source": f"checks.{eid}({eid})", "metadata": {"tags": tags}, "outputs": outputs,
+    tags = [f"{CHECK_TAG}{eid}", RUN_ON_TAG] if tagged else []
+    return {"cell_type": "code", "source": check_source(eid), "metadata": {"tags": tags}, "outputs": outputs,
             "execution_count": 1}
 
 

@@ -12,6 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from bpkit import checks
 from bpkit.cli import main
+from bpkit.notebook import BEGIN_MARKER, CHECK_TAG, END_MARKER, check_source, lesson_metadata, tagged_ids
 
 EXERCISE_FILE = textwrap.dedent('''
     """A course-local exercise: leaky ReLU (lesson 02 of this course)."""
@@ -89,16 +90,16 @@ def test_release_picks_it_up(exercise_file, tmp_path):
     nb = new_notebook(cells=[
         new_markdown_cell("# Leaky ReLU"),
         new_code_cell("import numpy as np\nfrom bpkit import checks"),
-        new_code_cell('def leaky_relu_demo(z, alpha=0.1):\n    """Leaky ReLU."""\n    ### BEGIN SOLUTION\n'
-                      '    return np.where(z > 0, z, alpha * z)\n    ### END SOLUTION'),
-        new_code_cell("checks.leaky_relu_demo(leaky_relu_demo)"),
+        new_code_cell(f'def leaky_relu_demo(z, alpha=0.1):\n    """Leaky ReLU."""\n    {BEGIN_MARKER}\n'
+                      f'    return np.where(z > 0, z, alpha * z)\n    {END_MARKER}'),
+        new_code_cell(check_source("leaky_relu_demo")),
     ])
-    nb.metadata["bpkit"] = {"lesson": "02"}
+    nb.metadata.update(lesson_metadata("02"))
     nbformat.write(nb, source / "02_leaky.ipynb")
     assert main(["release", str(source), str(dest), "--exercises", str(exercise_file)]) == 0
     released = nbformat.read(dest / "02_leaky.ipynb", as_version=4)
     assert "np.where" not in released.cells[2].source and "NotImplementedError" in released.cells[2].source
-    assert "check:leaky_relu_demo" in released.cells[3].metadata["tags"]
+    assert tagged_ids(released.cells[3], CHECK_TAG) == ["leaky_relu_demo"]
 
 
 @pytest.mark.slow

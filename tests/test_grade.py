@@ -18,6 +18,7 @@ import bpkit.grade
 import bpkit.grading.store
 from bpkit.checks import EXERCISES
 from bpkit.cli import main
+from bpkit.notebook import CHECK_TAG, METADATA_KEY, is_check_cell, lesson_metadata, tagged_ids
 
 pytestmark = pytest.mark.slow  # real kernels: about a minute in all (make test runs it, make test-fast not)
 
@@ -54,10 +55,6 @@ def index_of(nb, needle: str) -> int:
     return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and needle in c.source)
 
 
-def is_check(cell) -> bool:
-    return cell.cell_type == "code" and cell.source.strip().startswith("checks.")
-
-
 def with_wrong_layer(nb):
     nb.cells[index_of(nb, "def layer_forward(")].source = WRONG_LAYER
     return nb
@@ -71,7 +68,7 @@ def build_submissions(folder: Path) -> dict[str, Path]:
     notebooks["untouched"] = nbformat.read(LESSON, as_version=4)
     notebooks["wrong"] = with_wrong_layer(solution())
     nb = solution()
-    nb.cells = [c for c in nb.cells if not is_check(c)]
+    nb.cells = [c for c in nb.cells if not is_check_cell(c)]
     notebooks["deleted_checks"] = nb
     nb = with_wrong_layer(nbformat.read(LESSON, as_version=4))  # the released lesson: check cells are tagged
     for name in ("weighted_sum", "neuron_forward"):
@@ -79,11 +76,11 @@ def build_submissions(folder: Path) -> dict[str, Path]:
     cells = []
     for cell in nb.cells:
         cells.append(cell)
-        if is_check(cell):
+        if is_check_cell(cell):
             twin = copy.deepcopy(cell)  # duplicated
             twin.id = f"{cell.id}-twin"
             cells.append(twin)
-    edited = next(c for c in cells if "check:layer_forward" in c.metadata.get("tags", []))
+    edited = next(c for c in cells if tagged_ids(c, CHECK_TAG) == ["layer_forward"])
     edited.source = "checks.layer_forward = lambda fn: print('passed')"  # edited (still tagged)
     nb.cells = cells
     notebooks["duplicated_checks"] = nb
@@ -97,10 +94,10 @@ def build_submissions(folder: Path) -> dict[str, Path]:
     nb.cells.append(new_code_cell("big = np.ones(400_000_000)  # 3.2 GB, over the memory cap"))
     notebooks["memory"] = nb
     nb = solution()
-    del nb.metadata["bpkit"]
+    del nb.metadata[METADATA_KEY]
     notebooks["named_01"] = nb  # the lesson comes from the file name
     nb = solution()
-    nb.metadata["bpkit"] = {"lesson": "99"}
+    nb.metadata.update(lesson_metadata("99"))
     notebooks["mystery"] = nb
     paths = {}
     for name, nb in notebooks.items():

@@ -11,11 +11,12 @@ import re
 
 import nbformat
 import pytest
+from bpkit.notebook import CHECK_TAG, EXERCISE_TAG, RUN_ON_TAG, lesson_notebooks, tagged_ids
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = lesson_notebooks(ROOT / "solutions")
 CELL_TIMEOUT = 300  # seconds; a lesson runs in well under a minute, this only stops a hang
 
 
@@ -32,7 +33,7 @@ def not_implemented(output: dict) -> bool:
 
 def run_all(lesson: Path, folder: Path) -> tuple[nbformat.NotebookNode, str | None]:
     """Execute a lesson as JupyterLab's "Run All Cells" does: stop at the first error in a cell without
-    the `raises-exception` tag. Returns the executed notebook and, if it stopped early, why."""
+    the RUN_ON_TAG (`raises-exception`). Returns the executed notebook and, if it stopped early, why."""
     nb = nbformat.read(lesson, as_version=4)
     # A fresh kernel, started in an empty folder so a lesson cannot write into the repository.
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=False,
@@ -63,9 +64,8 @@ def stub_problems(nb: nbformat.NotebookNode) -> tuple[list[str], set[str]]:
                 problems.append(f"cell {index + 1} raised {o['ename']}: {o['evalue'][:200]}\n{cell.source[:200]}")
         bound, _ = cell_names(cell.source)
         unbound = (unbound | bound) if errors else (unbound - bound)
-        for tag in cell.metadata.get("tags", []):
-            if tag.startswith("check:") and any(not_implemented(o) and o["ename"] == "CheckFailure" for o in errors):
-                checked.add(tag.removeprefix("check:"))
+        if any(not_implemented(o) and o["ename"] == "CheckFailure" for o in errors):
+            checked.update(tagged_ids(cell, CHECK_TAG))
     return problems, checked
 
 
@@ -77,11 +77,10 @@ def test_run_all_on_a_lesson_with_stubs_reaches_every_check(solution, tmp_path):
     lesson = ROOT / "lessons" / solution.name
     assert lesson.exists(), f"{lesson} is missing: run `bpkit release solutions/ lessons/`"
     nb, stopped = run_all(lesson, tmp_path)
-    assert stopped is None, f"{lesson.name}: Run All stops early (a cell needs the raises-exception tag):\n{stopped}"
+    assert stopped is None, f"{lesson.name}: Run All stops early (a cell needs the {RUN_ON_TAG} tag):\n{stopped}"
     problems, checked = stub_problems(nb)
     assert not problems, f"{lesson.name}: errors other than 'not implemented':\n" + "\n\n".join(problems)
-    tags = [tag for cell in nb.cells for tag in cell.metadata.get("tags", [])]
-    exercises = {tag.removeprefix("exercise:") for tag in tags if tag.startswith("exercise:")}
+    exercises = {eid for cell in nb.cells for eid in tagged_ids(cell, EXERCISE_TAG)}
     assert exercises, f"{lesson.name} has no exercise cell"
     silent = sorted(exercises - checked)
     assert not silent, f"{lesson.name}: these check cells did not report 'not implemented yet': {silent}"

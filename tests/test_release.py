@@ -9,7 +9,18 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from bpkit.cli import main
-from bpkit.release import BEGIN_MARKER, END_MARKER, ReleaseError, plan, render, solution_regions
+from bpkit.notebook import (
+    BEGIN_MARKER,
+    CHECK_TAG,
+    END_MARKER,
+    EXERCISE_TAG,
+    METADATA_KEY,
+    RUN_ON_TAG,
+    check_source,
+    lesson_metadata,
+    tagged_ids,
+)
+from bpkit.release import ReleaseError, plan, render, solution_regions
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
@@ -47,7 +58,7 @@ def basic_cells() -> list:
         new_markdown_cell("# Neurons"),
         new_code_cell("import numpy as np\nfrom bpkit import checks"),
         new_code_cell(EXERCISE_CELL),
-        new_code_cell("checks.weighted_sum(weighted_sum)"),
+        new_code_cell(check_source("weighted_sum")),
     ]
 
 
@@ -70,7 +81,7 @@ def test_stub_keeps_the_marker_indentation_and_every_region_is_replaced(tmp_path
         f"    {BEGIN_MARKER}\n    return Z, activation(Z)\n    {END_MARKER}\n"
         "    # a comment after the regions stays"
     )
-    lesson = release_one(tmp_path, [new_code_cell(source), new_code_cell("checks.layer_forward(layer_forward)")])
+    lesson = release_one(tmp_path, [new_code_cell(source), new_code_cell(check_source("layer_forward"))])
     assert lesson.cells[0].source.splitlines() == [
         "def layer_forward(X, W, b, activation):",
         "    if X.ndim == 2:",
@@ -82,7 +93,7 @@ def test_stub_keeps_the_marker_indentation_and_every_region_is_replaced(tmp_path
 
 def test_outputs_counts_and_run_metadata_are_cleared_user_tags_kept(tmp_path):
     cells = basic_cells()
-    cells[1].metadata["tags"] = ["nbval-ignore-output", "exercise:stale"]
+    cells[1].metadata["tags"] = ["nbval-ignore-output", f"{EXERCISE_TAG}stale"]
     lesson = release_one(tmp_path, cells)
     for cell in lesson.cells:
         if cell.cell_type == "code":
@@ -93,12 +104,12 @@ def test_outputs_counts_and_run_metadata_are_cleared_user_tags_kept(tmp_path):
 
 def test_lesson_metadata_tags_and_check_metadata(tmp_path):
     lesson = release_one(tmp_path, basic_cells(), language_info={"name": "python", "version": "3.11.7"})
-    assert lesson.metadata["bpkit"] == {"lesson": "01"}
+    assert lesson.metadata[METADATA_KEY] == lesson_metadata("01")[METADATA_KEY]
     assert lesson.metadata["language_info"] == {"name": "python"}  # no interpreter version: it varies by machine
     assert lesson.metadata["kernelspec"]["name"] == "python3"
-    assert lesson.cells[2].metadata["tags"] == ["exercise:weighted_sum"]
-    assert lesson.cells[3].metadata["tags"] == ["check:weighted_sum", "raises-exception"]
-    assert lesson.cells[3].metadata["bpkit"] == {"check": "weighted_sum"}
+    assert lesson.cells[2].metadata["tags"] == [f"{EXERCISE_TAG}weighted_sum"]
+    assert lesson.cells[3].metadata["tags"] == [f"{CHECK_TAG}weighted_sum", RUN_ON_TAG]
+    assert lesson.cells[3].metadata[METADATA_KEY] == {"check": "weighted_sum"}
     assert "tags" not in lesson.cells[1].metadata
 
 
@@ -252,15 +263,13 @@ def test_missing_or_repeated_cell_ids_get_deterministic_ones(tmp_path):
 
 def test_cells_that_raise_while_stubs_let_run_all_continue():
     """Check cells and cells calling an exercise get `raises-exception`, so Run All reaches the end."""
-    from bpkit.release import RUN_ON_TAG
-
     for lesson in sorted((ROOT / "lessons").glob("*.ipynb")):
         nb = nbformat.read(lesson, as_version=4)
         for cell in nb.cells:
             tags = cell.metadata.get("tags", [])
-            if any(t.startswith("check:") for t in tags):
+            if tagged_ids(cell, CHECK_TAG):
                 assert RUN_ON_TAG in tags, f"{lesson.name}: check cell without {RUN_ON_TAG}"
-            if any(t.startswith("exercise:") for t in tags):
+            if tagged_ids(cell, EXERCISE_TAG):
                 assert RUN_ON_TAG not in tags, f"{lesson.name}: an exercise cell itself must not be tagged"
 
 
@@ -274,8 +283,6 @@ def test_check_failure_shows_only_its_message_in_ipython():
 def test_cells_that_depend_on_an_exercise_indirectly_get_raises_exception(tmp_path):
     """A helper calling the exercise, a result computed with it, and a cell using either: all raise while the
     exercise is a stub, so all let Run All continue. A cell that rebinds the name cleanly is free again."""
-    from bpkit.release import RUN_ON_TAG
-
     cells = basic_cells() + [
         new_code_cell("def total(xs):\n    return sum(weighted_sum(x, x, 0.0) for x in xs)"),  # 4: helper
         new_code_cell("values = [total([np.ones(2)])]"),  # 5: uses the helper
