@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from bpkit.notebook import EXERCISE_TAG, checked_ids, lesson_in_filename, lesson_notebooks, lesson_of, tagged_ids
+from bpkit.notebook import (
+    EXERCISE_TAG,
+    checked_ids,
+    lesson_in_filename,
+    lesson_notebooks,
+    lesson_of,
+    tagged_ids,
+)
 
 DEFAULT_DIR = Path("bpkit-lessons")
 LAB_MISSING = 'JupyterLab is not installed in this environment: pip install "bpkit[lab]"'

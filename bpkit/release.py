@@ -1,17 +1,22 @@
 """`bpkit release SRC DEST`: turn solution notebooks into learner notebooks (stubs, no outputs).
 
-For every SRC/NN_name.ipynb this writes DEST/NN_name.ipynb where
-1. each `### BEGIN SOLUTION` ... `### END SOLUTION` region becomes, at the marker's indentation,
-   `raise NotImplementedError("<exercise id>: your code here")` (the def line and docstring stay);
-2. outputs, execution counts and run-time metadata (timings, widget state) are dropped;
-3. the notebook records its lesson, exercise cells and check cells (the one line `checks.<id>(<id>)`)
-   get their tags and metadata, as the course contract in bpkit/notebook.py says; that is how
-   `bpkit grade` and `bpkit progress` recognise them;
-4. check cells, and every cell that depends on an exercise, get the tag `raises-exception`, so
+For every SRC/NN_name.ipynb this writes DEST/NN_name.ipynb: each cell passes through
+CELL_TRANSFORMS, in order, each with one job (the markers, tags and metadata are the course contract
+of bpkit/notebook.py):
+1. assign_cell_id: the solution's cell id, or a deterministic one where it has none or repeats one;
+2. keep_teaching_metadata: run-time metadata (timings, widget state) and the course's own tags go;
+3. clear_outputs: no outputs or execution counts;
+4. stub_solution: each BEGIN/END SOLUTION region becomes, at the marker's indentation, the stub
+   `raise NotImplementedError("<exercise id>: your code here")` (the def line and docstring stay),
+   and the cell is tagged with its exercise;
+5. tag_check_cell: the one-line check cell `checks.<id>(<id>)` is tagged with its exercise, which
+   is how `bpkit grade` and `bpkit progress` recognise it;
+6. tag_run_on: check cells, and every cell that depends on an exercise, get `raises-exception`, so
    JupyterLab's "Run All Cells" goes on past a stub's NotImplementedError and a learner who runs
    everything still sees every explanation, plot and explorer, and reaches every check. "Depends"
    follows names through the notebook: a cell that uses an exercise, or a name bound by a cell that
    depends on one (a helper function calling it, a result computed with it), depends on it too.
+Then the notebook records its lesson, and every check cell must have its exercise's solution cell.
 The output depends only on the solution files, so releasing twice is byte-identical and
 `--check` can tell whether DEST is stale.
 """
@@ -23,7 +28,7 @@ import hashlib
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -179,24 +184,119 @@ def strip_solutions(source: str, regions: list[tuple[int, int]], exercise_id: st
     return "\n".join(out)
 
 
-def _clean_cell(cell: nbformat.NotebookNode, cell_id: str) -> nbformat.NotebookNode:
-    """A copy of the cell without outputs and run-time metadata."""
-    metadata = {key: cell.metadata[key] for key in KEPT_CELL_METADATA if key in cell.metadata}
-    metadata["tags"] = [t for t in metadata.get("tags", []) if not t.startswith(OWN_TAG_PREFIXES)]
-    if not metadata["tags"]:
-        del metadata["tags"]
-    fields = {"id": cell_id, "cell_type": cell.cell_type, "metadata": metadata, "source": cell.source}
-    if cell.cell_type == "code":
-        fields.update(outputs=[], execution_count=None)
-    elif "attachments" in cell:
-        fields["attachments"] = cell.attachments
-    return nbformat.from_dict(fields)
+# -- the release, as an ordered list of cell transforms (nbgrader's generate_assignment is the model) --
 
 
-def release_notebook(
-    text: str, name: str, known: set[str], lessons_of: dict[str, str] | None = None
-) -> tuple[nbformat.NotebookNode, list[str]]:
-    """Build the learner notebook from a solution notebook's file text; returns it and its exercise ids."""
+@dataclass
+class LessonState:
+    """What one notebook's release has learnt so far; the transforms read and extend it, cell by cell."""
+
+    name: str  # the file name, for messages
+    lesson: str
+    known: set[str]  # registered exercise ids
+    lessons_of: dict[str, str] | None  # exercise id -> its registered lesson
+    raw_ids: list  # cell ids as written in the file (nbformat replaces a duplicate by a random one)
+    used_ids: set[str] = field(default_factory=set)
+    exercises: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    dependence: Dependence = field(default_factory=Dependence)
+
+
+@dataclass
+class CellWork:
+    """One cell on its way: the solution's cell, the learner's cell being built, and what it turned out to be."""
+
+    index: int
+    solution: nbformat.NotebookNode
+    out: nbformat.NotebookNode
+    where: str
+    exercise: str | None = None  # set by stub_solution: the exercise this cell holds
+    checked: str | None = None  # set by tag_check_cell: the exercise this cell checks
+
+
+def assign_cell_id(cell: CellWork, state: LessonState) -> None:
+    """Keep the solution's cell id; a deterministic one where it has none or repeats one."""
+    cell_id = state.raw_ids[cell.index] if cell.index < len(state.raw_ids) else None
+    if not isinstance(cell_id, str) or cell_id in state.used_ids:
+        cell_id = hashlib.sha1(f"{state.name}:{cell.index}".encode()).hexdigest()[:12]
+    state.used_ids.add(cell_id)
+    cell.out.id = cell_id
+
+
+def keep_teaching_metadata(cell: CellWork, state: LessonState) -> None:
+    """Keep the metadata worth handing out, minus the course's own tags (they are recomputed below)."""
+    kept = {key: cell.solution.metadata[key] for key in KEPT_CELL_METADATA if key in cell.solution.metadata}
+    tags = [t for t in kept.get("tags", []) if not t.startswith(OWN_TAG_PREFIXES)]
+    kept.pop("tags", None)
+    if tags:
+        kept["tags"] = tags
+    cell.out.metadata = nbformat.from_dict(kept)
+
+
+def clear_outputs(cell: CellWork, state: LessonState) -> None:
+    """No outputs or execution counts in a learner's notebook; markdown keeps its attachments."""
+    if cell.solution.cell_type == "code":
+        cell.out.outputs = []
+        cell.out.execution_count = None
+    elif "attachments" in cell.solution:
+        cell.out.attachments = cell.solution.attachments
+
+
+def stub_solution(cell: CellWork, state: LessonState) -> None:
+    """Replace the solution regions of an exercise cell by the stub and tag the cell with its exercise."""
+    if cell.solution.cell_type != "code":
+        return
+    source = cell.solution.source
+    regions = solution_regions(source, cell.where)
+    if not regions:
+        return
+    exercise_id = exercise_id_of(source, regions, state.known, cell.where)
+    if exercise_id in state.exercises:
+        raise ReleaseError(f"{cell.where}: exercise `{exercise_id}` has a second solution cell; keep one")
+    registered = state.lessons_of.get(exercise_id) if state.lessons_of else None
+    if registered not in (None, state.lesson):
+        raise ReleaseError(f"{cell.where}: `{exercise_id}` is registered for lesson {registered}, not {state.lesson}")
+    cell.out.source = strip_solutions(source, regions, exercise_id)
+    cell.out.metadata.setdefault("tags", []).append(f"{EXERCISE_TAG}{exercise_id}")
+    cell.out.metadata[METADATA_KEY] = {"exercise": exercise_id}
+    cell.exercise = exercise_id
+    state.exercises.append(exercise_id)
+    state.dependence.add_exercise(exercise_id)
+
+
+def tag_check_cell(cell: CellWork, state: LessonState) -> None:
+    """Tag the one-line check cell `checks.<id>(<id>)` with the exercise it checks."""
+    check = CHECK_LINE.match(cell.solution.source.strip()) if cell.solution.cell_type == "code" else None
+    if not check:
+        return
+    checked, argument = check.groups()
+    if checked not in state.known:
+        raise ReleaseError(f"{cell.where}: `checks.{checked}` is not an exercise id in bpkit.checks.EXERCISES")
+    if argument != checked:
+        found = cell.solution.source.strip()
+        raise ReleaseError(f"{cell.where}: a check cell is `checks.{checked}({checked})`, found `{found}`")
+    cell.out.metadata.setdefault("tags", []).append(f"{CHECK_TAG}{checked}")
+    cell.out.metadata[METADATA_KEY] = {"check": checked}
+    cell.checked = checked
+    state.checks.append(checked)
+
+
+def tag_run_on(cell: CellWork, state: LessonState) -> None:
+    """Let Run All go past a cell that raises while the exercises are stubs: a check, or a cell that depends on one."""
+    if cell.solution.cell_type != "code" or cell.exercise is not None:
+        return
+    source = cell.solution.source
+    depends = state.dependence.depends(source)  # called on every such cell: it follows names from cell to cell
+    if (cell.checked or depends or calls_exercise(source, state.exercises)) and RUN_ON_TAG not in cell.out.metadata.get("tags", []):
+        cell.out.metadata.setdefault("tags", []).append(RUN_ON_TAG)
+
+
+# In this order: each transform may read what the ones before it found (the exercise, the check).
+CELL_TRANSFORMS = (assign_cell_id, keep_teaching_metadata, clear_outputs, stub_solution, tag_check_cell, tag_run_on)
+
+
+def read_solution(text: str, name: str) -> tuple[nbformat.NotebookNode, dict, str]:
+    """The solution notebook, its raw JSON and its lesson number; raise ReleaseError when it cannot be released."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -209,57 +309,25 @@ def release_notebook(
     declared = lesson_of(raw)
     if declared is not None and declared != lesson:
         raise ReleaseError(f"{name}: metadata says lesson {declared!r} but the file name says {lesson!r}")
-    # Cell ids as written in the file: nbformat replaces a duplicate id by a random one when it reads.
+    return nbformat.reads(text, as_version=nbformat.NO_CONVERT), raw, lesson
+
+
+def release_notebook(
+    text: str, name: str, known: set[str], lessons_of: dict[str, str] | None = None
+) -> tuple[nbformat.NotebookNode, list[str]]:
+    """Build the learner notebook from a solution notebook's file text; returns it and its exercise ids."""
+    nb, raw, lesson = read_solution(text, name)
     raw_ids = [cell.get("id") if isinstance(cell, dict) else None for cell in raw.get("cells", [])]
-    nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+    state = LessonState(name, lesson, known, lessons_of, raw_ids)
     cells = []
-    exercises: list[str] = []
-    checks: list[str] = []
-    used_ids: set[str] = set()
-    dependence = Dependence()
-    for index, cell in enumerate(nb.cells):
-        where = f"{name}, cell {index + 1}"
-        # The solution's cell id; a deterministic one where it has none or repeats one.
-        cell_id = raw_ids[index] if index < len(raw_ids) else None
-        if not isinstance(cell_id, str) or cell_id in used_ids:
-            cell_id = hashlib.sha1(f"{name}:{index}".encode()).hexdigest()[:12]
-        used_ids.add(cell_id)
-        out = _clean_cell(cell, cell_id)
-        if cell.cell_type != "code":
-            cells.append(out)
-            continue
-        regions = solution_regions(cell.source, where)
-        if regions:
-            exercise_id = exercise_id_of(cell.source, regions, known, where)
-            if exercise_id in exercises:
-                raise ReleaseError(f"{where}: exercise `{exercise_id}` has a second solution cell; keep one")
-            if lessons_of and lessons_of.get(exercise_id) not in (None, lesson):
-                raise ReleaseError(
-                    f"{where}: `{exercise_id}` is registered for lesson {lessons_of[exercise_id]}, not {lesson}"
-                )
-            out.source = strip_solutions(cell.source, regions, exercise_id)
-            out.metadata.setdefault("tags", []).append(f"{EXERCISE_TAG}{exercise_id}")
-            out.metadata[METADATA_KEY] = {"exercise": exercise_id}
-            exercises.append(exercise_id)
-            dependence.add_exercise(exercise_id)
-        check = CHECK_LINE.match(cell.source.strip())
-        if check:
-            checked, argument = check.groups()
-            if checked not in known:
-                raise ReleaseError(f"{where}: `checks.{checked}` is not an exercise id in bpkit.checks.EXERCISES")
-            if argument != checked:
-                found = cell.source.strip()
-                raise ReleaseError(f"{where}: a check cell is `checks.{checked}({checked})`, found `{found}`")
-            out.metadata.setdefault("tags", []).append(f"{CHECK_TAG}{checked}")
-            out.metadata[METADATA_KEY] = {"check": checked}
-            checks.append(checked)
-        depends = dependence.depends(cell.source) if not regions else False
-        if not regions and (check or depends or calls_exercise(cell.source, exercises)):
-            if RUN_ON_TAG not in out.metadata.get("tags", []):
-                out.metadata.setdefault("tags", []).append(RUN_ON_TAG)
-        cells.append(out)
-    for checked in checks:
-        if checked not in exercises:
+    for index, solution in enumerate(nb.cells):
+        out = nbformat.from_dict({"cell_type": solution.cell_type, "metadata": {}, "source": solution.source})
+        cell = CellWork(index, solution, out, f"{name}, cell {index + 1}")
+        for transform in CELL_TRANSFORMS:
+            transform(cell, state)
+        cells.append(cell.out)
+    for checked in state.checks:
+        if checked not in state.exercises:
             raise ReleaseError(
                 f"{name}: a check cell calls checks.{checked} but no cell holds the solution of `{checked}`"
             )
@@ -271,7 +339,7 @@ def release_notebook(
     lesson_nb = nbformat.from_dict(
         {"nbformat": 4, "nbformat_minor": max(5, raw.get("nbformat_minor", 5)), "metadata": metadata, "cells": cells}
     )
-    return lesson_nb, exercises
+    return lesson_nb, state.exercises
 
 
 def render(nb: nbformat.NotebookNode) -> str:

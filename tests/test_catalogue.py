@@ -6,14 +6,21 @@ not have). Extra exercises a lesson registers must be just as complete.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from bpkit.checks import EXERCISES
-from bpkit.notebook import BEGIN_MARKER, CHECK_TAG, EXERCISE_TAG, check_source, stub_line, tagged_ids
+from bpkit.notebook import (
+    BEGIN_MARKER,
+    CHECK_TAG,
+    EXERCISE_TAG,
+    check_source,
+    stub_line,
+    tagged_ids,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +35,7 @@ CATALOGUE = catalogue()
 ALL_IDS = sorted(set(EXERCISES) | {eid for _, eid in CATALOGUE})
 
 
-@lru_cache(maxsize=None)
+@cache
 def notebook(folder: str, lesson: str):
     """The notebook NN_*.ipynb of a lesson in solutions/ or lessons/, or None."""
     found = sorted((ROOT / folder).glob(f"{lesson}_*.ipynb"))

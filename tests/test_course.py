@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from bpkit import course
 from bpkit.cli import main
 from bpkit.notebook import CHECK_TAG, RUN_ON_TAG, check_source, lesson_metadata

@@ -12,7 +12,14 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from bpkit import checks
 from bpkit.cli import main
-from bpkit.notebook import BEGIN_MARKER, CHECK_TAG, END_MARKER, check_source, lesson_metadata, tagged_ids
+from bpkit.notebook import (
+    BEGIN_MARKER,
+    CHECK_TAG,
+    END_MARKER,
+    check_source,
+    lesson_metadata,
+    tagged_ids,
+)
 
 EXERCISE_FILE = textwrap.dedent('''
     """A course-local exercise: leaky ReLU (lesson 02 of this course)."""

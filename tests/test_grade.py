@@ -18,7 +18,13 @@ import bpkit.grade
 import bpkit.grading.store
 from bpkit.checks import EXERCISES
 from bpkit.cli import main
-from bpkit.notebook import CHECK_TAG, METADATA_KEY, is_check_cell, lesson_metadata, tagged_ids
+from bpkit.notebook import (
+    CHECK_TAG,
+    METADATA_KEY,
+    is_check_cell,
+    lesson_metadata,
+    tagged_ids,
+)
 
 pytestmark = pytest.mark.slow  # real kernels: about a minute in all (make test runs it, make test-fast not)
 

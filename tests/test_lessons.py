@@ -5,15 +5,21 @@ exercise may raise NotImplementedError, a check cell may say "not implemented ye
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
-from bpkit.notebook import CHECK_TAG, EXERCISE_TAG, RUN_ON_TAG, lesson_notebooks, tagged_ids
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from bpkit.notebook import (
+    CHECK_TAG,
+    EXERCISE_TAG,
+    RUN_ON_TAG,
+    lesson_notebooks,
+    tagged_ids,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = lesson_notebooks(ROOT / "solutions")

@@ -11,7 +11,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from bpkit import notebook
-from bpkit.notebook import InvalidNotebook, checked_ids, is_check_cell, lesson_in_filename, lesson_of, read_notebook
+from bpkit.notebook import (
+    InvalidNotebook,
+    checked_ids,
+    is_check_cell,
+    lesson_in_filename,
+    lesson_of,
+    read_notebook,
+)
 
 
 def test_the_contract_values_released_notebooks_carry():
