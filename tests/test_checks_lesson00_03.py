@@ -2,83 +2,14 @@
 from __future__ import annotations
 
 import json
-import pickle
 import warnings
 
 import numpy as np
 import pytest
+from conftest import failure_message
 
 from bpkit import checks
-from bpkit.checks import CheckFailure, _harness
-from bpkit.checks import lesson02, lesson03
-
-LESSONS = ("00", "01", "02", "03")
-IDS = sorted(ex.id for ex in checks.EXERCISES.values() if ex.lesson in LESSONS)
-MISTAKES = [(ex_id, i) for ex_id in IDS for i in range(len(checks.EXERCISES[ex_id].mistakes))]
-
-
-def failure(ex_id: str, fn) -> str:
-    """Run the check of ex_id on fn and return its failure message (the test fails if it passes)."""
-    with pytest.raises(CheckFailure) as info:
-        checks.EXERCISES[ex_id](fn)
-    return str(info.value)
-
-
-def test_catalogue_has_every_contract_exercise():
-    expected = {"two_input_sum", "weighted_sum", "neuron_forward", "layer_forward", "sigmoid", "sigmoid_prime",
-                "tanh_prime", "relu", "relu_prime", "init_mlp", "mlp_forward"}
-    assert set(IDS) == expected
-    for ex_id in IDS:
-        assert getattr(checks, ex_id) is checks.EXERCISES[ex_id]
-
-
-@pytest.mark.parametrize("ex_id", IDS)
-def test_reference_passes(ex_id, capsys):
-    checks.EXERCISES[ex_id](checks.EXERCISES[ex_id].reference)
-    assert capsys.readouterr().out.startswith(f"✔ {ex_id} passed")
-
-
-@pytest.mark.parametrize("ex_id", IDS)
-def test_at_least_three_typical_mistakes(ex_id):
-    assert len(checks.EXERCISES[ex_id].mistakes) >= 3
-
-
-@pytest.mark.parametrize("ex_id, index", MISTAKES)
-def test_every_mistake_fails_with_its_hint(ex_id, index):
-    mistake = checks.EXERCISES[ex_id].mistakes[index]
-
-    def learner(*args, **kwargs):
-        return mistake.fn(*args, **kwargs)
-
-    message = failure(ex_id, learner)
-    assert f"hint:     {mistake.hint}" in message
-
-
-@pytest.mark.parametrize("ex_id", IDS)
-def test_case_args_are_picklable_and_deterministic(ex_id):
-    exercise = checks.EXERCISES[ex_id]
-    first, second = exercise.cases(), exercise.cases()
-    assert len(first) >= 3
-    for a, b in zip(first, second):
-        assert a.label == b.label
-        assert pickle.dumps(a.args) == pickle.dumps(b.args)
-
-
-# -- answers that are not in the mistake lists ----------------------------------------------------
-
-
-@pytest.mark.parametrize("ex_id", IDS)
-def test_not_implemented_says_so(ex_id):
-    def learner(*args):
-        raise NotImplementedError(f"{ex_id}: write your code here")
-
-    assert "not implemented yet" in failure(ex_id, learner)
-
-
-@pytest.mark.parametrize("ex_id", IDS)
-def test_returning_none_fails_clearly(ex_id):
-    message = failure(ex_id, lambda *args: None)
-    assert "returned None" in message
+from bpkit.checks import CheckFailure, _harness, lesson02, lesson03
 
 
 def test_not_a_function():
@@ -90,7 +21,7 @@ def test_crash_in_learner_code_is_reported():
     def weighted_sum(x, w, b):
         return float(x @ w[:-1] + b)  # drops a weight: the shapes no longer match
 
-    message = failure("weighted_sum", weighted_sum)
+    message = failure_message("weighted_sum", weighted_sum)
     assert "raised ValueError" in message and "shape" in message
 
 
@@ -99,7 +30,7 @@ def test_layer_forward_transposed_weights():
         Z = W.T @ X.T  # (D_out, N): the transpose of the answer, and no bias
         return Z, activation(Z)
 
-    assert "the shape is transposed" in failure("layer_forward", layer_forward)
+    assert "the shape is transposed" in failure_message("layer_forward", layer_forward)
 
 
 def test_relu_in_place_is_a_mutation():
@@ -107,21 +38,21 @@ def test_relu_in_place_is_a_mutation():
         z[z < 0] = 0.0
         return z
 
-    assert "changed its input" in failure("relu", relu)
+    assert "changed its input" in failure_message("relu", relu)
 
 
 def test_relu_wrong_shape():
-    message = failure("relu", lambda z: np.maximum(z, 0.0).ravel()[:-1])
+    message = failure_message("relu", lambda z: np.maximum(z, 0.0).ravel()[:-1])
     assert "returned shape" in message
 
 
 def test_naive_sigmoid_is_unstable():
-    message = failure("sigmoid", lambda z: 1 / (1 + np.exp(-z)))
+    message = failure_message("sigmoid", lambda z: 1 / (1 + np.exp(-z)))
     assert "-1000" in message and lesson02.UNSTABLE_HINT in message
 
 
 def test_sigmoid_where_with_overflowing_branch_is_unstable():
-    message = failure("sigmoid", lambda z: np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z))))
+    message = failure_message("sigmoid", lambda z: np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z))))
     assert lesson02.UNSTABLE_HINT in message
 
 
@@ -143,11 +74,11 @@ def test_sigmoid_with_math_exp_is_unstable():
     def sigmoid(z):
         return np.array([1 / (1 + math.exp(-v)) for v in np.ravel(z)]).reshape(np.shape(z))
 
-    assert lesson02.UNSTABLE_HINT in failure("sigmoid", sigmoid)
+    assert lesson02.UNSTABLE_HINT in failure_message("sigmoid", sigmoid)
 
 
 def test_clipped_sigmoid_misses_the_exact_limit():
-    message = failure("sigmoid", lambda z: 1 / (1 + np.exp(-np.clip(z, -500, 500))))
+    message = failure_message("sigmoid", lambda z: 1 / (1 + np.exp(-np.clip(z, -500, 500))))
     assert lesson02.EXACT_LIMIT_HINT in message
 
 
@@ -212,7 +143,7 @@ def _own_stream(std_fn, draw="normal"):
     ids=["ignores rng", "He", "Xavier", "variance as std", "uniform"],
 )
 def test_init_mlp_statistics_name_the_mistake(std_fn, draw, hint):
-    message = failure("init_mlp", _own_stream(std_fn, draw))
+    message = failure_message("init_mlp", _own_stream(std_fn, draw))
     assert f"hint:     {hint}" in message
     assert "standard deviation" in message
 
@@ -222,16 +153,16 @@ def test_init_mlp_global_numpy_random_is_rejected():
         np.random.seed(0)
         return [(np.random.randn(i, o) * np.sqrt(1 / i), np.zeros(o)) for i, o in zip(sizes[:-1], sizes[1:])]
 
-    assert lesson03.RNG_HINT in failure("init_mlp", init_mlp)
+    assert lesson03.RNG_HINT in failure_message("init_mlp", init_mlp)
 
 
 def test_init_mlp_wrong_number_of_layers():
-    message = failure("init_mlp", lambda sizes, rng: lesson03._init_mlp(sizes[:-1], rng))
+    message = failure_message("init_mlp", lambda sizes, rng: lesson03._init_mlp(sizes[:-1], rng))
     assert "layers, expected" in message and "zip(sizes[:-1], sizes[1:])" in message
 
 
 def test_init_mlp_returning_an_array():
-    assert "expected a list" in failure("init_mlp", lambda sizes, rng: np.zeros(3))
+    assert "expected a list" in failure_message("init_mlp", lambda sizes, rng: np.zeros(3))
 
 
 # -- mlp_forward -----------------------------------------------------------------------------------
@@ -246,7 +177,7 @@ def test_mlp_forward_returning_every_layer_fails():
             outputs.append(a)
         return outputs
 
-    assert "not a list of every layer's output" in failure("mlp_forward", mlp_forward)
+    assert "not a list of every layer's output" in failure_message("mlp_forward", mlp_forward)
 
 
 def test_mlp_forward_transposed_weights_fail_with_a_shape_hint():
@@ -256,7 +187,7 @@ def test_mlp_forward_transposed_weights_fail_with_a_shape_hint():
             a = activation(a @ W.T + b)
         return a
 
-    message = failure("mlp_forward", mlp_forward)
+    message = failure_message("mlp_forward", mlp_forward)
     assert "raised ValueError" in message and "shape" in message
 
 
@@ -269,7 +200,7 @@ def test_mlp_forward_that_modifies_params_is_a_mutation():
             a = a if k == len(params) - 1 else activation(a)
         return a
 
-    assert "changed its input" in failure("mlp_forward", mlp_forward)
+    assert "changed its input" in failure_message("mlp_forward", mlp_forward)
 
 
 # -- issue 13: the time limit and the observation format ------------------------------------------

@@ -2,77 +2,14 @@
 from __future__ import annotations
 
 import json
-import pickle
 import warnings
 
 import numpy as np
 import pytest
+from conftest import failure_message
 
 from bpkit import checks
 from bpkit.checks import CheckFailure, _harness, lesson04, lesson05, lesson06
-
-IDS = {
-    "04": ["mse", "mse_grad", "binary_cross_entropy", "softmax", "cross_entropy", "cross_entropy_grad"],
-    "05": ["numerical_derivative", "mul_backward", "tanh_backward", "topological_order"],
-    "06": ["linear_backward", "relu_backward", "sigmoid_backward", "numerical_gradient", "relative_error"],
-}
-ALL_IDS = [exercise_id for ids in IDS.values() for exercise_id in ids]
-MISTAKES = [(exercise_id, i) for exercise_id in ALL_IDS for i in range(len(checks.EXERCISES[exercise_id].mistakes))]
-
-
-def fails(exercise_id: str, fn) -> str:
-    """Run the check on fn, which must fail; return the failure message."""
-    with pytest.raises(CheckFailure) as info:
-        getattr(checks, exercise_id)(fn)
-    return str(info.value)
-
-
-@pytest.mark.parametrize("lesson", sorted(IDS))
-def test_every_catalogue_exercise_is_registered_for_its_lesson(lesson):
-    for exercise_id in IDS[lesson]:
-        assert checks.EXERCISES[exercise_id].lesson == lesson
-        assert callable(getattr(checks, exercise_id))
-
-
-@pytest.mark.parametrize("exercise_id", ALL_IDS)
-def test_reference_passes(exercise_id, capsys):
-    exercise = checks.EXERCISES[exercise_id]
-    exercise(exercise.reference)
-    assert f"✔ {exercise_id} passed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("exercise_id", ALL_IDS)
-def test_at_least_three_typical_mistakes(exercise_id):
-    assert len(checks.EXERCISES[exercise_id].mistakes) >= 3
-
-
-@pytest.mark.parametrize("exercise_id, index", MISTAKES)
-def test_each_mistake_fails_with_its_own_hint(exercise_id, index):
-    mistake = checks.EXERCISES[exercise_id].mistakes[index]
-    message = fails(exercise_id, mistake.fn)
-    assert f"hint:     {mistake.hint}" in message
-
-
-@pytest.mark.parametrize("exercise_id", ALL_IDS)
-def test_case_arguments_survive_pickle(exercise_id):
-    # The grader ships every case into the student's kernel with pickle.
-    for case in checks.EXERCISES[exercise_id].cases():
-        pickle.loads(pickle.dumps((case.args, case.kwargs)))
-
-
-@pytest.mark.parametrize("exercise_id", ALL_IDS)
-def test_not_implemented_is_reported_as_such(exercise_id):
-    def stub(*args, **kwargs):
-        raise NotImplementedError(f"{exercise_id}: write your code here")
-
-    assert "not implemented yet" in fails(exercise_id, stub)
-
-
-@pytest.mark.parametrize("exercise_id", ALL_IDS)
-def test_returning_none_is_explained(exercise_id):
-    message = fails(exercise_id, lambda *args, **kwargs: None)
-    assert "None" in message and "return" in message
-
 
 # -- lesson 04 --------------------------------------------------------------------------------
 
@@ -99,7 +36,7 @@ def naive_softmax(z):
 
 
 def test_naive_softmax_fails_on_the_overflow_in_a_notebook():
-    message = fails("softmax", naive_softmax)
+    message = failure_message("softmax", naive_softmax)
     assert "magnitude 1e3" in message and "overflow" in message
     assert "subtract each row's max" in message
 
@@ -128,7 +65,7 @@ def test_softmax_that_overflows_and_then_recovers_still_fails():
             return e / e.sum(axis=1, keepdims=True)
         return lesson04._softmax(z)
 
-    message = fails("softmax", overflow_then_stable)
+    message = failure_message("softmax", overflow_then_stable)
     assert "overflow" in message and "subtract each row's max" in message
 
 
@@ -137,7 +74,7 @@ def test_softmax_shifted_by_the_global_max_gets_the_row_max_hint():
         e = np.exp(z - np.max(z))
         return e / e.sum(axis=1, keepdims=True)
 
-    message = fails("softmax", global_max)
+    message = failure_message("softmax", global_max)
     assert "invalid value" in message and "each row's OWN max" in message
 
 
@@ -145,12 +82,12 @@ def test_cross_entropy_via_log_of_softmax_fails_on_log_zero():
     def log_of_softmax(logits, y):
         return float(-np.mean(np.log(lesson04._softmax(logits))[np.arange(len(y)), y]))
 
-    message = fails("cross_entropy", log_of_softmax)
+    message = failure_message("cross_entropy", log_of_softmax)
     assert "divide by zero" in message and "logsumexp" in message
 
 
 def test_softmax_of_the_wrong_shape_is_explained():
-    message = fails("softmax", lambda z: lesson04._softmax(z).ravel())
+    message = failure_message("softmax", lambda z: lesson04._softmax(z).ravel())
     assert "returned shape" in message and "expected shape" in message
 
 
@@ -160,7 +97,7 @@ def test_mse_that_squares_in_place_is_caught_as_mutation():
         y_pred **= 2
         return float(y_pred.mean())
 
-    message = fails("mse", mse_in_place)
+    message = failure_message("mse", mse_in_place)
     assert "changed its input (argument 1) in place" in message
 
 
@@ -168,14 +105,14 @@ def test_cross_entropy_returning_an_array_per_row_is_explained():
     def per_row(logits, y):
         return -lesson04._log_softmax(logits)[np.arange(len(y)), y]
 
-    assert "expected a single number" in fails("cross_entropy", per_row)
+    assert "expected a single number" in failure_message("cross_entropy", per_row)
 
 
 def test_cross_entropy_grad_that_raises_names_the_error():
     def broken(logits, y):
         return (lesson04._softmax(logits) - np.eye(len(y))[y]) / len(y)  # one-hot of the wrong width
 
-    message = fails("cross_entropy_grad", broken)
+    message = failure_message("cross_entropy_grad", broken)
     assert "raised" in message and "hint:" in message
 
 
@@ -201,17 +138,17 @@ def test_topological_order_hand_written_recursion_gets_the_stack_hint():
                     out.append(node)
         return out + [root]
 
-    message = fails("topological_order", recursive_without_visited_set)
+    message = failure_message("topological_order", recursive_without_visited_set)
     assert "RecursionError" in message and "explicit stack" in message
 
 
 def test_topological_order_returning_numbers_is_explained():
-    message = fails("topological_order", lambda root: [node.data for node in lesson05._topological_order(root)])
+    message = failure_message("topological_order", lambda root: [node.data for node in lesson05._topological_order(root)])
     assert "not Values" in message and "Value objects themselves" in message
 
 
 def test_topological_order_missing_the_root_is_explained():
-    message = fails("topological_order", lambda root: lesson05._topological_order(root)[:-1])
+    message = failure_message("topological_order", lambda root: lesson05._topological_order(root)[:-1])
     assert "missing" in message
 
 
@@ -230,12 +167,12 @@ def test_topological_order_chain_case_is_deeper_than_the_recursion_limit():
 
 
 def test_numerical_derivative_one_sided_reports_the_case():
-    message = fails("numerical_derivative", lambda f, x, h=1e-5: (f(x + h) - f(x)) / h)
+    message = failure_message("numerical_derivative", lambda f, x, h=1e-5: (f(x + h) - f(x)) / h)
     assert "failed on f(x) = x**3" in message
 
 
 def test_mul_backward_returning_one_number_is_explained():
-    message = fails("mul_backward", lambda a, b, dout: b * dout)
+    message = failure_message("mul_backward", lambda a, b, dout: b * dout)
     assert "expected a tuple of 2 items" in message
 
 
@@ -252,7 +189,7 @@ def test_numerical_gradient_that_leaves_x_perturbed_is_caught():
             grad[index] = (f_plus - f(x)) / (2 * eps)
         return grad
 
-    message = fails("numerical_gradient", not_restored)
+    message = failure_message("numerical_gradient", not_restored)
     assert "changed its input x in place" in message and "x[k] = old" in message
 
 
@@ -272,7 +209,7 @@ def test_numerical_gradient_that_adds_and_subtracts_eps_is_caught_when_floats_do
     once = x.copy()
     add_then_subtract(lesson06.cube_sum, once)
     assert not np.array_equal(once, x)  # the premise: rounding moved at least one entry
-    assert "does not always give back the same float" in fails("numerical_gradient", add_then_subtract)
+    assert "does not always give back the same float" in failure_message("numerical_gradient", add_then_subtract)
 
 
 def test_numerical_gradient_that_restores_exactly_in_place_passes():
@@ -292,7 +229,7 @@ def test_numerical_gradient_that_restores_exactly_in_place_passes():
 
 
 def test_numerical_gradient_of_flat_shape_is_explained():
-    message = fails("numerical_gradient", lambda f, x, eps=1e-6: lesson06._numerical_gradient(f, x, eps).ravel())
+    message = failure_message("numerical_gradient", lambda f, x, eps=1e-6: lesson06._numerical_gradient(f, x, eps).ravel())
     assert "returned shape" in message
 
 
@@ -306,12 +243,12 @@ def test_numerical_gradient_functions_are_what_their_docstrings_say():
 
 
 def test_linear_backward_with_dx_transposed_gets_a_shape_hint():
-    message = fails("linear_backward", lambda dout, x, W: ((dout @ W.T).T, x.T @ dout, dout.sum(axis=0)))
+    message = failure_message("linear_backward", lambda dout, x, W: ((dout @ W.T).T, x.T @ dout, dout.sum(axis=0)))
     assert "item 1 of the returned tuple" in message and "transposed" in message
 
 
 def test_linear_backward_that_raises_on_non_square_shapes_mentions_shapes():
-    message = fails("linear_backward", lambda dout, x, W: (dout @ W, x.T @ dout, dout.sum(axis=0)))
+    message = failure_message("linear_backward", lambda dout, x, W: (dout @ W, x.T @ dout, dout.sum(axis=0)))
     assert "raised ValueError" in message and "shape" in message
 
 
@@ -322,7 +259,7 @@ def test_relative_error_reference_values():
 
 
 def test_relative_error_returning_an_array_is_explained():
-    message = fails("relative_error",
+    message = failure_message("relative_error",
                     lambda a, b: np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))
     assert "expected a single number" in message
 
@@ -349,7 +286,7 @@ def test_topological_order_recursion_is_refused_even_with_a_raised_recursion_lim
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(10**6)
     try:
-        message = fails("topological_order", topological_order)
+        message = failure_message("topological_order", topological_order)
     finally:
         sys.setrecursionlimit(old)
     assert "`build_topo` calls itself" in message and f"hint:     {lesson05.SELF_CALL_HINT}" in message
@@ -391,7 +328,7 @@ def test_topological_order_with_a_list_as_visited_set_is_stopped_with_the_set_hi
         return order
 
     started = time.monotonic()
-    message = fails("topological_order", topological_order)
+    message = failure_message("topological_order", topological_order)
     assert time.monotonic() - started < 60  # before the time limit, it ran for minutes
     assert "did not return within 5 s" in message and f"hint:     {lesson05.SLOW_VISITED_HINT}" in message
 
@@ -401,7 +338,7 @@ def test_sigmoid_backward_with_a_naive_sigmoid_fails_on_overflow():
         s = 1 / (1 + np.exp(-z))  # right values, but exp(1000) overflows on the way
         return dout * s * (1 - s)
 
-    message = fails("sigmoid_backward", sigmoid_backward)
+    message = failure_message("sigmoid_backward", sigmoid_backward)
     assert "saturated z of magnitude 1e3" in message and f"hint:     {lesson06.SIGMOID_OVERFLOW_HINT}" in message
 
 
@@ -410,7 +347,7 @@ def test_relu_backward_changing_dout_in_place_gets_its_own_hint():
         dout[z <= 0] = 0
         return dout
 
-    message = fails("relu_backward", relu_backward)
+    message = failure_message("relu_backward", relu_backward)
     assert "changed its input (argument 1)" in message and f"hint:     {lesson06.RELU_MUTATION_HINT}" in message
 
 
@@ -421,7 +358,7 @@ def test_cross_entropy_with_clipped_probabilities_gets_the_log_sum_exp_hint():
         p = np.maximum(p, 1e-15)  # no log(0) warning, but a wrong loss where p underflowed
         return float(-np.mean(np.log(p[np.arange(len(y)), y])))
 
-    message = fails("cross_entropy", cross_entropy)
+    message = failure_message("cross_entropy", cross_entropy)
     assert "magnitude 1e3" in message and f"hint:     {lesson04.CLIPPED_HINT}" in message
 
 
@@ -429,12 +366,12 @@ def test_numerical_derivative_five_point_stencil_is_told_it_is_not_the_central_d
     def numerical_derivative(f, x, h=1e-5):
         return (-f(x + 2 * h) + 8 * f(x + h) - 8 * f(x - h) + f(x - 2 * h)) / (12 * h)
 
-    message = fails("numerical_derivative", numerical_derivative)
+    message = failure_message("numerical_derivative", numerical_derivative)
     assert "5-point stencil" in message and "use the argument h" not in message
 
 
 def test_numerical_derivative_ignoring_h_is_still_told_to_use_it():
-    message = fails("numerical_derivative", lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / 2e-5)
+    message = failure_message("numerical_derivative", lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / 2e-5)
     assert "use the argument h" in message
 
 
@@ -444,11 +381,11 @@ def test_a_function_that_prints_instead_of_returning_gets_one_consistent_hint(ca
     def linear_backward(dout, x, W):
         print(dout @ W.T, x.T @ dout, dout.sum(axis=0))
 
-    message = fails("linear_backward", linear_backward)
+    message = failure_message("linear_backward", linear_backward)
     assert "returned None" in message and f"hint:     {NONE_HINT}" in message
     assert "compare your formula" not in message
 
 
 def test_linear_backward_names_the_wrong_gradient():
-    message = fails("linear_backward", lambda dout, x, W: (dout @ W.T, x.T @ dout * 2, dout.sum(axis=0)))
+    message = failure_message("linear_backward", lambda dout, x, W: (dout @ W.T, x.T @ dout * 2, dout.sum(axis=0)))
     assert "dW (item 2 of the returned tuple): wrong values" in message

@@ -3,79 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import failure_message
 
 from bpkit import checks
 from bpkit.checks import CheckFailure
-from bpkit.checks._core import EXERCISES
-
-IDS = ["gd_step", "minibatches", "standardize", "accuracy", "xavier_init", "he_init", "clip_grad_norm"]
-
-
-def failure_message(exercise_id: str, fn) -> str:
-    with pytest.raises(CheckFailure) as info:
-        EXERCISES[exercise_id](fn)
-    return str(info.value)
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_registered_for_its_lesson(exercise_id):
-    lesson = {"gd_step": "07", "minibatches": "07", "standardize": "08", "accuracy": "08"}.get(exercise_id, "09")
-    assert EXERCISES[exercise_id].lesson == lesson
-    assert getattr(checks, exercise_id) is EXERCISES[exercise_id]
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_reference_passes(exercise_id, capsys):
-    EXERCISES[exercise_id](EXERCISES[exercise_id].reference)
-    assert f"✔ {exercise_id} passed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_at_least_three_typical_mistakes(exercise_id):
-    assert len(EXERCISES[exercise_id].mistakes) >= 3
-
-
-MISTAKES = [(i, k) for i in IDS for k in range(len(EXERCISES[i].mistakes))]
-
-
-@pytest.mark.parametrize("exercise_id, k", MISTAKES, ids=[f"{i}-mistake{k}" for i, k in MISTAKES])
-def test_every_mistake_fails_with_its_own_hint(exercise_id, k):
-    mistake = EXERCISES[exercise_id].mistakes[k]
-    message = failure_message(exercise_id, mistake.fn)
-    assert f"hint:     {mistake.hint}" in message
-    assert message.startswith(f"{exercise_id} failed on ")
-
-
-# -- answers that are wrong in ways the mistake lists do not describe ------------------------------
-
-
-def returns_none(*args):
-    return None
-
-
-def raises_not_implemented(*args):
-    raise NotImplementedError("gd_step: your code here")
-
-
-def raises_value_error(*args):
-    raise ValueError("boom")
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_not_implemented_says_so(exercise_id):
-    assert "not implemented yet" in failure_message(exercise_id, raises_not_implemented)
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_an_exception_is_reported_not_raised(exercise_id):
-    message = failure_message(exercise_id, raises_value_error)
-    assert "raised ValueError: boom" in message
-
-
-@pytest.mark.parametrize("exercise_id", ["gd_step", "standardize", "accuracy", "xavier_init", "he_init", "clip_grad_norm"])
-def test_returning_none(exercise_id):
-    message = failure_message(exercise_id, returns_none)
-    assert "None" in message
 
 
 def test_not_a_function():

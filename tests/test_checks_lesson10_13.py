@@ -4,72 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import failure_message
 
 from bpkit import checks
 from bpkit.checks import CheckFailure
 from bpkit.checks.lesson13 import _split, capstone_training_data
 from bpkit.data import load_digits
-
-IDS = ["momentum_step", "nesterov_step", "rmsprop_step", "adam_step", "l2_penalty", "l2_penalty_grad",
-       "dropout_forward", "dropout_backward", "early_stopping_epoch", "mlp_loss_and_grads", "train_mlp", "predict"]
-LESSON = {"momentum_step": "10", "nesterov_step": "10", "rmsprop_step": "11", "adam_step": "11",
-          "mlp_loss_and_grads": "13", "train_mlp": "13", "predict": "13"}
-
-
-def _failure(exercise_id: str, fn) -> str:
-    with pytest.raises(CheckFailure) as info:
-        checks.EXERCISES[exercise_id](fn)
-    return str(info.value)
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_registered_in_its_lesson(exercise_id):
-    assert checks.EXERCISES[exercise_id].lesson == LESSON.get(exercise_id, "12")
-    assert getattr(checks, exercise_id) is checks.EXERCISES[exercise_id]
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_reference_passes(exercise_id, capsys):
-    exercise = checks.EXERCISES[exercise_id]
-    exercise(exercise.reference)
-    assert f"✔ {exercise_id} passed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_at_least_three_typical_mistakes(exercise_id):
-    assert len(checks.EXERCISES[exercise_id].mistakes) >= 3
-
-
-MISTAKES = [(eid, i) for eid in IDS for i in range(len(checks.EXERCISES[eid].mistakes))]
-
-
-@pytest.mark.parametrize("exercise_id,index", MISTAKES, ids=[f"{e}-{i}" for e, i in MISTAKES])
-def test_every_mistake_fails_with_its_own_hint(exercise_id, index):
-    mistake = checks.EXERCISES[exercise_id].mistakes[index]
-    message = _failure(exercise_id, mistake.fn)
-    assert mistake.hint in message, message
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_not_implemented_says_so(exercise_id):
-    def stub(*args, **kwargs):
-        raise NotImplementedError(f"{exercise_id}: write your code here")
-
-    assert "not implemented yet" in _failure(exercise_id, stub)
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_returning_none_fails_clearly(exercise_id):
-    assert "None" in _failure(exercise_id, lambda *args, **kwargs: None)
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_an_exception_is_reported_not_raised(exercise_id):
-    def broken(*args, **kwargs):
-        raise KeyError("oops")
-
-    message = _failure(exercise_id, broken)
-    assert "raised KeyError" in message and "hint:" in message
 
 
 def test_not_a_function():
@@ -86,11 +26,11 @@ def test_momentum_mutating_w_is_caught():
         w -= lr * v_new
         return w, v_new
 
-    assert "changed its input (argument 1) in place" in _failure("momentum_step", in_place)
+    assert "changed its input (argument 1) in place" in failure_message("momentum_step", in_place)
 
 
 def test_momentum_single_output_is_a_shape_problem():
-    message = _failure("momentum_step", lambda w, grad, v, lr, beta: w - lr * (beta * v + grad))
+    message = failure_message("momentum_step", lambda w, grad, v, lr, beta: w - lr * (beta * v + grad))
     assert "expected a tuple of 2 items" in message
 
 
@@ -99,11 +39,11 @@ def test_nesterov_calling_grad_fn_twice_at_the_wrong_points_fails():
         v_new = beta * v + 0.5 * (grad_fn(w) + grad_fn(w - lr * beta * v))
         return w - lr * v_new, v_new
 
-    assert "nesterov_step failed" in _failure("nesterov_step", double)
+    assert "nesterov_step failed" in failure_message("nesterov_step", double)
 
 
 def test_rmsprop_wrong_shape_is_named():
-    message = _failure("rmsprop_step", lambda w, grad, s, lr, rho=0.9, eps=1e-8: (w.ravel()[:1], s))
+    message = failure_message("rmsprop_step", lambda w, grad, s, lr, rho=0.9, eps=1e-8: (w.ravel()[:1], s))
     assert "returned shape" in message
 
 
@@ -111,12 +51,12 @@ def test_adam_missing_keyword_arguments_is_reported():
     def no_kwargs(w, grad, m, v, t, lr):
         return w, m, v
 
-    message = _failure("adam_step", no_kwargs)
+    message = failure_message("adam_step", no_kwargs)
     assert "adam_step failed" in message
 
 
 def test_l2_penalty_returns_array_not_number():
-    message = _failure("l2_penalty", lambda weights, lam: [lam / 2 * W**2 for W in weights])
+    message = failure_message("l2_penalty", lambda weights, lam: [lam / 2 * W**2 for W in weights])
     assert "expected a single number" in message
 
 
@@ -128,12 +68,12 @@ def test_dropout_same_mask_for_every_unit_fails_keep_fraction():
         mask = np.full(x.shape, keep / (1 - p))
         return x * mask, mask
 
-    message = _failure("dropout_forward", all_or_nothing)
+    message = failure_message("dropout_forward", all_or_nothing)
     assert "expected about 1 - p" in message or "dropped units although p=0" in message
 
 
 def test_dropout_forward_returning_only_out_fails_clearly():
-    message = _failure("dropout_forward", lambda x, p, rng, train=True: x)
+    message = failure_message("dropout_forward", lambda x, p, rng, train=True: x)
     assert "expected a pair (out, mask)" in message
 
 
@@ -143,7 +83,7 @@ def test_dropout_forward_mutating_x_is_caught():
         x *= mask
         return x, mask
 
-    assert "in place" in _failure("dropout_forward", in_place)
+    assert "in place" in failure_message("dropout_forward", in_place)
 
 
 def test_dropout_forward_wrong_mask_shape():
@@ -151,7 +91,7 @@ def test_dropout_forward_wrong_mask_shape():
         mask = (rng.random(x.shape[1]) >= p) / (1 - p)  # (D,): one mask for all rows
         return x * mask, mask
 
-    assert "has shape" in _failure("dropout_forward", row_mask)
+    assert "has shape" in failure_message("dropout_forward", row_mask)
 
 
 def test_dropout_backward_mutating_dout_is_caught():
@@ -159,11 +99,11 @@ def test_dropout_backward_mutating_dout_is_caught():
         dout *= mask
         return dout
 
-    assert "in place" in _failure("dropout_backward", in_place)
+    assert "in place" in failure_message("dropout_backward", in_place)
 
 
 def test_early_stopping_returning_loss_value_fails():
-    message = _failure("early_stopping_epoch", lambda val_losses, patience: min(val_losses))
+    message = failure_message("early_stopping_epoch", lambda val_losses, patience: min(val_losses))
     assert "early_stopping_epoch failed" in message
 
 
@@ -226,7 +166,7 @@ def test_capstone_looking_images_up_in_the_shipped_data_fails():
         hits = [(X_all == x).all(axis=1) for x in X]
         return np.array([int(y_all[h][0]) if h.any() else 0 for h in hits])
 
-    assert "held-out accuracy" in _failure("predict", lookup)
+    assert "held-out accuracy" in failure_message("predict", lookup)
 
 
 def test_capstone_just_below_the_bar_fails_with_the_accuracy():
@@ -242,12 +182,12 @@ def test_capstone_just_below_the_bar_fails_with_the_accuracy():
             labels[wrong] = (labels[wrong] + 1) % 10
         return labels
 
-    message = _failure("predict", mostly_right)
+    message = failure_message("predict", mostly_right)
     assert "held-out accuracy" in message and "needs 95%" in message
 
 
 def test_capstone_constant_answer_fails():
-    message = _failure("predict", lambda X: np.zeros(len(X), dtype=int))
+    message = failure_message("predict", lambda X: np.zeros(len(X), dtype=int))
     assert "held-out accuracy" in message
 
 
@@ -274,7 +214,7 @@ def test_capstone_mlp_reference_matches_finite_differences():
 def test_capstone_mlp_returning_only_the_loss_fails():
     from bpkit.checks.lesson13 import _mlp_loss_and_grads
 
-    message = _failure("mlp_loss_and_grads", lambda X, y, params: _mlp_loss_and_grads(X, y, params)[0])
+    message = failure_message("mlp_loss_and_grads", lambda X, y, params: _mlp_loss_and_grads(X, y, params)[0])
     assert "expected a tuple of 2 items" in message
 
 
@@ -287,11 +227,11 @@ def test_capstone_mlp_mutating_params_is_caught():
             W -= 0.1 * dW  # an update does not belong here
         return loss, grads
 
-    assert "in place" in _failure("mlp_loss_and_grads", in_place)
+    assert "in place" in failure_message("mlp_loss_and_grads", in_place)
 
 
 def test_train_mlp_returning_a_dict_fails_clearly():
-    message = _failure("train_mlp", lambda X, y, sizes, epochs, lr, batch_size, rng: {"W1": np.zeros((64, 32))})
+    message = failure_message("train_mlp", lambda X, y, sizes, epochs, lr, batch_size, rng: {"W1": np.zeros((64, 32))})
     assert "expected a list of" in message and "(W, b) pairs" in message
 
 
@@ -303,7 +243,7 @@ def test_train_mlp_nan_parameters_are_named():
         params[0][0][0, 0] = np.nan
         return params
 
-    assert "NaN" in _failure("train_mlp", exploded)
+    assert "NaN" in failure_message("train_mlp", exploded)
 
 
 # -- issue 13: the capstone's hints name the mistake ----------------------------------------------
@@ -323,7 +263,7 @@ def test_capstone_just_under_the_bar_prints_counts_that_do_not_contradict():
             labels[right[keep:]] = (labels[right[keep:]] + 1) % 10
         return labels
 
-    message = _failure("predict", predict)
+    message = failure_message("predict", predict)
     needed = int(np.ceil(0.95 * n))
     assert f"({needed - 1} of {n} right)" in message and f"at least {needed} of {n}" in message
     assert "95.0%" not in message  # the rounding that read as "95.0%, needs 95%"
@@ -337,7 +277,7 @@ def test_mlp_loss_and_grads_names_dW_of_the_layer_that_is_wrong():
         (dW1, db1), *rest = grads
         return loss, [(2 * dW1, db1), *rest]
 
-    message = _failure("mlp_loss_and_grads", mlp_loss_and_grads)
+    message = failure_message("mlp_loss_and_grads", mlp_loss_and_grads)
     assert "dW1: wrong values" in message and "item 1 of the returned tuple" not in message
 
 
@@ -369,12 +309,12 @@ def test_mlp_loss_and_grads_a_learners_right_answer_passes(capsys):
 
 
 def test_mlp_loss_and_grads_gradients_in_reverse_order_get_their_hint():
-    message = _failure("mlp_loss_and_grads", lambda X, y, p: learner_mlp_loss_and_grads(X, y, p, reverse=True))
+    message = failure_message("mlp_loss_and_grads", lambda X, y, p: learner_mlp_loss_and_grads(X, y, p, reverse=True))
     assert "return them in the order of params" in message
 
 
 def test_mlp_loss_and_grads_backward_loop_off_by_one_gets_its_hint():
-    message = _failure("mlp_loss_and_grads", lambda X, y, p: learner_mlp_loss_and_grads(X, y, p, stop=0))
+    message = failure_message("mlp_loss_and_grads", lambda X, y, p: learner_mlp_loss_and_grads(X, y, p, stop=0))
     assert "stops one layer early (off by one)" in message
 
 
@@ -419,7 +359,7 @@ def test_train_mlp_a_learners_right_answer_in_its_own_style_passes(capsys):
     (dict(t_per_epoch=True), "t counts minibatch UPDATES from 1"),
 ], ids=["drops-last-batch", "no-bias-correction", "t-per-epoch"])
 def test_train_mlp_wrong_loops_and_adam_variants_fail_with_their_hint(options, hint):
-    message = _failure("train_mlp", lambda *args: learner_train_mlp(*args, **options))
+    message = failure_message("train_mlp", lambda *args: learner_train_mlp(*args, **options))
     assert hint in message
 
 
@@ -433,5 +373,5 @@ def test_train_mlp_that_fits_but_follows_another_recipe_fails_with_the_recipe():
                 params = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, grads)]
         return params
 
-    message = _failure("train_mlp", train_mlp)
+    message = failure_message("train_mlp", train_mlp)
     assert "rng.permutation(N)" in message and "W1: wrong values" in message

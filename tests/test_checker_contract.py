@@ -1,0 +1,125 @@
+"""What every checker promises, tested over the registry (one row per exercise in bpkit.checks.EXERCISES).
+
+Each exercise: the reference passes; at least three typical mistakes, each failing with its own hint;
+cases that pickle (the grader ships them into the kernel) and are the same every time; and a clear
+failure, never a crash, for a stub, None, an exception, a non-finite answer and an answer that hangs.
+What only one exercise does is tested in tests/test_checks_lesson*.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import re
+import time
+
+import numpy as np
+import pytest
+from conftest import failure_message
+
+from bpkit import checks
+from bpkit.checks import EXERCISES
+
+IDS = list(EXERCISES)
+MISTAKES = [(eid, k) for eid in IDS for k in range(len(EXERCISES[eid].mistakes))]
+# Answers that are not a value, where "returned None" is not what the learner needs to read.
+NONE_SAID_OTHERWISE = {"minibatches": "a generator is expected; the check says what it got instead"}
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_registered_under_its_id(exercise_id):
+    assert getattr(checks, exercise_id) is EXERCISES[exercise_id]
+    assert EXERCISES[exercise_id].id == exercise_id
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_reference_passes(exercise_id, capsys):
+    EXERCISES[exercise_id](EXERCISES[exercise_id].reference)
+    assert capsys.readouterr().out.startswith(f"✔ {exercise_id} passed")
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_at_least_three_typical_mistakes(exercise_id):
+    assert len(EXERCISES[exercise_id].mistakes) >= 3
+
+
+@pytest.mark.parametrize("exercise_id, k", MISTAKES, ids=[f"{e}-mistake{k}" for e, k in MISTAKES])
+def test_every_mistake_fails_with_its_own_hint(exercise_id, k):
+    mistake = EXERCISES[exercise_id].mistakes[k]
+
+    def learner(*args, **kwargs):  # the learner's own function, not the registered object
+        return mistake.fn(*args, **kwargs)
+
+    message = failure_message(exercise_id, learner)
+    assert message.startswith(f"{exercise_id} failed on ")
+    assert f"hint:     {mistake.hint}" in message
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_cases_pickle_and_are_the_same_every_time(exercise_id):
+    first, second = EXERCISES[exercise_id].cases(), EXERCISES[exercise_id].cases()
+    assert len(first) >= 3
+    for a, b in zip(first, second):
+        assert a.label == b.label
+        assert pickle.dumps((a.args, a.kwargs)) == pickle.dumps((b.args, b.kwargs))
+        pickle.loads(pickle.dumps((a.args, a.kwargs)))
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_a_stub_is_not_implemented_yet(exercise_id):
+    def stub(*args, **kwargs):
+        raise NotImplementedError(f"{exercise_id}: your code here")
+
+    assert "not implemented yet" in failure_message(exercise_id, stub)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_returning_none_is_explained(exercise_id):
+    message = failure_message(exercise_id, lambda *args, **kwargs: None)
+    if exercise_id not in NONE_SAID_OTHERWISE:
+        assert "returned None" in message
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_an_exception_is_reported_with_a_hint_not_raised(exercise_id):
+    def broken(*args, **kwargs):
+        raise KeyError("oops")
+
+    message = failure_message(exercise_id, broken)
+    assert "raised KeyError: 'oops'" in message and "hint:" in message
+
+
+def _non_finite(value):
+    """The same answer with every float replaced by NaN."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return np.full_like(value, np.nan)
+    if isinstance(value, float):
+        return float("nan")
+    if isinstance(value, (tuple, list)):
+        return type(value)(_non_finite(v) for v in value)
+    return value
+
+
+def _holds_a_float(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return any(_holds_a_float(v) for v in value)
+    return isinstance(value, float) or (isinstance(value, np.ndarray) and value.dtype.kind == "f")
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_a_non_finite_answer_fails(exercise_id):
+    exercise = EXERCISES[exercise_id]
+    case = exercise.cases()[0]
+    if exercise.kind != "plain" or not _holds_a_float(exercise.reference(*case.args, **case.kwargs)):
+        pytest.skip("the answer holds no float (batches of indices, graph nodes, labels, an epoch number)")
+    message = failure_message(exercise_id, lambda *args, **kwargs: _non_finite(exercise.reference(*args, **kwargs)))
+    assert re.search(r"finite|nan", message, re.IGNORECASE)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_an_answer_that_hangs_is_stopped_with_the_slow_hint(exercise_id):
+    exercise = dataclasses.replace(EXERCISES[exercise_id], time_limit=0.05)  # the real limit is seconds
+    started = time.monotonic()
+    with pytest.raises(checks.CheckFailure) as info:
+        exercise(lambda *args, **kwargs: time.sleep(5))
+    assert time.monotonic() - started < 2
+    assert "did not return within 0.05 s" in str(info.value) and exercise.slow_hint in str(info.value)
