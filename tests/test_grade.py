@@ -336,3 +336,31 @@ def test_no_solution_notebook_is_flagged_and_reference_imports_are():
                    "src = open(checks.__file__).read()",
                    "from bpkit.checks import lesson06"):
         assert reference_flags([(0, source)]) == ["reference-answers"], source
+
+
+@pytest.mark.parametrize("fork_server", [True, False], ids=["fork-server", "one-sandbox-each"])
+def test_grading_works_when_python_and_bpkit_live_under_tmp(tmp_path, fork_server):
+    """The sandbox mounts a fresh /tmp: a venv and a bpkit under /tmp (a CI clone there) are put back."""
+    import shutil
+    import site
+    import subprocess
+    import sys
+
+    assert str(tmp_path).startswith("/tmp/")
+    venv, source = tmp_path / "venv", tmp_path / "src"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    shutil.copytree(Path(bpkit.grade.__file__).parent, source / "bpkit", ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "pyproject.toml").write_text("")  # a checkout, as a clone would be
+    packages = next((venv / "lib").glob("python*/site-packages"))
+    (packages / "parent.pth").write_text("\n".join([*site.getsitepackages(), str(source)]) + "\n")
+    submission = tmp_path / "subs" / "tia_01.ipynb"
+    submission.parent.mkdir()
+    shutil.copyfile(SOLUTION, submission)
+    out = tmp_path / "out"
+    command = [str(venv / "bin" / "python"), "-m", "bpkit", "grade", str(submission), "--out", str(out), "--quiet"]
+    done = subprocess.run(command + ([] if fork_server else ["--no-fork-server"]), capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = read_csv(out / "summary.csv")
+    assert [(r["student"], r["status"], r["percentage"]) for r in summary] == [("tia", "graded", "100.0")], \
+        read_csv(out / "grades.csv")

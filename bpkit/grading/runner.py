@@ -72,6 +72,7 @@ def _preload() -> None:
     from IPython.core.interactiveshell import InteractiveShell  # noqa: F401
 
     import bpkit.checks._harness  # noqa: F401
+    import bpkit.checks.inputs  # noqa: F401 - functions that check cases pass as arguments
 
     for name in ("engine", "graph", "layers", "losses", "optim", "init", "gradcheck", "data", "train",
                  "metrics", "functions", "diagnostics", "explore", "checks"):

@@ -545,19 +545,23 @@ class ForkServer:
         at = flags.index("--cap-drop")
         flags[at : at + 2] = ["--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
         env = {**KERNEL_ENV, **{k: os.environ[k] for k in PASS_THROUGH_ENV if k in os.environ}}
+        # What lives under /tmp and must reappear over each child's fresh /tmp: the Python paths,
+        # and the course copy where bpkit itself sits under /tmp (a clone there).
+        keep = [(path, path) for path in paths_under_tmp()]
+        if Path("/tmp") in package.parents:
+            keep.append((course_copy, package))
         options = [
             *flags, *_hide_flags(hide),
             "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
             *_rebind_under_tmp(),
             # a second view of them, for each child to put back over the fresh /tmp it mounts
-            *[flag for i, path in enumerate(paths_under_tmp()) for flag in ("--ro-bind", str(path), f"/dev/.keep{i}")],
+            *[flag for i, (source, _) in enumerate(keep) for flag in ("--ro-bind", str(source), f"/dev/.keep{i}")],
             "--ro-bind", str(self.inbox), "/run",
             "--ro-bind", str(course_copy), str(package),
             "--tmpfs", "/proc",  # no process of the run is visible to a child, not even the template
             "--chdir", "/tmp", "--clearenv",
             *[item for key, value in env.items() for item in ("--setenv", key, value)],
-            "--setenv", "BPKIT_REBINDS",
-            json.dumps([[f"/dev/.keep{i}", str(path)] for i, path in enumerate(paths_under_tmp())]),
+            "--setenv", "BPKIT_REBINDS", json.dumps([[f"/dev/.keep{i}", str(target)] for i, (_, target) in enumerate(keep)]),
         ]
         args_path = area / "zygote.args"
         args_path.write_bytes(b"".join(os.fsencode(o) + b"\0" for o in options))
