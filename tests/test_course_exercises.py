@@ -52,13 +52,18 @@ RIGHT = "def leaky_relu_demo(z, alpha=0.1):\n    return np.where(z > 0, z, alpha
 PLAIN_RELU = "def leaky_relu_demo(z, alpha=0.1):\n    return np.maximum(z, 0)"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def exercise_file(tmp_path_factory):
     folder = tmp_path_factory.mktemp("course")
     path = folder / "leaky.py"
     path.write_text(EXERCISE_FILE)
-    checks.load_exercises(path)
-    return path
+    added = checks.load_exercises(path)
+    yield path
+    # The registry is the process's: leave it as it was for the tests that run after these.
+    for eid in added:
+        checks.EXERCISES.pop(eid, None)
+        vars(checks).pop(eid, None)
+    checks._LOADED.pop(str(path.resolve()), None)
 
 
 def test_loading_registers_the_exercise_once(exercise_file):
@@ -128,3 +133,8 @@ def test_grading_uses_the_grader_only_cases(exercise_file, tmp_path):
     assert rows["right"]["status"] == "pass" and rows["right"]["points"] == "2"
     assert rows["plain"]["status"] == "fail" and "small slope" in rows["plain"]["message"]
     assert rows["fixed_alpha"]["status"] == "fail" and "alpha=0.3" in rows["fixed_alpha"]["message"]
+
+
+def test_the_registry_is_left_as_it_was():
+    """Runs after the tests above (file order): the course's own exercise is gone again."""
+    assert "leaky_relu_demo" not in checks.EXERCISES and not hasattr(checks, "leaky_relu_demo")
