@@ -1,56 +1,139 @@
-"""Grading throughput: 40 copies of one lesson's solution with --jobs 1, then --jobs 2.
+"""Grading throughput, paired in one run: the grader before the sandbox (nbclient kernel per
+submission, commit 2b7e937), one bubblewrap sandbox per submission (--no-fork-server), and the
+fork server (the default); then a class of 1,000 lesson-01 submissions end to end, locally and on a
+2-worker Dask LocalCluster.
 
-    python benchmarks/bench_grade.py [--copies 40] [--notebook solutions/01_neurons.ipynb]
+    python benchmarks/bench_grade.py                      # everything (about 15 minutes on 2 cores)
+    python benchmarks/bench_grade.py --quick              # fewer copies, no 1,000-submission runs
 
-Prints wall-clock seconds per submission for each --jobs and the speed-up of 2 jobs over 1.
-A benchmark, not a test: the numbers depend on the machine and on what else it is running.
+Prints wall-clock seconds per submission for each path, lesson and --jobs, the kernel CPU seconds
+per submission (fork server), and for the big class: total time, seconds per submission and the
+grader's peak memory (VmHWM of its process, polled). Writes the figures into benchmarks/latest.json
+under "grading". A benchmark, not a test: the numbers depend on the machine and on what else runs.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
+import platform
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-from bpkit.cli import main as bpkit_main
-
 ROOT = Path(__file__).resolve().parents[1]
+BEFORE_COMMIT = "2b7e937"  # the last grader without a sandbox
+LESSONS = {"01": "01_neurons.ipynb", "06": "06_backprop.ipynb", "13": "13_capstone.ipynb"}
 
 
-def grade_copies(submissions: list[Path], out: Path, jobs: int) -> float:
-    """Grade every copy with `jobs` workers; return the wall-clock seconds (all must pass)."""
+def export_before(dest: Path) -> Path | None:
+    """The bpkit package of BEFORE_COMMIT, unpacked into dest (None outside a git checkout)."""
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_COMMIT, "bpkit"], check=True,
+                                 capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    dest.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def run_grader(files: list[Path], out: Path, jobs: int, mode: str, before: Path | None) -> dict:
+    """One grading run in a subprocess; wall seconds, grader peak memory and the --json summary."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    if mode == "before":
+        env["PYTHONPATH"] = str(before)
+        command = [sys.executable, "-m", "bpkit", "grade", *map(str, files), "--out", str(out), "--jobs", str(jobs),
+                   "--timeout", "300"]
+    else:
+        command = [sys.executable, "-m", "bpkit", "grade", *map(str, files), "--out", str(out), "--jobs", str(jobs),
+                   "--timeout", "300", "--quiet", "--json", "--seed", "1"]
+        if mode == "sandbox":
+            command.append("--no-fork-server")
+        elif mode.startswith("cluster"):
+            command += ["--cluster", mode.split("=", 1)[1]]
     start = time.perf_counter()
-    code = bpkit_main(["grade", *map(str, submissions), "--out", str(out), "--jobs", str(jobs), "--timeout", "300"])
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def watch() -> None:
+        while process.poll() is None:
+            try:
+                with open(f"/proc/{process.pid}/status") as handle:
+                    for line in handle:
+                        if line.startswith("VmHWM:"):
+                            peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+            except OSError:
+                pass
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    stdout, stderr = process.communicate()
     seconds = time.perf_counter() - start
+    watcher.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{mode} grading failed (exit {process.returncode}): {stderr[-2000:]}")
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
         statuses = {row["status"] for row in csv.DictReader(handle)}
-    if code != 0 or statuses != {"pass"}:
-        raise SystemExit(f"grading with --jobs {jobs} did not pass every exercise: exit {code}, statuses {statuses}")
-    return seconds
+    if statuses != {"pass"}:
+        raise SystemExit(f"{mode} grading did not pass every exercise: {statuses}; {stderr[-1000:]}")
+    summary = json.loads(stdout) if mode != "before" else {}
+    cpu = [r["kernel_cpu_seconds"] for r in summary.get("results", [])]
+    return {"seconds": seconds, "per_submission": seconds / len(files), "peak_mb": peak[0] / 2**20,
+            "kernel_cpu_per_submission": sum(cpu) / len(cpu) if cpu else None}
+
+
+def copies(lesson: str, n: int, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in range(n):
+        files.append(folder / f"student{i:04d}x_{lesson}.ipynb")
+        shutil.copyfile(ROOT / "solutions" / LESSONS[lesson], files[-1])
+    return files
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=40, help="how many submissions to grade per run")
-    parser.add_argument("--notebook", type=Path, default=ROOT / "solutions" / "01_neurons.ipynb")
+    parser.add_argument("--quick", action="store_true", help="fewer copies; skip the 1,000-submission runs")
+    parser.add_argument("--class-size", type=int, default=1000)
     args = parser.parse_args()
+    n = {"01": 6, "06": 3, "13": 2} if args.quick else {"01": 20, "06": 8, "13": 4}
+    figures: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "per_lesson": {}, "class": {}}
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
-        folder = Path(tmp) / "submissions"
-        folder.mkdir()
-        submissions = []
-        for i in range(args.copies):
-            submissions.append(folder / f"student_{i:03d}.ipynb")
-            shutil.copyfile(args.notebook, submissions[-1])
-        grade_copies(submissions[:1], Path(tmp) / "warm_up", 1)  # imports and first kernel start, not timed
-        results = {jobs: grade_copies(submissions, Path(tmp) / f"out_jobs{jobs}", jobs) for jobs in (1, 2)}
-    print(f"\ngrading {args.copies} copies of {args.notebook.name} on {os.cpu_count()} cores")
-    print(f"{'--jobs':>6}  {'total s':>8}  {'s / submission':>14}")
-    for jobs, seconds in results.items():
-        print(f"{jobs:>6}  {seconds:>8.1f}  {seconds / args.copies:>14.2f}")
-    print(f"speed-up of --jobs 2 over --jobs 1: {results[1] / results[2]:.2f}x")
+        tmp = Path(tmp)
+        before = export_before(tmp / "before")
+        modes = (["before"] if before else []) + ["sandbox", "forkserver"]
+        print(f"paths compared: {', '.join(modes)}  (before = commit {BEFORE_COMMIT}, no sandbox)")
+        print(f"{'lesson':>6} {'jobs':>4} " + " ".join(f"{m + ' s/sub':>16}" for m in modes) + "  fork-server kernel CPU s/sub")
+        for lesson in LESSONS:
+            files = copies(lesson, n[lesson], tmp / f"subs{lesson}")
+            run_grader(files[:1], tmp / f"warm{lesson}", 1, "forkserver", before)  # caches warm, not timed
+            for jobs in (1, 2):
+                row = {m: run_grader(files, tmp / f"out-{lesson}-{jobs}-{m}", jobs, m, before) for m in modes}
+                figures["per_lesson"][f"{lesson}/jobs{jobs}"] = {
+                    m: round(r["per_submission"], 3) for m, r in row.items()} | {
+                    "forkserver_kernel_cpu": round(row["forkserver"]["kernel_cpu_per_submission"], 3),
+                    "copies": len(files)}
+                print(f"{lesson:>6} {jobs:>4} " + " ".join(f"{row[m]['per_submission']:>16.2f}" for m in modes)
+                      + f"  {row['forkserver']['kernel_cpu_per_submission']:.2f}")
+        if not args.quick:
+            files = copies("01", args.class_size, tmp / "class")
+            for mode in ("forkserver", "cluster=local:2"):
+                result = run_grader(files, tmp / f"class-{mode.replace(':', '')}", 2, mode, before)
+                figures["class"][mode] = {k: round(v, 3) for k, v in result.items() if v is not None}
+                print(f"{args.class_size} lesson-01 submissions, {mode}, --jobs 2: {result['seconds']:.0f} s, "
+                      f"{result['per_submission']:.2f} s/submission, grader peak {result['peak_mb']:.0f} MB")
+    latest = ROOT / "benchmarks" / "latest.json"
+    data = json.loads(latest.read_text()) if latest.exists() else {}
+    data["grading"] = figures
+    latest.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"figures written to {latest} (key 'grading')")
 
 
 if __name__ == "__main__":
