@@ -44,6 +44,8 @@ from bpkit.grading.submission import (
     InvalidSubmission,
     defined_at,
     find_lesson,
+    folder_files,
+    left_behind,
     lesson_in_name,
     read_notebook,
     reference_flags,
@@ -181,33 +183,11 @@ class Grader:
 
 def _copy_inputs(submission: Path, dest: Path, out_dir: Path) -> None:
     """Copy the submission's folder (its data files, not notebooks) to be the kernel's working folder."""
-    source = submission.parent.resolve()
-    out_resolved = out_dir.resolve()
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        return {
-            name
-            for name in names
-            if name in {".ipynb_checkpoints", "__pycache__", ".git"}
-            or name.endswith(".ipynb")
-            or Path(folder, name).resolve() == out_resolved
-        }
-
-    total = 0
-    for folder, dirs, files in os.walk(source):
-        skipped = ignore(folder, dirs + files)
-        dirs[:] = [d for d in dirs if d not in skipped]
-        for name in files:
-            if name not in skipped:
-                try:
-                    total += os.lstat(Path(folder, name)).st_size
-                except OSError:
-                    pass
-        if total > MAX_COPY_BYTES:  # a home folder by mistake: the notebook alone, not gigabytes
-            break
-    else:
+    excluded = (out_dir.resolve(),)
+    if folder_files(submission, MAX_COPY_BYTES, excluded) is not None:
         try:
-            shutil.copytree(source, dest, ignore=ignore, symlinks=True)
+            shutil.copytree(submission.parent.resolve(), dest, symlinks=True,
+                            ignore=lambda folder, names: {n for n in names if left_behind(folder, n, excluded)})
         except (OSError, shutil.Error):
             shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(exist_ok=True)
@@ -354,10 +334,9 @@ def main(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from bpkit.checks import ExerciseLoadError, load_exercises
     from bpkit.grading.report import write_exports
     from bpkit.grading.store import Store
-
-    from bpkit.checks import ExerciseLoadError, load_exercises
 
     for path in args.exercises:
         try:

@@ -11,10 +11,11 @@ Workers need bpkit (with the same version) and bubblewrap installed; see the REA
 """
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from bpkit.grading.submission import folder_files
 
 MAX_SHIPPED_BYTES = 64 * 2**20  # data files of a submission's folder sent along; beyond, the notebook alone
 
@@ -22,23 +23,17 @@ _GRADERS: dict[tuple, object] = {}  # per worker process: run key -> Grader
 
 
 def pack(path: Path) -> dict[str, bytes]:
-    """The notebook and the data files of its folder (no other notebook), as relative path -> bytes."""
+    """The notebook and the data files of its folder (no other notebook, no symbolic link: its target
+    could be any file of this machine), as relative path -> bytes."""
     files = {"submission.ipynb": path.read_bytes()}
-    folder, total = path.parent, 0
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if d not in {".ipynb_checkpoints", "__pycache__", ".git"}]
-        for name in names:
-            full = Path(root, name)
-            if name.endswith(".ipynb") or full.is_symlink():
-                continue
+    folder = path.parent.resolve()
+    for relative in folder_files(path, MAX_SHIPPED_BYTES) or []:
+        full = folder / relative
+        if not full.is_symlink():
             try:
-                size = full.stat().st_size
+                files[str(relative)] = full.read_bytes()
             except OSError:
                 continue
-            total += size
-            if total > MAX_SHIPPED_BYTES:
-                return {"submission.ipynb": files["submission.ipynb"]}
-            files[str(full.relative_to(folder))] = full.read_bytes()
     return files
 
 
