@@ -34,25 +34,25 @@ $(STAMP): pyproject.toml | $(PY)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab lessons/
 
+# Install a Debian package when its program is missing: as root with apt-get, else with sudo, else say
+# what goes without it. $(call apt_install,PROGRAM,PACKAGE,WHAT FOR,MESSAGE WHEN IMPOSSIBLE)
+define apt_install
+	@if [ -x $(1) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing $(2) $(3) (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	else echo "$(4)"; fi
+endef
+
 # Chromium for the browser tests comes from Debian (playwright cannot download browsers here).
 browser-deps:
-	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "Installing Chromium for the browser tests (apt-get)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "No /usr/bin/chromium and no way to install it: the browser tests will be skipped."; fi
+	$(call apt_install,/usr/bin/chromium,chromium,for the browser tests,No /usr/bin/chromium and no way to install it: the browser tests will be skipped.)
 
 # bubblewrap for the grader's per-kernel sandbox (bpkit grade and its tests); `make lab` does not need it.
 sandbox-deps:
-	@if [ -x /usr/bin/bwrap ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "Installing bubblewrap for the grader's sandbox (apt-get)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
-	elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
-	else echo "No /usr/bin/bwrap and no way to install it: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) for bpkit grade."; fi
+	$(call apt_install,/usr/bin/bwrap,bubblewrap,for the grader's sandbox,No /usr/bin/bwrap and no way to install it: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) for bpkit grade.)
 
 # One BLAS thread per process: the suite runs kernels side by side (grader tests, browser tests), and
 # on 2 cores oversubscribed OpenBLAS threads made small-matrix training 3-10x slower.
