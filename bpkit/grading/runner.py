@@ -60,10 +60,10 @@ def _describe(exc: BaseException) -> dict:
     return {"ename": type(exc).__name__, "evalue": text[:2000]}
 
 
-def _preload() -> None:
-    """What every submission's kernel has ready before its first cell: NumPy, matplotlib (with one
-    figure drawn, so fonts and renderers are loaded), IPython, ipywidgets and bpkit's modules.
-    In the fork server this is paid once per run instead of once per submission."""
+def _preload(template: bool) -> None:
+    """What a kernel needs before its first cell: matplotlib on Agg, NumPy, IPython, the harness.
+    The fork server's template (template=True) also loads what notebooks import and draws one figure
+    (fonts, renderers): paid once per run there, it would only add to each lone sandbox's start."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,6 +73,9 @@ def _preload() -> None:
 
     import bpkit.checks._harness  # noqa: F401
     import bpkit.checks.inputs  # noqa: F401 - functions that check cases pass as arguments
+
+    if not template:
+        return
 
     for name in ("engine", "graph", "layers", "losses", "optim", "init", "gradcheck", "data", "train",
                  "metrics", "functions", "diagnostics", "explore", "checks"):
@@ -96,7 +99,7 @@ def _preload() -> None:
     plt.close(fig)
 
 
-def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | None) -> None:
+def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | None, preloaded: bool = False) -> None:
     """Run one submission: copy its folder into place, then answer the grader's requests."""
     # Keep the channel on private descriptors; the cells' own prints and child processes get
     # /dev/null on 0, 1 and 2, so nothing they write can be mistaken for a reply by accident.
@@ -107,7 +110,8 @@ def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | Non
         os.dup2(null, fd)
     sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-    _preload()
+    if not preloaded:  # a child of the fork server has everything already
+        _preload(template=False)
     from IPython.core.interactiveshell import InteractiveShell
 
     from bpkit.checks import _harness

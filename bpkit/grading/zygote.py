@@ -87,7 +87,7 @@ def _become_submission(request: dict, request_fd: int, reply_fd: int) -> None:
     drop_capabilities()
     os.chdir(WORKDIR)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    serve(request_fd, reply_fd, None, None)
+    serve(request_fd, reply_fd, None, None, preloaded=True)
 
 
 def _child(control: socket.socket, request: dict, fds: list[int]) -> None:
@@ -115,7 +115,7 @@ def _child(control: socket.socket, request: dict, fds: list[int]) -> None:
 def zygote_main(control_fd: int) -> None:
     from bpkit.grading.runner import _preload
 
-    _preload()
+    _preload(template=True)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control = socket.socket(fileno=control_fd)
     control.sendall(b'{"ready": true}')
