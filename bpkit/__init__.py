@@ -12,14 +12,14 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "engine": ["Value", "topological_order"],
     "graph": ["draw_graph"],
-    "layers": ["Parameter", "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "Sequential"],
+    "layers": ["Parameter", "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "Sequential", "mlp"],
     "losses": ["MSELoss", "BCEWithLogitsLoss", "SoftmaxCrossEntropy"],
     "optim": ["SGD", "Momentum", "RMSProp", "Adam", "clip_grad_norm"],
     "init": ["xavier_normal", "xavier_uniform", "he_normal", "normal"],
     "gradcheck": ["numerical_gradient", "relative_error", "check_layer", "check_model"],
     "data": ["make_moons", "make_spirals", "make_xor", "make_house_prices", "train_test_split",
-             "load_digits", "load_mnist"],
-    "train": ["fit", "History", "evaluate", "predict"],
+             "standardiser", "load_digits", "load_mnist"],
+    "train": ["fit", "History", "evaluate", "predict", "train_classifier"],
     "metrics": ["accuracy", "confusion_matrix"],
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -11,6 +11,7 @@ import http.client
 import os
 import tempfile
 import urllib.request
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -22,6 +23,8 @@ __all__ = [
     "make_xor",
     "make_house_prices",
     "train_test_split",
+    "Standardiser",
+    "standardiser",
     "load_digits",
     "load_mnist",
     "read_idx",
@@ -195,6 +198,41 @@ def train_test_split(
     order = rng.permutation(n)
     test_idx, train_idx = order[:n_test], order[n_test:]
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+@dataclass(frozen=True, eq=False)  # eq would compare arrays elementwise
+class Standardiser:
+    """Per-feature scaling with fixed statistics: `scale(X)` is (X - mean) / std."""
+
+    mean: np.ndarray  # (D,) of the training rows
+    std: np.ndarray  # (D,) of the training rows, 1 where a feature is constant (it is centred, not divided by 0)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """(X - mean) / std for X (N, D): features with mean 0 and std 1 on the training rows."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
+            raise ValueError(
+                f"Standardiser: expects rows of {self.mean.shape[0]} features, shape (N, {self.mean.shape[0]}), "
+                f"like the training rows; got {X.shape}"
+            )
+        return (X - self.mean) / self.std
+
+
+def standardiser(X_train: np.ndarray) -> Standardiser:
+    """The Standardiser with the per-feature mean and std of X_train (N, D): apply it to every split.
+
+    Only the training rows set the statistics, so validation and test data are scaled the way
+    the model saw its training data and nothing about them leaks into training.
+    """
+    X_train = np.asarray(X_train)
+    if X_train.ndim != 2 or len(X_train) == 0:
+        raise ValueError(
+            f"standardiser: X_train must be training rows of shape (N, D) with N >= 1, got shape {X_train.shape}"
+        )
+    if X_train.dtype.kind not in "fiu":
+        raise TypeError(f"standardiser: X_train must hold numbers, got dtype {X_train.dtype}")
+    std = X_train.std(axis=0)  # (D,)
+    return Standardiser(X_train.mean(axis=0), np.where(std > 0, std, 1.0))
 
 
 # ---------------------------------------------------------------------------------------------

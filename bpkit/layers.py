@@ -17,14 +17,14 @@ import dis
 import sys
 import types
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from numbers import Integral, Real
 
 import numpy as np
 
 from bpkit import init as _init
 
-__all__ = ["Parameter", "Layer", "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "Sequential"]
+__all__ = ["Parameter", "Layer", "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "Sequential", "mlp"]
 
 
 class Parameter:
@@ -477,3 +477,52 @@ class Sequential(Layer):
             lines.append(line)
         lines.append(")")
         return "\n".join(lines)
+
+
+_ACTIVATIONS: dict[str, type[Layer]] = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
+def mlp(
+    nin: int,
+    nouts: Sequence[int],
+    rng: np.random.Generator,
+    activation: str | Callable[[], Layer] = "relu",
+    init: str | Callable[[int, int, np.random.Generator], np.ndarray] = "he",
+    dropout: float = 0.0,
+) -> Sequential:
+    """A multi-layer perceptron nin -> nouts[0] -> ... -> nouts[-1], as a Sequential (micrograd's MLP(nin, nouts)).
+
+    Every Linear layer but the last is followed by `activation` ("relu", "tanh", "sigmoid", or a
+    class such as ReLU that makes a new layer) and, when dropout > 0, by Dropout(dropout, rng).
+    The last layer has no activation: its outputs are logits. Weights come from `init` (see
+    Linear), drawn from `rng` layer by layer, input side first.
+    """
+    if isinstance(nin, bool) or not isinstance(nin, Integral) or nin < 1:
+        raise ValueError(f"mlp: nin, the number of inputs, must be a positive integer, got {nin!r}")
+    if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
+        raise ValueError(
+            f"mlp: nouts must be a non-empty list of layer widths ending with the number of outputs, "
+            f"e.g. [128, 10]; got {nouts!r}"
+        )
+    for width in nouts:
+        if isinstance(width, bool) or not isinstance(width, Integral) or width < 1:
+            raise ValueError(f"mlp: every width in nouts must be a positive integer, got {width!r} in {list(nouts)}")
+    if isinstance(activation, str):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"mlp: unknown activation {activation!r}; use one of {sorted(_ACTIVATIONS)} or a layer class like ReLU"
+            )
+        activation = _ACTIVATIONS[activation]
+    elif not callable(activation):
+        raise TypeError(f"mlp: activation must be a name or a layer class like ReLU, got {type(activation).__name__}")
+    if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"mlp: dropout is the probability of dropping a hidden unit, in [0, 1); got {dropout!r}")
+    layers: list[Layer] = []
+    widths = [int(nin), *(int(width) for width in nouts)]
+    for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(Linear(d_in, d_out, rng, init=init))
+        if i < len(nouts) - 1:  # hidden layer; the last Linear gives the logits
+            layers.append(activation())
+            if dropout:
+                layers.append(Dropout(dropout, rng))
+    return Sequential(*layers)

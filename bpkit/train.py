@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from bpkit.losses import BCEWithLogitsLoss
+from bpkit.losses import BCEWithLogitsLoss, SoftmaxCrossEntropy
+from bpkit.metrics import accuracy
 
-__all__ = ["EarlyStopping", "History", "TrainingDiverged", "fit", "evaluate", "predict"]
+__all__ = ["EarlyStopping", "History", "TrainingDiverged", "fit", "evaluate", "predict", "train_classifier"]
 
 # Rows per forward pass in evaluate/predict: bounds memory on big sets (MNIST) without changing results.
 _EVAL_CHUNK = 4096
@@ -195,10 +197,10 @@ def _accuracy(out: np.ndarray, y: np.ndarray, loss: Any) -> float | None:
         target = (np.asarray(y) > 0.5).reshape(len(out), -1)
         if predicted.shape != target.shape:
             return None
-        return float(np.mean(predicted == target))
+        return accuracy(predicted.ravel(), target.ravel())  # every output is its own yes/no label
     is_int_labels = y.ndim == 1 and y.dtype.kind in "iu"
     if is_int_labels and out.ndim == 2 and out.shape[1] > 1:
-        return float(np.mean(out.argmax(axis=1) == y))  # predicted class = highest score
+        return accuracy(out, y)  # predicted class = highest score
     return None
 
 
@@ -260,14 +262,16 @@ def fit(
     val: tuple[np.ndarray, np.ndarray] | None = None,
     progress: bool = True,
     early_stopping: int | EarlyStopping | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
 ) -> History:
     """Train `model` by minibatch gradient descent and return its History.
 
     Each epoch shuffles the rows with `rng` and walks through them in batches of `batch_size`
     (the last batch may be smaller). Training loss/accuracy are averaged over the epoch's batches
     (while the weights were still changing); validation is measured after the epoch in eval mode.
-    `early_stopping` (patience or EarlyStopping) watches the validation loss. Raises
-    TrainingDiverged when the loss becomes NaN or infinite.
+    `early_stopping` (patience or EarlyStopping) watches the validation loss. `lr_schedule(epoch)`,
+    with epochs counted from 0, sets `optimizer.lr` before each epoch. Raises TrainingDiverged
+    when the loss becomes NaN or infinite.
     """
     # 1. Check the inputs before doing any work.
     X, y = _check_pair(X, y, "fit")
@@ -290,6 +294,14 @@ def fit(
     stopper = _early_stopping(early_stopping)
     if stopper is not None and val is None:
         raise ValueError("early_stopping watches the validation loss: pass val=(X_val, y_val) as well")
+    if lr_schedule is not None:
+        if not callable(lr_schedule):
+            raise TypeError(
+                f"lr_schedule must be a function of the epoch (from 0) giving the learning rate, e.g. "
+                f"lambda epoch: 0.01 * 0.9**epoch; got {type(lr_schedule).__name__}"
+            )
+        if not hasattr(optimizer, "lr"):
+            raise TypeError(f"lr_schedule sets optimizer.lr, but {type(optimizer).__name__} has no lr attribute")
 
     history = History()
     classification = _is_classification(y, loss)
@@ -305,6 +317,8 @@ def fit(
     try:
         for epoch in bar:
             # 2. One pass over the shuffled training data.
+            if lr_schedule is not None:
+                optimizer.lr = lr_schedule(epoch)
             model.train()
             order = rng.permutation(n)
             loss_sum = 0.0
@@ -371,3 +385,26 @@ def fit(
             history.restored_best = True
     model.eval()  # ready for predict/evaluate; fit switches back to train mode itself
     return history
+
+
+def train_classifier(
+    model: Any,
+    optimizer: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    rng: np.random.Generator,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+    batch_size: int = 32,
+    lr_schedule: Callable[[int], float] | None = None,
+    early_stopping: int | EarlyStopping | None = None,
+) -> History:
+    """Train a classifier of integer labels y (N,) with softmax cross-entropy, quietly; returns its History.
+
+    This is `fit` with the settings every digits lesson uses (SoftmaxCrossEntropy, batches of 32,
+    no progress bar); the lesson chooses the model, the optimizer, the data and `rng`, which
+    shuffles the batches.
+    """
+    return fit(model, SoftmaxCrossEntropy(), optimizer, X, y, epochs=epochs, batch_size=batch_size, rng=rng,
+               val=val, progress=False, early_stopping=early_stopping, lr_schedule=lr_schedule)

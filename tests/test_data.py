@@ -24,6 +24,7 @@ from bpkit.data import (
     make_spirals,
     make_xor,
     read_idx,
+    standardiser,
     train_test_split,
 )
 
@@ -178,6 +179,49 @@ def test_split_rejects_mismatched_lengths_and_missing_rng():
         train_test_split(np.zeros((10, 2)), np.zeros(10), 0.2)
     with pytest.raises(TypeError, match="test_size"):
         train_test_split(np.zeros((10, 2)), np.zeros(10), "20%", np.random.default_rng(0))
+
+
+# --------------------------------------------------------------------------- standardiser
+
+
+def test_standardiser_gives_training_rows_mean_0_and_std_1_and_centres_constant_features():
+    X_train = np.array([[1.0, 5.0, 2.0], [3.0, 5.0, 4.0], [5.0, 5.0, 9.0]])  # column 1 never varies
+    scale = standardiser(X_train)
+    np.testing.assert_array_equal(scale.mean, [3.0, 5.0, 5.0])
+    assert scale.std[1] == 1.0  # constant: centred, not divided by 0
+    scaled = scale(X_train)
+    np.testing.assert_allclose(scaled.mean(axis=0), 0.0, atol=1e-15)
+    np.testing.assert_allclose(scaled.std(axis=0), [1.0, 0.0, 1.0])
+    assert np.all(np.isfinite(scaled))
+
+
+def test_standardiser_scales_other_rows_with_the_training_statistics():
+    X, _ = load_digits()
+    X_train, X_test = X[:1000], X[1000:]
+    scale = standardiser(X_train)
+    sigma = X_train.std(axis=0)
+    sigma[sigma == 0] = 1.0  # the border pixels that are 0 in every training image
+    np.testing.assert_array_equal(scale(X_test), (X_test - X_train.mean(axis=0)) / sigma)
+    assert not np.allclose(scale(X_test).mean(axis=0), 0.0)  # the test rows' own statistics are not used
+
+
+@pytest.mark.parametrize(
+    "X_train, error, message",
+    [
+        (np.zeros(4), ValueError, r"X_train must be training rows of shape \(N, D\) with N >= 1, got shape \(4,\)"),
+        (np.zeros((0, 3)), ValueError, r"got shape \(0, 3\)"),
+        (np.array([["a", "b"]]), TypeError, "X_train must hold numbers"),
+    ],
+)
+def test_standardiser_rejects_what_is_not_a_table_of_numbers(X_train, error, message):
+    with pytest.raises(error, match=message):
+        standardiser(X_train)
+
+
+def test_standardiser_rejects_rows_with_another_number_of_features():
+    scale = standardiser(np.ones((5, 64)))
+    with pytest.raises(ValueError, match=r"expects rows of 64 features, shape \(N, 64\), like the training rows; got \(3, 8\)"):
+        scale(np.ones((3, 8)))
 
 
 # --------------------------------------------------------------------------- digits

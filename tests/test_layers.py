@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bpkit.gradcheck import numerical_gradient, relative_error
-from bpkit.layers import Dropout, Linear, Parameter, ReLU, Sequential, Sigmoid, Tanh
+from bpkit.layers import Dropout, Linear, Parameter, ReLU, Sequential, Sigmoid, Tanh, mlp
 from bpkit.losses import SoftmaxCrossEntropy
 from bpkit.optim import SGD
 
@@ -419,3 +419,66 @@ def test_sequential_dtype_casts_every_parameter():
     assert all(p.data.dtype == p.grad.dtype == np.float32 for p in model.parameters())
     assert model(np.ones((2, 4))).dtype == np.float32
     assert "float32" in repr(model)
+
+
+# ---- mlp ----------------------------------------------------------------------------------------
+
+
+def test_mlp_is_linear_layers_with_activations_between_and_logits_last():
+    model = mlp(64, [128, 32, 10], np.random.default_rng(0))
+    assert [type(layer) for layer in model] == [Linear, ReLU, Linear, ReLU, Linear]
+    assert [(layer.d_in, layer.d_out) for layer in model if isinstance(layer, Linear)] == [(64, 128), (128, 32), (32, 10)]
+    assert model(np.zeros((5, 64))).shape == (5, 10)
+    assert [type(layer) for layer in mlp(3, [2], np.random.default_rng(0))] == [Linear]  # no hidden layer
+
+
+def test_mlp_draws_the_weights_of_the_same_layers_built_by_hand():
+    by_hand_rng = np.random.default_rng(7)
+    by_hand = [Linear(4, 6, by_hand_rng, init="xavier"), Linear(6, 3, by_hand_rng, init="xavier")]
+    model = mlp(4, [6, 3], np.random.default_rng(7), activation="tanh", init="xavier")
+    assert [type(layer) for layer in model] == [Linear, Tanh, Linear]
+    for ours, theirs in zip(model.parameters(), [p for layer in by_hand for p in layer.parameters()]):
+        np.testing.assert_array_equal(ours.data, theirs.data)
+
+
+def test_mlp_activation_by_name_or_class_and_dropout_after_each_hidden_activation():
+    assert isinstance(mlp(2, [3, 1], np.random.default_rng(0), activation="sigmoid")[1], Sigmoid)
+    assert isinstance(mlp(2, [3, 1], np.random.default_rng(0), activation=Tanh)[1], Tanh)
+    rng = np.random.default_rng(0)
+    model = mlp(2, [3, 3, 1], rng, dropout=0.25)
+    assert [type(layer) for layer in model] == [Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear]
+    assert all(layer.p == 0.25 and layer.rng is rng for layer in model if isinstance(layer, Dropout))
+
+
+def test_mlp_passes_a_callable_init_on_to_every_layer():
+    shapes = []
+
+    def ones(d_in, d_out, rng):
+        shapes.append((d_in, d_out))
+        return np.ones((d_in, d_out))
+
+    model = mlp(3, [5, 2], np.random.default_rng(0), init=ones)
+    assert shapes == [(3, 5), (5, 2)]
+    assert all(np.all(layer.W.data == 1.0) for layer in model if isinstance(layer, Linear))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"nin": 0}, ValueError, "mlp: nin, the number of inputs, must be a positive integer, got 0"),
+        ({"nin": 2.5}, ValueError, "nin, the number of inputs, must be a positive integer"),
+        ({"nouts": []}, ValueError, r"nouts must be a non-empty list of layer widths .* e\.g\. \[128, 10\]"),
+        ({"nouts": 10}, ValueError, "nouts must be a non-empty list of layer widths"),
+        ({"nouts": [8, 0]}, ValueError, r"every width in nouts must be a positive integer, got 0 in \[8, 0\]"),
+        ({"nouts": [8, True]}, ValueError, "every width in nouts must be a positive integer, got True"),
+        ({"activation": "gelu"}, ValueError, r"unknown activation 'gelu'; use one of \['relu', 'sigmoid', 'tanh'\]"),
+        ({"activation": 3}, TypeError, "activation must be a name or a layer class like ReLU, got int"),
+        ({"dropout": 1.0}, ValueError, r"dropout is the probability of dropping a hidden unit, in \[0, 1\); got 1.0"),
+        ({"init": "kaiming"}, ValueError, "unknown init 'kaiming'"),
+        ({"rng": 0}, TypeError, "rng must be a np.random.Generator"),
+    ],
+)
+def test_mlp_rejects_bad_arguments_with_a_clear_message(kwargs, error, message):
+    arguments = {"nin": 4, "nouts": [8, 3], "rng": np.random.default_rng(0), **kwargs}
+    with pytest.raises(error, match=message):
+        mlp(**arguments)

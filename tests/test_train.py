@@ -10,27 +10,11 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from bpkit.data import load_digits, make_house_prices, make_moons, train_test_split
-from bpkit.layers import Dropout, Linear, ReLU, Sequential
+from bpkit.data import load_digits, make_house_prices, make_moons, standardiser, train_test_split
+from bpkit.layers import Dropout, Linear, ReLU, Sequential, mlp
 from bpkit.losses import BCEWithLogitsLoss, MSELoss, SoftmaxCrossEntropy
 from bpkit.optim import SGD, Adam
-from bpkit.train import EarlyStopping, History, TrainingDiverged, evaluate, fit, predict
-
-
-def mlp(sizes: list[int], rng: np.random.Generator) -> Sequential:
-    """Linear layers of the given widths with ReLU between them (none after the last)."""
-    layers = []
-    for d_in, d_out in zip(sizes[:-1], sizes[1:]):
-        layers += [Linear(d_in, d_out, rng), ReLU()]
-    return Sequential(*layers[:-1])
-
-
-def standardise(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scale with the training mean and std; constant pixels (std 0) are only centred."""
-    mean = X_train.mean(axis=0)
-    std = X_train.std(axis=0)
-    std[std == 0] = 1.0
-    return (X_train - mean) / std, (X_test - mean) / std
+from bpkit.train import EarlyStopping, History, TrainingDiverged, evaluate, fit, predict, train_classifier
 
 
 class RecordingModel:
@@ -134,7 +118,7 @@ def test_fit_is_deterministic():
     runs = []
     for _ in range(2):
         rng = np.random.default_rng(3)
-        model = mlp([2, 16, 2], rng)
+        model = mlp(2, [16, 2], rng)
         history = fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=0.01), X, y,
                       epochs=5, batch_size=16, rng=rng, val=(X, y), progress=False)
         runs.append(history)
@@ -148,7 +132,7 @@ def test_fit_is_deterministic():
 def test_mlp_learns_moons_above_95_percent():
     rng = np.random.default_rng(0)
     X, y = make_moons(200, 0.1, rng)
-    model = mlp([2, 32, 32, 2], rng)
+    model = mlp(2, [32, 32, 2], rng)
     history = fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=0.01), X, y,
                   epochs=60, batch_size=32, rng=rng, progress=False)
     assert history.epochs == 60
@@ -162,7 +146,7 @@ def test_binary_accuracy_with_bce_logits():
     rng = np.random.default_rng(0)
     X, y = make_moons(200, 0.1, rng)
     target = y.astype(np.float64).reshape(-1, 1)  # (N, 1) 0/1 targets for one logit per row
-    model = mlp([2, 32, 1], rng)
+    model = mlp(2, [32, 1], rng)
     history = fit(model, BCEWithLogitsLoss(), Adam(model.parameters(), lr=0.02), X, target,
                   epochs=60, batch_size=32, rng=rng, val=(X, target), progress=False)
     logits = predict(model, X)  # (N, 1)
@@ -179,8 +163,9 @@ def test_mlp_reaches_97_percent_on_held_out_digits():
     rng = np.random.default_rng(0)
     X, y = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(X, y, 0.2, rng)
-    X_train, X_test = standardise(X_train, X_test)
-    model = mlp([64, 128, 10], rng)
+    scale = standardiser(X_train)
+    X_train, X_test = scale(X_train), scale(X_test)
+    model = mlp(64, [128, 10], rng)
     history = fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=1e-3), X_train, y_train,
                   epochs=20, batch_size=32, rng=rng, val=(X_test, y_test), progress=False)
     _, accuracy = evaluate(model, SoftmaxCrossEntropy(), X_test, y_test)
@@ -219,7 +204,7 @@ def overfitting_problem():
     rng = np.random.default_rng(0)
     X, y = make_moons(60, 0.35, rng)
     X_train, X_val, y_train, y_val = train_test_split(X, y, 0.5, rng)
-    model = mlp([2, 128, 128, 2], rng)
+    model = mlp(2, [128, 128, 2], rng)
     return model, Adam(model.parameters(), lr=0.02), (X_train, y_train), (X_val, y_val), rng
 
 
@@ -266,7 +251,7 @@ def test_early_stopping_needs_validation_data_and_a_sane_patience():
 def test_fit_rejects_bad_inputs_with_advice():
     rng = np.random.default_rng(0)
     X, y = make_moons(20, 0.1, rng)
-    model = mlp([2, 4, 2], rng)
+    model = mlp(2, [4, 2], rng)
     args = (model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1))
     with pytest.raises(ValueError, match="X has 20 rows but y has 19"):
         fit(*args, X, y[:19], 1, 4, rng, progress=False)
@@ -297,7 +282,7 @@ def test_batch_larger_than_dataset_is_one_full_batch():
 
 def test_progress_false_prints_nothing(capsys):
     X, y = make_moons(40, 0.1, np.random.default_rng(0))
-    model = mlp([2, 8, 2], np.random.default_rng(0))
+    model = mlp(2, [8, 2], np.random.default_rng(0))
     fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, 3, 8,
         np.random.default_rng(0), val=(X, y), progress=False)
     captured = capsys.readouterr()
@@ -306,7 +291,7 @@ def test_progress_false_prints_nothing(capsys):
 
 def test_progress_bar_shows_epochs_and_losses(capsys):
     X, y = make_moons(40, 0.1, np.random.default_rng(0))
-    model = mlp([2, 8, 2], np.random.default_rng(0))
+    model = mlp(2, [8, 2], np.random.default_rng(0))
     fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, 3, 8,
         np.random.default_rng(0), val=(X, y))
     err = capsys.readouterr().err
@@ -324,7 +309,7 @@ def test_predict_is_in_eval_mode_and_batched():
 
 def test_history_plot_and_repr():
     X, y = make_moons(40, 0.1, np.random.default_rng(0))
-    model = mlp([2, 8, 2], np.random.default_rng(0))
+    model = mlp(2, [8, 2], np.random.default_rng(0))
     history = fit(model, SoftmaxCrossEntropy(), Adam(model.parameters(), lr=0.01), X, y, 4, 8,
                   np.random.default_rng(0), val=(X, y), progress=False)
     fig = history.plot()
@@ -337,3 +322,83 @@ def test_history_plot_and_repr():
     regression = History(train_loss=[3.0, 2.0, 2.5])
     assert regression.best_epoch == 1 and regression.epochs == 3
     assert len(regression.plot().axes) == 1
+
+
+# --------------------------------------------------------------------------- lr_schedule, train_classifier
+
+
+def test_lr_schedule_sets_the_rate_before_each_epoch_like_fitting_one_epoch_at_a_time():
+    X, y = make_moons(60, noise=0.2, rng=np.random.default_rng(0))
+    schedule = lambda epoch: 0.5 * 0.5**epoch  # noqa: E731
+    scheduled = mlp(2, [8, 2], np.random.default_rng(1))
+    optimizer = SGD(scheduled.parameters(), lr=1.0)
+    history = fit(scheduled, SoftmaxCrossEntropy(), optimizer, X, y, epochs=3, batch_size=16,
+                  rng=np.random.default_rng(2), progress=False, lr_schedule=schedule)
+    assert optimizer.lr == schedule(2)
+    by_hand = mlp(2, [8, 2], np.random.default_rng(1))
+    by_hand_optimizer, order = SGD(by_hand.parameters(), lr=1.0), np.random.default_rng(2)
+    losses = []
+    for epoch in range(3):
+        by_hand_optimizer.lr = schedule(epoch)
+        losses += fit(by_hand, SoftmaxCrossEntropy(), by_hand_optimizer, X, y, epochs=1, batch_size=16,
+                      rng=order, progress=False).train_loss
+    assert history.train_loss == losses
+    for p, q in zip(scheduled.parameters(), by_hand.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_lr_schedule_must_be_a_function_and_the_optimizer_must_have_a_rate():
+    X, y = make_moons(20, noise=0.2, rng=np.random.default_rng(0))
+    model = mlp(2, [4, 2], np.random.default_rng(0))
+
+    class NoRate:
+        def step(self):
+            pass
+
+    with pytest.raises(TypeError, match="lr_schedule must be a function of the epoch"):
+        fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), X, y, epochs=1, batch_size=8,
+            rng=np.random.default_rng(0), progress=False, lr_schedule=0.1)
+    with pytest.raises(TypeError, match="NoRate has no lr attribute"):
+        fit(model, SoftmaxCrossEntropy(), NoRate(), X, y, epochs=1, batch_size=8,
+            rng=np.random.default_rng(0), progress=False, lr_schedule=lambda epoch: 0.1)
+
+
+def test_train_classifier_is_fit_with_softmax_cross_entropy_batches_of_32_and_no_bar(capsys):
+    X, y = make_moons(100, noise=0.2, rng=np.random.default_rng(0))
+    X_val, y_val = make_moons(40, noise=0.2, rng=np.random.default_rng(1))
+    ours = mlp(2, [8, 2], np.random.default_rng(3))
+    history = train_classifier(ours, SGD(ours.parameters(), lr=0.2), X, y, epochs=4, rng=np.random.default_rng(4),
+                               val=(X_val, y_val))
+    theirs = mlp(2, [8, 2], np.random.default_rng(3))
+    expected = fit(theirs, SoftmaxCrossEntropy(), SGD(theirs.parameters(), lr=0.2), X, y, epochs=4, batch_size=32,
+                   rng=np.random.default_rng(4), val=(X_val, y_val), progress=False)
+    assert capsys.readouterr().err == ""  # no progress bar
+    assert history.train_loss == expected.train_loss and history.val_accuracy == expected.val_accuracy
+    assert len(history.train_accuracy) == 4
+
+
+def test_train_classifier_passes_schedule_and_early_stopping_on():
+    X, y = make_moons(100, noise=0.3, rng=np.random.default_rng(0))
+    X_val, y_val = make_moons(40, noise=0.3, rng=np.random.default_rng(1))
+    model = mlp(2, [32, 2], np.random.default_rng(0))
+    optimizer = Adam(model.parameters(), lr=0.05)
+    history = train_classifier(model, optimizer, X, y, epochs=200, rng=np.random.default_rng(0), val=(X_val, y_val),
+                               lr_schedule=lambda epoch: 0.05 / (1 + epoch), early_stopping=3)
+    assert history.stopped_early and history.epochs < 200
+    assert optimizer.lr == pytest.approx(0.05 / history.epochs)  # the rate of the last epoch run
+
+
+def test_train_classifier_rejects_bad_arguments_with_advice():
+    X, y = make_moons(20, noise=0.2, rng=np.random.default_rng(0))
+    model = mlp(2, [4, 2], np.random.default_rng(0))
+    optimizer = SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        train_classifier(model, optimizer, X, y, epochs=0, rng=np.random.default_rng(0))
+    with pytest.raises(TypeError, match="rng must be a numpy Generator"):
+        train_classifier(model, optimizer, X, y, epochs=1, rng=0)
+    with pytest.raises(TypeError, match="rng"):
+        train_classifier(model, optimizer, X, y, epochs=1)  # no hidden default seed
+    with pytest.raises(ValueError, match="labels must lie in"):
+        train_classifier(model, optimizer, X, y + 5, epochs=1, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="X has 20 rows but y has 19"):
+        train_classifier(model, optimizer, X, y[:-1], epochs=1, rng=np.random.default_rng(0))
