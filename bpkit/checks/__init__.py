@@ -1,8 +1,9 @@
 """Checks for every exercise: `checks.<id>(<your function>)`.
 
-Each exercise id of the catalogue is an attribute of this module and a key of `EXERCISES`. A check
-prints one line when your function is right and raises `CheckFailure` with the input, the expected
-and received values and a hint when it is not.
+Each registered exercise id is an attribute of this module and a key of `EXERCISES`, the registry
+that the lesson modules (`lessonNN.py`) fill when this package is imported. A check prints one line
+when your function is right and raises `CheckFailure` with the input, the expected and received
+values and a hint when it is not.
 
 An instructor's own exercises live in their own files, written with the same API as the built-in
 checkers (`Case`, `Mistake`, `Exercise`, `register`, `case_rng`), and are loaded with

@@ -2,7 +2,8 @@
 
 A check has two halves so that grading can keep the verdict out of the student's kernel:
 1. *observe* (in `_harness`): call the learner's function on each case, record output or error;
-2. *judge* (here): compare the observation with the reference answer and explain a mismatch.
+2. *verdict* (here, `Exercise.verdict`): compare the observation with the reference answer (or with
+   the exercise's own `compare_answer`) and explain a mismatch.
 In a notebook both halves run in one process: `checks.weighted_sum(weighted_sum)`.
 """
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Mistake:
 
 @dataclass
 class Exercise:
-    """One exercise id: its cases, its reference answer, and how to judge an observation."""
+    """One exercise id: its cases, its reference answer, and how to compare an answer with it."""
 
     id: str
     lesson: str
@@ -65,7 +66,9 @@ class Exercise:
     cases: Callable[[], list[Case]]
     reference: Callable
     mistakes: list[Mistake] = field(default_factory=list)
-    judge: Callable[["Exercise", Case, dict], None] | None = None  # None: compare with reference
+    # A comparison of its own, (exercise, case, received) -> None, failing through exercise.fail / expect,
+    # for answers that one reference value cannot check (random draws, any valid order). None: expect(reference).
+    compare_answer: Callable[["Exercise", Case, Any], None] | None = None
     kind: str = "plain"  # how the harness materialises the output: plain / iterate / nodes
     rtol: float = 1e-6
     atol: float = 1e-8
@@ -118,12 +121,12 @@ class Exercise:
             names = ", ".join(f"argument {i + 1}" for i in observation["mutated"])
             self.fail(case, f"changed its input ({names}) in place", hint=self.mutation_hint)
         received = _harness.decode(observation["output"])
-        if self.judge is not None:
-            self.judge(self, case, received)
+        if self.compare_answer is not None:
+            self.compare_answer(self, case, received)
         else:
             self.expect(case, received, self.reference(*_copy_args(case.args), **case.kwargs))
 
-    # -- helpers for judges -------------------------------------------------------------------
+    # -- helpers for comparisons ---------------------------------------------------------------
 
     def expect(self, case: Case, received: Any, expected: Any, hint: str | None = None) -> None:
         """Fail unless received matches expected (same structure, shapes, values within tolerance)."""

@@ -3,7 +3,7 @@
 This module is the only part of a check that runs next to the learner's code. It needs nothing
 but the standard library and NumPy, because the grader executes its *source text* inside the
 student's kernel (a student's monkeypatching of `bpkit.checks` cannot reach it) and reads back
-only the JSON it produces. The verdict is always computed elsewhere, by `_core.judge`.
+only the JSON it produces. The verdict is always computed elsewhere, by `_core.Exercise.verdict`.
 
 An observation is a dict:
     {"output": <encoded return value>, "mutated": [positions of array arguments changed]}
@@ -176,7 +176,7 @@ def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool 
                           "not_implemented": False, "time_limit": time_limit}}
     except NotImplementedError as exc:
         return {"error": {"type": "NotImplementedError", "message": str(exc)[:500], "not_implemented": True}}
-    except Exception as exc:  # the learner's bug, reported by the judge
+    except Exception as exc:  # the learner's bug, reported by the verdict
         return {"error": {"type": type(exc).__name__, "message": str(exc)[:500], "not_implemented": False}}
     mutated = []
     for i, (original, used) in enumerate(zip(args, call_args)):

@@ -3,7 +3,7 @@
 sigmoid must be numerically stable. The naive 1 / (1 + exp(-z)) even returns the right numbers at
 z = -1000 (exp(1000) = inf and 1 / inf = 0), so stability cannot be judged by the output alone:
 the harness runs the learner's sigmoid with floating-point overflow turned into an error (strict_fp),
-reports it like any other exception, and the judge explains it as an unstable exponent.
+reports it like any other exception, and the check explains it as an unstable exponent.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def _sigmoid_cases() -> list[Case]:
     ]
 
 
-def _judge_sigmoid(exercise: Exercise, case: Case, received) -> None:
+def _compare_sigmoid(exercise: Exercise, case: Case, received) -> None:
     expected = _sigmoid(*case.args)
     exercise.expect(case, received, expected)
     limits = np.abs(case.args[0]) >= 1000
@@ -73,7 +73,7 @@ register(
         description="the logistic sigmoid 1 / (1 + exp(-z)), elementwise and numerically stable",
         cases=_sigmoid_cases,
         reference=_sigmoid,
-        judge=_judge_sigmoid,
+        compare_answer=_compare_sigmoid,
         rtol=1e-7,
         atol=1e-12,
         mistakes=[

@@ -1,6 +1,6 @@
 """Checks for lesson 03, networks: init_mlp and mlp_forward.
 
-init_mlp is random, so its check cannot compare with one fixed answer. It judges, in order:
+init_mlp is random, so its check cannot compare with one fixed answer. It checks, in order:
 1. structure: one (W, b) pair per layer, W of shape (sizes[i], sizes[i+1]), b zeros of shape (sizes[i+1],);
 2. reproducibility: the weights are the draw that the given rng produces (the harness passes a copy of
    the case's rng, so the same seed must give the same network), layer by layer as rng.normal(0, std,
@@ -90,7 +90,7 @@ def _spread_hint(std: float, d_in: int, d_out: int, tol: float) -> str | None:
     return None
 
 
-def _judge_init_mlp(exercise: Exercise, case: Case, received) -> None:
+def _compare_init_mlp(exercise: Exercise, case: Case, received) -> None:
     sizes, rng = case.args
     n_layers = len(sizes) - 1
     # 1. structure
@@ -165,7 +165,7 @@ register(
         description="the parameters of an MLP: W ~ N(0, 1/fan_in) of shape (sizes[i], sizes[i+1]), b = 0",
         cases=_init_mlp_cases,
         reference=_init_mlp,
-        judge=_judge_init_mlp,
+        compare_answer=_compare_init_mlp,
         mistakes=[
             Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / i), size=(o, i))),
                     TRANSPOSED_HINT),

@@ -1,6 +1,6 @@
 """Checks for lesson 05, the chain rule: numerical_derivative, mul_backward, tanh_backward, topological_order.
 
-`topological_order` has many right answers (any order with inputs before users), so its judge
+`topological_order` has many right answers (any order with inputs before users), so its comparison
 checks the three rules (every node once, inputs first, root last) instead of comparing with one
 reference list. Its graphs travel as specs ({"__graph__": [...]}, see `_harness.build_graph`) and
 the learner's returned Values come back as node indices (kind="nodes"). One case is a chain of
@@ -314,7 +314,7 @@ def _order_problem(spec: list, received: list) -> str | None:
     return None
 
 
-def _judge_topological_order(exercise: Exercise, case: Case, received) -> None:
+def _compare_topological_order(exercise: Exercise, case: Case, received) -> None:
     spec = case.args[0]["__graph__"]
     if received is None:
         exercise.fail(case, "returned None", hint="is a `return` missing? return the list of Values")
@@ -392,7 +392,7 @@ register(
         description="every Value once, inputs before users, root last, without recursion",
         cases=_topological_order_cases,
         reference=_topological_order,
-        judge=_judge_topological_order,
+        compare_answer=_compare_topological_order,
         kind="nodes",
         time_limit=5.0,
         slow_hint=SLOW_VISITED_HINT,

@@ -178,11 +178,11 @@ def _relative_error_cases() -> list[Case]:
     return cases
 
 
-# -- judges ---------------------------------------------------------------------------------------
+# -- comparisons ----------------------------------------------------------------------------------
 
 
-def _judge_relative_error(exercise: Exercise, case: Case, received) -> None:
-    """Like the default judge, but a NaN that a mistake also produces counts as a match (0/0 has no floor)."""
+def _compare_relative_error(exercise: Exercise, case: Case, received) -> None:
+    """Like the default comparison, but a NaN that a mistake also produces counts as a match (0/0 has no floor)."""
     expected = exercise.reference(*case.args)
     problem = compare(expected, received, exercise.rtol, exercise.atol)
     if problem is None:
@@ -347,7 +347,7 @@ register(
         description="max of |a - b| / max(|a| + |b|, 1e-12), elementwise",
         cases=_relative_error_cases,
         reference=_relative_error,
-        judge=_judge_relative_error,
+        compare_answer=_compare_relative_error,
         rtol=1e-6,
         atol=1e-12,
         mistakes=[

@@ -137,7 +137,7 @@ def _fixed_seed_orders(n: int) -> list[np.ndarray]:
     return orders
 
 
-def _judge_minibatches(exercise: Exercise, case: Case, received) -> None:
+def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
     X, y, batch_size, _ = case.args
     n = len(X)
     if not isinstance(received, list):
@@ -280,7 +280,7 @@ register(
         cases=_minibatches_cases,
         reference=_minibatches,
         kind="iterate",
-        judge=_judge_minibatches,
+        compare_answer=_compare_minibatches,
         mistakes=[
             Mistake(_mb_not_shuffled, HINT_NOT_SHUFFLED),
             Mistake(_mb_separate, HINT_SEPARATE),

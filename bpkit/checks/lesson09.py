@@ -1,6 +1,6 @@
 """Checks for lesson 09, vanishing and exploding gradients: xavier_init, he_init, clip_grad_norm.
 
-An initialiser's output is random, so its judge does not compare numbers one by one: on large
+An initialiser's output is random, so its check does not compare numbers one by one: on large
 matrices it measures the shape, the mean and the empirical standard deviation and compares them
 with the formula, within a tolerance far wider than the sampling noise (about 0.3% here).
 """
@@ -84,8 +84,8 @@ HE_WRONG_STDS: list[tuple[Callable, str]] = [
 ]
 
 
-def _make_init_judge(formula_std: Callable, formula_text: str, wrong_stds: list[tuple[Callable, str]]):
-    def judge(exercise: Exercise, case: Case, received) -> None:
+def _make_init_comparison(formula_std: Callable, formula_text: str, wrong_stds: list[tuple[Callable, str]]):
+    def compare_init(exercise: Exercise, case: Case, received) -> None:
         d_in, d_out, _ = case.args
         if not isinstance(received, np.ndarray):
             exercise.fail(case, f"returned {type(received).__name__}, expected an array of shape ({d_in}, {d_out})",
@@ -115,7 +115,7 @@ def _make_init_judge(formula_std: Callable, formula_text: str, wrong_stds: list[
             exercise.fail(case, f"no entry is further than {np.max(np.abs(received)) / expected_std:.2f} std from 0",
                           hint=HINT_UNIFORM)
 
-    return judge
+    return compare_init
 
 
 def _compare_with_siblings(exercise: Exercise, case: Case, received: np.ndarray) -> None:
@@ -188,7 +188,7 @@ register(
         description="a (d_in, d_out) weight matrix drawn from N(0, 2 / (d_in + d_out))",
         cases=_init_cases,
         reference=_xavier_init,
-        judge=_make_init_judge(_xavier_std, "sqrt(2 / (d_in + d_out))", XAVIER_WRONG_STDS),
+        compare_answer=_make_init_comparison(_xavier_std, "sqrt(2 / (d_in + d_out))", XAVIER_WRONG_STDS),
         mistakes=_init_mistakes(_xavier_init, XAVIER_WRONG_STDS),
     )
 )
@@ -201,7 +201,7 @@ register(
         description="a (d_in, d_out) weight matrix drawn from N(0, 2 / d_in)",
         cases=_init_cases,
         reference=_he_init,
-        judge=_make_init_judge(_he_std, "sqrt(2 / d_in)", HE_WRONG_STDS),
+        compare_answer=_make_init_comparison(_he_std, "sqrt(2 / d_in)", HE_WRONG_STDS),
         mistakes=_init_mistakes(_he_init, HE_WRONG_STDS),
     )
 )

@@ -130,7 +130,7 @@ _HINT_EVAL = "at train=False dropout does nothing: return x unchanged and a mask
 _HINT_OUT = "out must be x * mask, with the same mask you return"
 
 
-def _dropout_judge(exercise: Exercise, case: Case, received) -> None:
+def _compare_dropout(exercise: Exercise, case: Case, received) -> None:
     x, p = case.args[0], case.args[1]
     train = case.kwargs.get("train", True)
     problem = _pair_problem(received, x.shape, ("out", "mask"))
@@ -223,7 +223,7 @@ register(
         description="inverted dropout: drop each unit with probability p, scale the kept ones by 1 / (1 - p)",
         cases=_dropout_cases,
         reference=_dropout_forward,
-        judge=_dropout_judge,
+        compare_answer=_compare_dropout,
         mistakes=[
             Mistake(_dropout_scaled_by_p, _HINT_P_SCALE),
             Mistake(_dropout_keep_prob, _HINT_KEEP_PROB),

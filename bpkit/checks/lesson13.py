@@ -101,7 +101,7 @@ _HINT_ONE_IMAGE = (
 )
 
 
-def _capstone_judge(exercise: Exercise, case: Case, received) -> None:
+def _compare_predict(exercise: Exercise, case: Case, received) -> None:
     X = case.args[0]
     n = len(X)
     if received is None:
@@ -181,7 +181,7 @@ register(
         description="the capstone digit classifier: integer labels, >= 95% on held-out digits",
         cases=_capstone_cases,
         reference=_reference_predict,
-        judge=_capstone_judge,
+        compare_answer=_compare_predict,
         mistakes=[
             Mistake(_as_probabilities, _HINT_PROBS),
             Mistake(_column_labels, _HINT_SHAPE),
@@ -304,7 +304,7 @@ def _has_nonfinite(value) -> bool:
         return False
 
 
-def _mlp_judge(exercise: Exercise, case: Case, received) -> None:
+def _compare_mlp_loss_and_grads(exercise: Exercise, case: Case, received) -> None:
     """The default comparison, plus a named hint for NaN/inf (a NaN loss never equals another NaN)."""
     expected = exercise.reference(*copy.deepcopy(case.args))
     if _has_nonfinite(received) and not _has_nonfinite(expected):
@@ -320,7 +320,7 @@ register(
         description="forward and backward pass of a ReLU MLP with softmax cross-entropy: (loss, [(dW, db), ...])",
         cases=_mlp_cases,
         reference=_mlp_loss_and_grads,
-        judge=_mlp_judge,
+        compare_answer=_compare_mlp_loss_and_grads,
         names=_grad_name,
         rtol=1e-5,
         atol=1e-8,
@@ -463,7 +463,7 @@ _TRAIN_MISTAKES = [
 ]
 
 
-def _train_judge(exercise: Exercise, case: Case, received) -> None:
+def _compare_train_mlp(exercise: Exercise, case: Case, received) -> None:
     sizes = case.args[2]
     if received is None:
         exercise.fail(case, "returned None (is a `return` missing?)", hint=NONE_HINT)
@@ -517,7 +517,7 @@ register(
         description="train a ReLU MLP with minibatch Adam using mlp_loss_and_grads; return [(W, b), ...]",
         cases=_training_cases,
         reference=lambda *args: [tuple(p) for p in _train_mlp(*args)],
-        judge=_train_judge,
+        compare_answer=_compare_train_mlp,
         rtol=1e-6,
         atol=1e-9,
         names=_param_name,
