@@ -21,6 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from bpkit.functions import PROBLEMS
+from bpkit.init import normal
+from bpkit.layers import Linear, mlp
+from bpkit.losses import MSELoss, SoftmaxCrossEntropy
+from bpkit.metrics import accuracy
+from bpkit.optim import Momentum
 
 __all__ = [
     "LR_SURFACES",
@@ -401,25 +406,13 @@ _WIDTH = 64  # units per hidden layer
 _BATCH = 128
 
 
-def _activation(name: str, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return a = act(z) and the local derivative da/dz."""
-    if name == "sigmoid":
-        a = 1.0 / (1.0 + np.exp(-z))
-        return a, a * (1.0 - a)  # sigma' = sigma (1 - sigma), at most 0.25
-    if name == "tanh":
-        a = np.tanh(z)
-        return a, 1.0 - a**2
-    a = np.maximum(z, 0.0)
-    return a, (z > 0).astype(z.dtype)
+def _standard_normal(d_in: int, d_out: int, rng: np.random.Generator) -> np.ndarray:
+    """N(0, 1) weights whatever the layer size: the "random" init of the articles."""
+    return normal(d_in, d_out, rng, std=1.0)
 
 
-def _init_std(init: str, d_in: int, d_out: int) -> float:
-    """Weight standard deviation for the named scheme."""
-    if init == "normal":
-        return 1.0  # the "random" init of the articles: N(0, 1) whatever the layer size
-    if init == "xavier":
-        return float(np.sqrt(2.0 / (d_in + d_out)))  # Glorot: keeps variance in both directions
-    return float(np.sqrt(2.0 / d_in))  # He: compensates ReLU zeroing half the units
+# The explorer's init names as Linear understands them.
+_LINEAR_INIT = {"normal": _standard_normal, "xavier": "xavier", "he": "he"}
 
 
 def layer_gradient_norms(depth: int, activation: str = "sigmoid", init: str = "xavier", seed: int = 0) -> dict:
@@ -438,25 +431,18 @@ def layer_gradient_norms(depth: int, activation: str = "sigmoid", init: str = "x
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((_BATCH, _WIDTH))  # (N, 64)
     target = rng.standard_normal((_BATCH, 1))  # (N, 1)
-    Ws = [rng.standard_normal((_WIDTH, _WIDTH)) * _init_std(init, _WIDTH, _WIDTH) for _ in range(depth)]
-    W_out = rng.standard_normal((_WIDTH, 1)) * _init_std(init, _WIDTH, 1)
-    # Forward, caching each layer's input and local derivative.
-    inputs, derivs, acts = [], [], []
+    model = mlp(_WIDTH, [_WIDTH] * depth + [1], rng, activation=activation, init=_LINEAR_INIT[init])
+    loss = MSELoss()
+    acts = []  # the output of every hidden activation, (N, 64) each
     a = x
     with np.errstate(over="ignore"):
-        for W in Ws:
-            inputs.append(a)
-            a, da_dz = _activation(activation, a @ W)  # (N, 64); biases are 0 at init
-            derivs.append(da_dz)
-            acts.append(a)
-    pred = a @ W_out  # (N, 1)
-    dout = 2.0 * (pred - target) / _BATCH  # dL/dpred for L = mean((pred - target)^2)
-    grad_norms = np.zeros(depth)
-    da = dout @ W_out.T  # (N, 64)
-    for layer in reversed(range(depth)):
-        dz = da * derivs[layer]  # chain rule through the activation
-        grad_norms[layer] = np.linalg.norm(inputs[layer].T @ dz)  # dL/dW = a_prev^T @ dz
-        da = dz @ Ws[layer].T
+        for layer in model:  # layer by layer, to keep the activations
+            a = layer(a)
+            if not isinstance(layer, Linear):
+                acts.append(a)
+        loss(a, target)
+        model.backward(loss.backward())
+    grad_norms = np.array([np.linalg.norm(layer.W.grad) for layer in model if isinstance(layer, Linear)][:depth])
     return {
         "grad_norm": grad_norms,
         "act_mean": np.array([float(a.mean()) for a in acts]),
@@ -524,19 +510,13 @@ def _dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
     return make_spirals(300, n_classes=3, noise=0.15, rng=rng)
 
 
-def _mlp_forward(params: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear -> tanh -> Linear; returns (hidden activations (N, H), logits (N, C))."""
-    h = np.tanh(x @ params["W1"] + params["b1"])  # (N, H)
-    return h, h @ params["W2"] + params["b2"]  # (N, C)
-
-
 def train_mlp_2d(dataset: str, hidden: int, lr: float, epochs: int, seed: int = 0) -> dict:
     """Train a 2 -> hidden (tanh) -> classes MLP with full-batch gradient descent on softmax cross-entropy.
 
-    Plain full-batch gradient descent with momentum 0.9 (so a few hundred epochs are enough to
-    see a boundary form). Keys: "params" {"W1","b1","W2","b2"}, "loss" (epochs+1,) training loss
-    before each epoch and after the last, "accuracy" final training accuracy, "X", "y",
-    "n_classes", "dataset", "hidden", "lr", "epochs".
+    Full-batch gradient descent with momentum 0.9 (so a few hundred epochs are enough to see a
+    boundary form) and Xavier init, seeded by `seed`. Keys: "model" the trained Sequential,
+    "loss" (epochs+1,) training loss before each epoch and after the last, "accuracy" final
+    training accuracy, "X", "y", "n_classes", "dataset", "hidden", "lr", "epochs".
     """
     fn = "train_mlp_2d"
     dataset = _check_choice("dataset", dataset, DATASETS, fn)
@@ -544,36 +524,23 @@ def train_mlp_2d(dataset: str, hidden: int, lr: float, epochs: int, seed: int = 
     lr = _check_positive("lr", lr, fn)
     epochs = _check_count("epochs", epochs, fn, maximum=100_000)
     X, y = _dataset(dataset)
-    n, n_classes = len(X), int(y.max()) + 1
-    rng = np.random.default_rng(seed)
-    params = {
-        "W1": rng.standard_normal((2, hidden)) * np.sqrt(1.0 / 2),  # Xavier-like for tanh
-        "b1": np.zeros(hidden),
-        "W2": rng.standard_normal((hidden, n_classes)) * np.sqrt(1.0 / hidden),
-        "b2": np.zeros(n_classes),
-    }
-    velocity = {k: np.zeros_like(v) for k, v in params.items()}
-    onehot = np.eye(n_classes)[y]  # (N, C)
+    n_classes = int(y.max()) + 1
+    model = mlp(2, [hidden, n_classes], np.random.default_rng(seed), activation="tanh", init="xavier")
+    loss = SoftmaxCrossEntropy()
+    optimizer = Momentum(model.parameters(), lr=lr, beta=0.9)
     losses = []
     with np.errstate(over="ignore", invalid="ignore"):
-        for _ in range(epochs + 1):
-            h, logits = _mlp_forward(params, X)
-            shifted = logits - logits.max(axis=1, keepdims=True)  # stable softmax
-            log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, C)
-            losses.append(float(-np.mean(np.sum(onehot * log_p, axis=1))))
-            if len(losses) == epochs + 1 or not np.isfinite(losses[-1]):
+        for epoch in range(epochs + 1):
+            losses.append(loss(model(X), y))
+            if epoch == epochs or not np.isfinite(losses[-1]):
                 break
-            dlogits = (np.exp(log_p) - onehot) / n  # dL/dlogits = (softmax - onehot) / N
-            dh = dlogits @ params["W2"].T * (1.0 - h**2)  # through tanh
-            grads = {"W2": h.T @ dlogits, "b2": dlogits.sum(axis=0), "W1": X.T @ dh, "b1": dh.sum(axis=0)}
-            for k in params:
-                velocity[k] = 0.9 * velocity[k] - lr * grads[k]
-                params[k] = params[k] + velocity[k]
-    _, logits = _mlp_forward(params, X)
+            model.backward(loss.backward())
+            optimizer.step()
+        train_accuracy = accuracy(model(X), y)
     return {
-        "params": params,
+        "model": model,
         "loss": np.array(losses),
-        "accuracy": float(np.mean(np.argmax(logits, axis=1) == y)),
+        "accuracy": train_accuracy,
         "X": X,
         "y": y,
         "n_classes": n_classes,
@@ -598,7 +565,7 @@ def plot_decision_boundary(dataset: str = "moons", hidden: int = 16, lr: float =
                          np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, 160))
     grid = np.column_stack([g1.ravel(), g2.ravel()])  # (160*160, 2)
     with np.errstate(over="ignore", invalid="ignore"):
-        _, logits = _mlp_forward(data["params"], grid)
+        logits = data["model"](grid)  # (160*160, C)
     regions = np.argmax(np.nan_to_num(logits), axis=1).reshape(g1.shape)
     levels = np.arange(data["n_classes"] + 1) - 0.5
     ax_regions.contourf(g1, g2, regions, levels=levels, cmap="coolwarm" if data["n_classes"] == 2 else "viridis",
