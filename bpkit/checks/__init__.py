@@ -6,7 +6,7 @@ when your function is right and raises `CheckFailure` with the input, the expect
 values and a hint when it is not.
 
 An instructor's own exercises live in their own files, written with the same API as the built-in
-checkers (`Case`, `Mistake`, `Exercise`, `register`, `case_rng`), and are loaded with
+checkers (`Case`, `Mistake`, `Exercise`, `StableExercise`, `register`, `case_rng`), and are loaded with
 `load_exercises(path)` (a .py file or a folder of them), `bpkit release/grade --exercises PATH`,
 or the BPKIT_EXERCISES environment variable (paths separated by `:`).
 """
@@ -19,7 +19,7 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
-from bpkit.checks._core import EXERCISES, Case, CheckFailure, Exercise, Mistake, case_rng, register
+from bpkit.checks._core import EXERCISES, Case, CheckFailure, Exercise, Mistake, StableExercise, case_rng, register
 
 _LESSON_MODULES = [f"lesson{n:02d}" for n in range(14)]
 for _name in _LESSON_MODULES:
@@ -63,5 +63,5 @@ for _path in filter(None, os.environ.get("BPKIT_EXERCISES", "").split(os.pathsep
 
 globals().update(EXERCISES)
 
-__all__ = ["EXERCISES", "Case", "CheckFailure", "Exercise", "ExerciseLoadError", "Mistake", "case_rng",
-           "load_exercises", "register", *EXERCISES]
+__all__ = ["EXERCISES", "Case", "CheckFailure", "Exercise", "ExerciseLoadError", "Mistake", "StableExercise",
+           "case_rng", "load_exercises", "register", *EXERCISES]

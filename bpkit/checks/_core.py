@@ -187,6 +187,38 @@ class Exercise:
         raise CheckFailure("\n".join(lines))
 
 
+@dataclass
+class StableExercise(Exercise):
+    """An exercise whose answer must be numerically stable: overflow, 0/0 and x/0 raise while it is checked.
+
+    The harness turns those floating-point events into errors (`strict_fp`, in a notebook check and in
+    batch grading alike), so an unstable formula fails even where its output happens to come out right,
+    and each event is explained by the exercise's own hint.
+    """
+
+    strict_fp: bool = True
+    overflow_hint: str = ""  # an exponent overflowed
+    invalid_hint: str = ""  # 0/0 or inf/inf; empty: "a 0/0 or inf/inf appeared: " + the overflow hint
+    divide_hint: str = ""  # x/0, log(0) among them; empty: as for 0/0
+    large_hint: str = ""  # a wrong value only on inputs of magnitude 1e3 (no error raised): an instability
+
+    def diagnose(self, case: Case, received: Any) -> str:
+        hint = super().diagnose(case, received)
+        large = "1e3" in case.label or "1000" in case.label
+        return self.large_hint if self.large_hint and large and hint == self.generic_hint else hint
+
+    def error_hint(self, error: dict) -> str:
+        text = f"{error['type']} {error['message']}".lower()
+        if "overflow" in text or "range error" in text:  # NumPy's "overflow encountered", math's "range error"
+            return self.overflow_hint
+        zero_by_zero = self.invalid_hint or "a 0/0 or inf/inf appeared: " + self.overflow_hint
+        if "invalid value" in text:
+            return zero_by_zero
+        if "divide" in text:
+            return self.divide_hint or zero_by_zero
+        return super().error_hint(error)
+
+
 EXERCISES: dict[str, Exercise] = {}
 
 # The grader draws every check input from a secret per-run seed, so a notebook cannot know (or

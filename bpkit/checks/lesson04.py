@@ -9,37 +9,9 @@ the true one is finite fails with the same hint.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
-
-
-@dataclass
-class StableExercise(Exercise):
-    """An exercise that must not overflow: overflow, 0/0 and log(0) raise while it is checked."""
-
-    strict_fp: bool = True
-    overflow_hint: str = ""
-    invalid_hint: str = ""  # for 0/0 and inf/inf; the overflow hint when empty
-    large_hint: str = ""  # a wrong value only on the logits of magnitude 1e3 (no error raised): an instability
-
-    def diagnose(self, case: Case, received) -> str:
-        hint = super().diagnose(case, received)
-        large = "1e3" in case.label or "1000" in case.label
-        return self.large_hint if self.large_hint and large and hint == self.generic_hint else hint
-
-    def error_hint(self, error: dict) -> str:
-        text = f"{error['type']} {error['message']}".lower()
-        if "overflow" in text:
-            return self.overflow_hint
-        if "invalid value" in text:
-            return self.invalid_hint or "a 0/0 or inf/inf appeared: " + self.overflow_hint
-        if "divide by zero" in text:
-            return ("log(0): a probability underflowed to 0; work with log-probabilities, "
-                    "z - logsumexp(z), instead of taking the log of a softmax")
-        return super().error_hint(error)
+from bpkit.checks._core import Case, Exercise, Mistake, StableExercise, case_rng, register
 
 
 # -- references ---------------------------------------------------------------------------------
@@ -136,6 +108,10 @@ ROW_MAX_HINT = (
 )
 LSE_HINT = (
     "log(sum(exp(z))) overflows for large logits: use log-sum-exp, m + log(sum(exp(z - m))) with m the row max"
+)
+LOG_ZERO_HINT = (
+    "log(0): a probability underflowed to 0; work with log-probabilities, z - logsumexp(z), instead of taking "
+    "the log of a softmax"
 )
 
 
@@ -283,6 +259,7 @@ register(
         id="softmax",
         overflow_hint=STABILITY_HINT,
         invalid_hint=ROW_MAX_HINT,
+        divide_hint=LOG_ZERO_HINT,
         lesson="04",
         points=2,
         description="row-wise softmax, stable for logits of magnitude 1e3",
@@ -311,6 +288,7 @@ register(
         id="cross_entropy",
         overflow_hint=LSE_HINT,
         large_hint=CLIPPED_HINT,
+        divide_hint=LOG_ZERO_HINT,
         lesson="04",
         points=2,
         description="mean negative log-likelihood of integer labels, via log-sum-exp",
@@ -341,6 +319,7 @@ register(
     StableExercise(
         id="cross_entropy_grad",
         overflow_hint=STABILITY_HINT,
+        divide_hint=LOG_ZERO_HINT,
         lesson="04",
         points=2,
         description="gradient of the mean cross-entropy with respect to the logits",

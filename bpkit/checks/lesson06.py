@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, case_rng, compare, register
+from bpkit.checks._core import Case, Exercise, Mistake, StableExercise, case_rng, compare, register
 from bpkit.checks.inputs import cube_sum, quadratic_form, softplus_sum, tanh_layer_loss
 
 # -- references ---------------------------------------------------------------------------------
@@ -257,15 +257,6 @@ SIGMOID_OVERFLOW_HINT = (
 )
 
 
-class _StableBackwardExercise(Exercise):
-    """sigmoid_backward is checked with overflow as an error, like the stable sigmoid of lesson 02."""
-
-    def error_hint(self, error: dict) -> str:
-        if "overflow" in f"{error['type']} {error['message']}".lower():
-            return SIGMOID_OVERFLOW_HINT
-        return super().error_hint(error)
-
-
 register(
     Exercise(
         id="relu_backward",
@@ -290,9 +281,9 @@ register(
 )
 
 register(
-    _StableBackwardExercise(
+    StableExercise(  # checked with overflow as an error, like the stable sigmoid of lesson 02
         id="sigmoid_backward",
-        strict_fp=True,
+        overflow_hint=SIGMOID_OVERFLOW_HINT,
         lesson="06",
         points=1,
         description="gradient through the sigmoid: dout * s (1 - s), s = sigmoid(z)",
