@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
+from bpkit.checks.lesson05 import recursive_topological_order  # micrograd's sort, for comparison
 from bpkit.engine import Value, topological_order
 
 
@@ -28,28 +29,13 @@ def million_node_graph() -> dict:
             "build_nodes_per_s": nodes / build, "backward_nodes_per_s": nodes / backward}
 
 
-def _recursive_topo(root: Value) -> list[Value]:
-    """micrograd's recursive topological sort, for comparison."""
-    topo, visited = [], set()
-
-    def build(v: Value) -> None:
-        if v not in visited:
-            visited.add(v)
-            for child in v.inputs:
-                build(child)
-            topo.append(v)
-
-    build(root)
-    return topo
-
-
 def largest_recursive_graph() -> tuple[int, int]:
     """(nodes, recursion limit): the longest chain the recursive sort handles at the default limit."""
     lo, hi = 1, 20_000  # ops; hi is known to fail at the default limit of 1000
     while lo < hi:
         mid = (lo + hi + 1) // 2
         try:
-            _recursive_topo(build_chain(mid))
+            recursive_topological_order(build_chain(mid))
             lo = mid
         except RecursionError:
             hi = mid - 1

@@ -180,16 +180,7 @@ def test_mul_backward_returning_one_number_is_explained():
 
 
 def test_numerical_gradient_that_leaves_x_perturbed_is_caught():
-    def not_restored(f, x, eps=1e-6):
-        grad = np.zeros_like(x)
-        for index in np.ndindex(x.shape):
-            x[index] += eps
-            f_plus = f(x)
-            x[index] -= 2 * eps  # forgets to move x back up by eps
-            grad[index] = (f_plus - f(x)) / (2 * eps)
-        return grad
-
-    message = failure_message("numerical_gradient", not_restored)
+    message = failure_message("numerical_gradient", lesson06._gradient_in_place_not_restored)
     assert "changed its input x in place" in message and "x[k] = old" in message
 
 
@@ -213,17 +204,8 @@ def test_numerical_gradient_that_adds_and_subtracts_eps_is_caught_when_floats_do
 
 
 def test_numerical_gradient_that_restores_exactly_in_place_passes():
-    def in_place_restored(f, x, eps=1e-6):
-        grad = np.zeros_like(x)
-        for index in np.ndindex(x.shape):
-            old = x[index]
-            x[index] = old + eps
-            f_plus = f(x)
-            x[index] = old - eps
-            f_minus = f(x)
-            x[index] = old
-            grad[index] = (f_plus - f_minus) / (2 * eps)
-        return grad
+    def in_place_restored(f, x, eps=1e-6):  # on the caller's x itself, each entry put back as it was
+        return lesson06._central_differences(f, x, eps, np.ndindex(x.shape))
 
     checks.numerical_gradient(in_place_restored)
 
@@ -270,23 +252,10 @@ def test_relative_error_returning_an_array_is_explained():
 def test_topological_order_recursion_is_refused_even_with_a_raised_recursion_limit():
     import sys
 
-    def topological_order(root):  # micrograd's build_topo, written in a notebook
-        topo, visited = [], set()
-
-        def build_topo(v):
-            if v not in visited:
-                visited.add(v)
-                for child in v.inputs:
-                    build_topo(child)
-                topo.append(v)
-
-        build_topo(root)
-        return topo
-
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(10**6)
-    try:
-        message = failure_message("topological_order", topological_order)
+    try:  # micrograd's build_topo, as a learner writes it in a notebook
+        message = failure_message("topological_order", lesson05.recursive_topological_order)
     finally:
         sys.setrecursionlimit(old)
     assert "`build_topo` calls itself" in message and f"hint:     {lesson05.SELF_CALL_HINT}" in message

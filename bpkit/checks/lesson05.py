@@ -184,18 +184,22 @@ def _topological_order(root):
     return order
 
 
-def _topo_recursive(root):
-    order, visited = [], set()
+def recursive_topological_order(root):
+    """micrograd's recursive build_topo: right on small graphs, a RecursionError on a long chain.
 
-    def build(node):
-        if node not in visited:
-            visited.add(node)
-            for child in node.inputs:
-                build(child)
-            order.append(node)
+    A typical mistake here, and what benchmarks/engine.py measures the explicit stack against.
+    """
+    topo, visited = [], set()
 
-    build(root)
-    return order
+    def build_topo(v):
+        if v not in visited:
+            visited.add(v)
+            for child in v.inputs:
+                build_topo(child)
+            topo.append(v)
+
+    build_topo(root)
+    return topo
 
 
 def _topo_no_visited(root):
@@ -397,7 +401,7 @@ register(
         time_limit=5.0,
         slow_hint=SLOW_VISITED_HINT,
         mistakes=[
-            Mistake(_topo_recursive, SELF_CALL_HINT),
+            Mistake(recursive_topological_order, SELF_CALL_HINT),
             Mistake(_topo_no_visited, DUPLICATE_HINT),
             Mistake(_topo_root_first, REVERSED_HINT),
             Mistake(_topo_reversed_bfs, BFS_HINT),

@@ -141,22 +141,22 @@ def _wrong_init(std_fn: Callable) -> Callable:
     return init
 
 
-def _init_mistakes(correct: Callable, wrong_stds: list[tuple[Callable, str]]) -> list[Mistake]:
+def _init_mistakes(correct: Callable, std: Callable, wrong_stds: list[tuple[Callable, str]]) -> list[Mistake]:
     def swapped(d_in, d_out, rng):
-        return rng.normal(0.0, _formula_of(correct)(d_in, d_out), size=(d_out, d_in))
+        return rng.normal(0.0, std(d_in, d_out), size=(d_out, d_in))
 
     def uniform(d_in, d_out, rng):
-        limit = np.sqrt(3.0) * _formula_of(correct)(d_in, d_out)  # the right variance, the wrong shape
+        limit = np.sqrt(3.0) * std(d_in, d_out)  # the right variance, the wrong shape
         return rng.uniform(-limit, limit, size=(d_in, d_out))
 
     def global_rng(d_in, d_out, rng):
-        return np.random.normal(0.0, _formula_of(correct)(d_in, d_out), size=(d_in, d_out))
+        return np.random.normal(0.0, std(d_in, d_out), size=(d_in, d_out))
 
     def fixed_seed(d_in, d_out, rng):
         return correct(d_in, d_out, np.random.default_rng(0))
 
     mistakes = [Mistake(_wrong_init(std_fn), hint) for std_fn, hint in wrong_stds if hint != HINT_LOC]
-    mistakes.append(Mistake(lambda d_in, d_out, rng: rng.normal(_formula_of(correct)(d_in, d_out), size=(d_in, d_out)), HINT_LOC))
+    mistakes.append(Mistake(lambda d_in, d_out, rng: rng.normal(std(d_in, d_out), size=(d_in, d_out)), HINT_LOC))
     mistakes += [
         Mistake(swapped, HINT_SWAPPED),
         Mistake(uniform, HINT_UNIFORM),
@@ -164,10 +164,6 @@ def _init_mistakes(correct: Callable, wrong_stds: list[tuple[Callable, str]]) ->
         Mistake(fixed_seed, HINT_FIXED),
     ]
     return mistakes
-
-
-def _formula_of(correct: Callable) -> Callable:
-    return _xavier_std if correct is _xavier_init else _he_std
 
 
 def _xavier_std(d_in, d_out):
@@ -180,31 +176,25 @@ def _he_std(d_in, d_out):
     return float(np.sqrt(2.0 / d_in))
 
 
-register(
-    Exercise(
-        id="xavier_init",
+def _init_exercise(id: str, description: str, reference: Callable, std: Callable, std_text: str,
+                   wrong_stds: list[tuple[Callable, str]]) -> Exercise:
+    """An initialiser exercise: xavier_init and he_init differ only in the formula of the std and its mistakes."""
+    return Exercise(
+        id=id,
         lesson="09",
         points=1,
-        description="a (d_in, d_out) weight matrix drawn from N(0, 2 / (d_in + d_out))",
+        description=description,
         cases=_init_cases,
-        reference=_xavier_init,
-        compare_answer=_make_init_comparison(_xavier_std, "sqrt(2 / (d_in + d_out))", XAVIER_WRONG_STDS),
-        mistakes=_init_mistakes(_xavier_init, XAVIER_WRONG_STDS),
+        reference=reference,
+        compare_answer=_make_init_comparison(std, std_text, wrong_stds),
+        mistakes=_init_mistakes(reference, std, wrong_stds),
     )
-)
 
-register(
-    Exercise(
-        id="he_init",
-        lesson="09",
-        points=1,
-        description="a (d_in, d_out) weight matrix drawn from N(0, 2 / d_in)",
-        cases=_init_cases,
-        reference=_he_init,
-        compare_answer=_make_init_comparison(_he_std, "sqrt(2 / d_in)", HE_WRONG_STDS),
-        mistakes=_init_mistakes(_he_init, HE_WRONG_STDS),
-    )
-)
+
+register(_init_exercise("xavier_init", "a (d_in, d_out) weight matrix drawn from N(0, 2 / (d_in + d_out))",
+                        _xavier_init, _xavier_std, "sqrt(2 / (d_in + d_out))", XAVIER_WRONG_STDS))
+register(_init_exercise("he_init", "a (d_in, d_out) weight matrix drawn from N(0, 2 / d_in)",
+                        _he_init, _he_std, "sqrt(2 / d_in)", HE_WRONG_STDS))
 
 
 # -- clip_grad_norm -----------------------------------------------------------------------------
