@@ -135,14 +135,7 @@ class Linear(Layer):
         init: str | Callable[[int, int, np.random.Generator], np.ndarray] = "he",
         dtype: type | np.dtype = np.float64,
     ) -> None:
-        for name, d in (("d_in", d_in), ("d_out", d_out)):
-            if isinstance(d, bool) or not isinstance(d, Integral) or d < 1:
-                raise ValueError(f"Linear: {name} must be a positive integer, got {d!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(
-                f"Linear: rng must be a np.random.Generator, got {type(rng).__name__}; "
-                "pass rng = np.random.default_rng(seed)"
-            )
+        _init.check_init_args(d_in, d_out, rng, caller="Linear")
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise ValueError(f"Linear: dtype must be a floating type like np.float64 or np.float32, got {dtype!r}")
