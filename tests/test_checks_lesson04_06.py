@@ -152,7 +152,7 @@ def test_topological_order_missing_the_root_is_explained():
     assert "missing" in message
 
 
-def test_topological_order_judge_reports_an_input_after_its_user():
+def test_topological_order_rules_report_an_input_after_its_user():
     spec = [("leaf", [], 1.0), ("tanh", [0], None), ("exp", [1], None)]
     assert lesson05._order_problem(spec, [0, 1, 2]) is None
     assert lesson05._order_problem(spec, [1, 0, 2]) == "node 1 comes before its input node 0"

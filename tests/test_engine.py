@@ -290,6 +290,24 @@ def value_linear(x_rows, W, b):
     return [[sum((row[i] * W[i][j] for i in range(d_in)), b[j]) for j in range(d_out)] for row in x_rows]
 
 
+def grad_of(values) -> np.ndarray:
+    """The .grad of every Value in a (nested) list, as an array of the same shape."""
+    return np.array([grad_of(v) for v in values]) if isinstance(values, list) else values.grad
+
+
+def assert_value_mlp_matches(model: Sequential, X: np.ndarray, activation, value_loss, loss: float) -> None:
+    """Rebuild model (Linear, activation, Linear) from Values, backprop value_loss(outputs), compare with the layers."""
+    W1, W2 = value_matrix(model[0].W.data), value_matrix(model[2].W.data)
+    b1, b2 = value_matrix(model[0].b.data)[0], value_matrix(model[2].b.data)[0]
+    h = [[activation(z) for z in row] for row in value_linear(value_matrix(X), W1, b1)]
+    L = value_loss(value_linear(h, W2, b2))
+    L.backward()
+
+    assert L.data == pytest.approx(loss, rel=1e-12)
+    for values, param in ((W1, model[0].W), (b1, model[0].b), (W2, model[2].W), (b2, model[2].b)):
+        np.testing.assert_allclose(grad_of(values), param.grad, rtol=1e-10, atol=1e-14)
+
+
 def test_value_mlp_matches_layers_mse_tanh():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((4, 3))  # (N, D_in)
@@ -301,19 +319,11 @@ def test_value_mlp_matches_layers_mse_tanh():
     loss = loss_fn.forward(model.forward(X), T)
     model.backward(loss_fn.backward())
 
-    W1, W2 = value_matrix(model[0].W.data), value_matrix(model[2].W.data)
-    b1, b2 = value_matrix(model[0].b.data)[0], value_matrix(model[2].b.data)[0]
-    h = [[z.tanh() for z in row] for row in value_linear(value_matrix(X), W1, b1)]
-    out = value_linear(h, W2, b2)
-    squares = [(o - t) ** 2 for row_o, row_t in zip(out, T) for o, t in zip(row_o, row_t)]
-    L = sum(squares) / len(squares)
-    L.backward()
+    def mse(out):
+        squares = [(o - t) ** 2 for row_o, row_t in zip(out, T) for o, t in zip(row_o, row_t)]
+        return sum(squares) / len(squares)
 
-    assert L.data == pytest.approx(loss, rel=1e-12)
-    np.testing.assert_allclose([[w.grad for w in row] for row in W1], model[0].W.grad, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose([b.grad for b in b1], model[0].b.grad, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose([[w.grad for w in row] for row in W2], model[2].W.grad, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose([b.grad for b in b2], model[2].b.grad, rtol=1e-10, atol=1e-14)
+    assert_value_mlp_matches(model, X, Value.tanh, mse, loss)
 
 
 def test_value_mlp_matches_layers_relu_softmax_cross_entropy():
@@ -328,17 +338,9 @@ def test_value_mlp_matches_layers_relu_softmax_cross_entropy():
     z1 = X @ model[0].W.data + model[0].b.data
     assert np.min(np.abs(z1)) > 1e-3
 
-    W1, W2 = value_matrix(model[0].W.data), value_matrix(model[2].W.data)
-    b1, b2 = value_matrix(model[0].b.data)[0], value_matrix(model[2].b.data)[0]
-    h = [[z.relu() for z in row] for row in value_linear(value_matrix(X), W1, b1)]
-    logits = value_linear(h, W2, b2)
-    # -log softmax(z)[y] = log(sum_j e^z_j) - z_y (small logits: no need to shift here)
-    nll = [sum(z.exp() for z in row).log() - row[label] for row, label in zip(logits, y)]
-    L = sum(nll) / len(nll)
-    L.backward()
+    def cross_entropy(logits):
+        # -log softmax(z)[y] = log(sum_j e^z_j) - z_y (small logits: no need to shift here)
+        nll = [sum(z.exp() for z in row).log() - row[label] for row, label in zip(logits, y)]
+        return sum(nll) / len(nll)
 
-    assert L.data == pytest.approx(loss, rel=1e-12)
-    np.testing.assert_allclose([[w.grad for w in row] for row in W1], model[0].W.grad, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose([b.grad for b in b1], model[0].b.grad, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose([[w.grad for w in row] for row in W2], model[2].W.grad, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose([b.grad for b in b2], model[2].b.grad, rtol=1e-10, atol=1e-14)
+    assert_value_mlp_matches(model, X, Value.relu, cross_entropy, loss)
