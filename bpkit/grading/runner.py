@@ -83,6 +83,15 @@ def _preload(template: bool) -> None:
             __import__(f"bpkit.{name}")
         except Exception:  # a module that cannot load here is the notebook's problem, reported per cell
             pass
+    # What creating the shell and a first run_cell import (the completer, magics, the debugger's
+    # bdb...), and NumPy's random module, which NumPy loads only on first use.
+    for name in ("IPython.core.completer", "IPython.core.magics", "IPython.core.oinspect",
+                 "IPython.core.application", "IPython.core.crashhandler", "IPython.core.logger",
+                 "IPython.core.history", "sqlite3", "bdb", "secrets", "numpy.random"):
+        try:
+            __import__(name)
+        except Exception:
+            pass
     try:
         from bpkit.widgets import warm_up
 
