@@ -130,7 +130,11 @@ def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | Non
 
         shutil.copytree(source, workdir, symlinks=True)
         os.chdir(workdir)
-    shell = InteractiveShell.instance(colors="nocolor")
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"  # In/Out and %history as usual; no database file to create
+    shell = InteractiveShell.instance(colors="nocolor", config=config)
     # Only the error's name and message go back to the grader: formatting a traceback (0.2 s of
     # CPU with IPython's stack_data) would be wasted on every stub that raises NotImplementedError.
     shell.showtraceback = shell.showsyntaxerror = lambda *args, **kwargs: None

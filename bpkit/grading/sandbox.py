@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -523,7 +524,7 @@ class _Forked:
     def wait(self, timeout=None):
         deadline = time.monotonic() + (timeout or 0)
         while self.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.002)
 
 
 class ForkServer:
@@ -596,36 +597,28 @@ class ForkServer:
         os.chmod(target, 0o755)
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
+        # The child says hello on this socket as its first act; the kernel stamps the message with
+        # the child's PID in our namespace (SO_PASSCRED), so no search of /proc is needed.
+        hello, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        hello.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         token = secrets.token_hex(6)
         message = json.dumps({"id": name, "token": token, "memory_bytes": limits.memory_bytes,
                               "file_bytes": MAX_FILE_BYTES, "tmpfs_bytes": TMPFS_BYTES}).encode()
         try:
             with self._lock:
-                socket.send_fds(self.control, [message], [request_r, reply_w])
+                socket.send_fds(self.control, [message], [request_r, reply_w, theirs.fileno()])
         except OSError as exc:
             for fd in (request_r, request_w, reply_r, reply_w):
                 os.close(fd)
+            hello.close()
+            theirs.close()
             shutil.move(str(target), workdir)
             raise ForkServerUnavailable(f"the fork server is gone ({exc})") from None
-        finally:
-            pass
         os.close(request_r)
         os.close(reply_w)
-        found = None
-        deadline = time.monotonic() + 20
-        wanted = f"bpk{token}"[:15]
-        while found is None and time.monotonic() < deadline:
-            for entry in os.scandir("/proc"):
-                if entry.name.isdigit():
-                    try:
-                        with open(f"/proc/{entry.name}/comm") as handle:
-                            if handle.read().strip() == wanted:
-                                found = int(entry.name)
-                                break
-                    except OSError:
-                        continue
-            if found is None:
-                time.sleep(0.005)
+        theirs.close()
+        found = _hello_pid(hello, 20.0)
+        hello.close()
         stdin, stdout = os.fdopen(request_w, "wb"), os.fdopen(reply_r, "rb", buffering=0)
         if found is None:
             stdin.close()
@@ -653,6 +646,25 @@ class ForkServer:
         self.process.kill()
         self.process.wait()
         self._log.close()
+
+
+def _hello_pid(hello, seconds: float) -> int | None:
+    """The sender's PID from the first message on `hello` (SCM_CREDENTIALS), None after `seconds`."""
+    import socket
+
+    hello.settimeout(seconds)
+    try:
+        _, ancillary, _, _ = hello.recvmsg(16, socket.CMSG_SPACE(_UCRED.size))
+    except OSError:  # timed out, or the socket broke
+        return None
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS and len(data) >= _UCRED.size:
+            pid = _UCRED.unpack_from(data)[0]
+            return pid if pid > 0 else None
+    return None
+
+
+_UCRED = struct.Struct("iII")  # struct ucred: pid, uid, gid
 
 
 def _tail(path: Path) -> str:
