@@ -51,6 +51,7 @@ from bpkit.grading.submission import (
     reference_flags,
     student_cells,
 )
+from bpkit.notebook import LESSON_FILE, STUDENT_IN_NAME
 
 MAX_COPY_BYTES = 256 * 2**20  # a submission folder larger than this is not copied, only the notebook
 MIN_MEMORY_MB = 300  # below this a kernel cannot even import NumPy and IPython
@@ -194,8 +195,6 @@ def _copy_inputs(submission: Path, dest: Path, out_dir: Path) -> None:
     shutil.copyfile(submission, dest / "submission.ipynb")
 
 
-DEFAULT_NAME_PATTERN = r"^(?P<student>.+?)(?:[_\-. ]+(?:lesson)?\d{1,2}(?:[_\-. ].*)?)?$"
-LESSON_FILE = re.compile(r"^(?:lesson)?\d{1,2}(?:[_\-. ].*)?$")  # `01_neurons`: a lesson's own file name
 
 
 def student_id(path: Path, pattern: re.Pattern) -> str:
@@ -271,7 +270,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lesson", metavar="NN", default=None,
                    help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)")
     p.add_argument("--roster", type=Path, default=None, help="CSV of the class: id,name,email (name, email optional)")
-    p.add_argument("--name-pattern", default=DEFAULT_NAME_PATTERN, metavar="REGEX",
+    p.add_argument("--name-pattern", default=STUDENT_IN_NAME, metavar="REGEX",
                    help="regex with a (?P<student>...) group, matched against each file stem "
                         "(default: the stem minus a trailing lesson number, alice_01 -> alice)")
     p.add_argument("--student", action="append", default=None, metavar="ID",
