@@ -20,7 +20,7 @@ REFERENCE_PATTERNS = [
     for p in (
         r"bpkit\.checks\.(?!CheckFailure\b|EXERCISES\b)\w",
         r"from\s+bpkit\.checks\s+import\s+(?!\(?\s*(?:CheckFailure|EXERCISES)\s*\)?\s*$)",
-        r"checks\s*\.\s*(?:_core|_harness|lesson\d\d|EXERCISES\s*\[[^\]]*\]\s*\.\s*(?:reference|mistakes|cases|judge))",
+        r"checks\s*\.\s*(?:_core|_harness|lesson\d\d|EXERCISES\s*\[[^\]]*\]\s*\.\s*(?:reference|mistakes|cases|compare_answer))",
         r"(?:checks|bpkit)\s*\.\s*__file__",
         r"bpkit/checks|bpkit/datasets|digits\.csv",
         r"\b_reference_\w+|\b_split\s*\(",
