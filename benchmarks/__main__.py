@@ -27,6 +27,7 @@ def throughput(args: argparse.Namespace) -> dict:
     if torch_version:
         contenders["PyTorch CPU"] = training.epoch_torch
     results = {"torch": torch_version or "not installed (pip install '.[bench]' to add the column)"}
+    results["threads"] = training.blas_threads()
     for dtype in (np.float64, np.float32):
         X, y = training.make_data(args.samples, dtype)
         times = {name: [] for name in [*contenders, "per-sample loop"]}
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Training throughput: 784-100-10 ReLU MLP, softmax cross-entropy, SGD, batch {args.batch}, "
           f"{args.samples:,} samples, median of {args.repeats}")
     report["training"] = tp = throughput(args)
-    print(f"  (PyTorch: {tp['torch']})")
+    print(f"  (PyTorch: {tp['torch']}; BLAS and PyTorch threads: {training.blas_threads()})")
     for dtype in ("float64", "float32"):
         rates = tp[dtype]["samples_per_s"]
         fused = rates["fused NumPy"]

@@ -6,7 +6,9 @@ fork server (the default); then a class of 1,000 lesson-01 submissions end to en
     python benchmarks/bench_grade.py                      # everything (about 15 minutes on 2 cores)
     python benchmarks/bench_grade.py --quick              # fewer copies, no 1,000-submission runs
 
-Prints wall-clock seconds per submission for each path, lesson and --jobs, the kernel CPU seconds
+Prints wall-clock seconds per submission for each path, lesson and --jobs (the run's time over its
+copies: what a run pays once, the fork server's template and the course copy, is included, so small
+runs overstate the cost of each further submission; the 1,000-submission run shows it), the kernel CPU seconds
 per submission (fork server), and for the big class: total time, seconds per submission and the
 grader's peak memory (VmHWM of its process, polled). Writes the figures into benchmarks/latest.json
 under "grading". A benchmark, not a test: the numbers depend on the machine and on what else runs.
@@ -103,7 +105,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer copies; skip the 1,000-submission runs")
     parser.add_argument("--class-size", type=int, default=1000)
     args = parser.parse_args()
-    n = {"01": 6, "06": 3, "13": 2} if args.quick else {"01": 20, "06": 8, "13": 4}
+    n = {"01": 6, "06": 3, "13": 2} if args.quick else {"01": 40, "06": 8, "13": 4}
     figures: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "per_lesson": {}, "class": {}}
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         tmp = Path(tmp)

@@ -6,6 +6,7 @@ with softmax cross-entropy and plain SGD, and computes the loss of every batch.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -128,6 +129,7 @@ def epoch_torch(X: np.ndarray, y: np.ndarray, batch: int) -> float:
     """PyTorch CPU: nn.Sequential, CrossEntropyLoss, optim.SGD."""
     import torch
 
+    torch.set_num_threads(blas_threads())  # as many threads as NumPy's BLAS: a like-for-like comparison
     dtype = torch.float64 if X.dtype == np.float64 else torch.float32
     model = torch.nn.Sequential(torch.nn.Linear(D_IN, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, CLASSES)).to(dtype)
     with torch.no_grad():
@@ -158,6 +160,15 @@ def gemm_peak(dtype, n: int = 1536, repeats: int = 5) -> float:
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * n**3 / np.median(times) / 1e9
+
+
+def blas_threads() -> int:
+    """The threads NumPy's BLAS uses: OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) if set, else every core."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return os.cpu_count() or 1
 
 
 def torch_available() -> str | None:
