@@ -500,6 +500,9 @@ def mlp(
     for width in nouts:
         if isinstance(width, bool) or not isinstance(width, Integral) or width < 1:
             raise ValueError(f"mlp: every width in nouts must be a positive integer, got {width!r} in {list(nouts)}")
+    _init.check_init_args(nin, nouts[0], rng, caller="mlp")
+    if isinstance(init, str) and init not in _INITS:
+        raise ValueError(f"mlp: unknown init {init!r}; use one of {sorted(_INITS)} or a callable")
     if isinstance(activation, str):
         if activation not in _ACTIVATIONS:
             raise ValueError(

@@ -474,8 +474,8 @@ def test_mlp_passes_a_callable_init_on_to_every_layer():
         ({"activation": "gelu"}, ValueError, r"unknown activation 'gelu'; use one of \['relu', 'sigmoid', 'tanh'\]"),
         ({"activation": 3}, TypeError, "activation must be a name or a layer class like ReLU, got int"),
         ({"dropout": 1.0}, ValueError, r"dropout is the probability of dropping a hidden unit, in \[0, 1\); got 1.0"),
-        ({"init": "kaiming"}, ValueError, "unknown init 'kaiming'"),
-        ({"rng": 0}, TypeError, "rng must be a np.random.Generator"),
+        ({"init": "kaiming"}, ValueError, "mlp: unknown init 'kaiming'"),
+        ({"rng": 0}, TypeError, "mlp: rng must be a np.random.Generator"),
     ],
 )
 def test_mlp_rejects_bad_arguments_with_a_clear_message(kwargs, error, message):
