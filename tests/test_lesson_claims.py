@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from bpkit.data import load_digits, make_house_prices, make_spirals, train_test_split
+from bpkit.data import load_digits, make_house_prices, make_spirals, standardiser, train_test_split
 from bpkit.functions import PROBLEMS, descend, quadratic_grad
 from bpkit.gradcheck import format_error, numerical_gradient, relative_error
-from bpkit.layers import Linear, ReLU, Sequential
+from bpkit.layers import Linear, ReLU, Sequential, mlp
 from bpkit.losses import SoftmaxCrossEntropy
 from bpkit.metrics import accuracy
 from bpkit.optim import SGD, Momentum, clip_grad_norm
@@ -124,19 +124,14 @@ def test_lesson07_gaps_are_far_from_the_rounding_bound():
 def _digits_for_lesson09():
     X, y = load_digits()
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, rng=np.random.default_rng(9))
-    mu, sigma = X_train.mean(axis=0), X_train.std(axis=0)
-    sigma = np.where(sigma > 0, sigma, 1.0)
-    return (X_train - mu) / sigma, y_train, (X_test - mu) / sigma, y_test
+    scale = standardiser(X_train)
+    return scale(X_train), y_train, scale(X_test), y_test
 
 
 def _clipping_run(data, max_norm, seed, epochs=5, lr=1.0, batch_size=32):
     """The lesson's 8-layer He/ReLU SGD run; returns (gradient norms before clipping, test accuracy or None)."""
     X_train, y_train, X_test, y_test = data
-    layers, d_in, rng = [], 64, np.random.default_rng(seed)
-    for _ in range(7):
-        layers += [Linear(d_in, 64, rng, init="he"), ReLU()]
-        d_in = 64
-    model = Sequential(*layers, Linear(64, 10, rng, init="he"))
+    model = mlp(64, [64] * 7 + [10], np.random.default_rng(seed), activation="relu", init="he")
     params = model.parameters()
     loss, optimizer, order_rng = SoftmaxCrossEntropy(), SGD(params, lr=lr), np.random.default_rng(1000 + seed)
     norms = []
