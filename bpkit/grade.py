@@ -195,8 +195,6 @@ def _copy_inputs(submission: Path, dest: Path, out_dir: Path) -> None:
     shutil.copyfile(submission, dest / "submission.ipynb")
 
 
-
-
 def student_id(path: Path, pattern: re.Pattern) -> str:
     """The student a file belongs to: the pattern's `student` group of the file stem
     (`alice_01` -> `alice`), or the folder name for a file that keeps the lesson's own name

@@ -119,6 +119,12 @@ _INITS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
+def _check_init_name(init: str, caller: str) -> None:
+    """An init given by name must be one of _INITS; the message names the caller (Linear, mlp)."""
+    if init not in _INITS:
+        raise ValueError(f"{caller}: unknown init {init!r}; use one of {sorted(_INITS)} or a callable")
+
+
 class Linear(Layer):
     """Fully connected layer out = x @ W + b: x (N, d_in) -> out (N, d_out).
 
@@ -141,8 +147,7 @@ class Linear(Layer):
             raise ValueError(f"Linear: dtype must be a floating type like np.float64 or np.float32, got {dtype!r}")
         self.d_in, self.d_out = int(d_in), int(d_out)
         if isinstance(init, str):
-            if init not in _INITS:
-                raise ValueError(f"Linear: unknown init {init!r}; use one of {sorted(_INITS)} or a callable")
+            _check_init_name(init, "Linear")
             W = _INITS[init](self.d_in, self.d_out, rng)
         elif callable(init):
             W = np.asarray(init(self.d_in, self.d_out, rng))
@@ -501,8 +506,8 @@ def mlp(
         if isinstance(width, bool) or not isinstance(width, Integral) or width < 1:
             raise ValueError(f"mlp: every width in nouts must be a positive integer, got {width!r} in {list(nouts)}")
     _init.check_init_args(nin, nouts[0], rng, caller="mlp")
-    if isinstance(init, str) and init not in _INITS:
-        raise ValueError(f"mlp: unknown init {init!r}; use one of {sorted(_INITS)} or a callable")
+    if isinstance(init, str):
+        _check_init_name(init, "mlp")
     if isinstance(activation, str):
         if activation not in _ACTIVATIONS:
             raise ValueError(

@@ -77,20 +77,17 @@ def _preload(template: bool) -> None:
     if not template:
         return
 
-    for name in ("engine", "graph", "layers", "losses", "optim", "init", "gradcheck", "data", "train",
-                 "metrics", "functions", "diagnostics", "explore", "checks"):
-        try:
-            __import__(f"bpkit.{name}")
-        except Exception:  # a module that cannot load here is the notebook's problem, reported per cell
-            pass
-    # What creating the shell and a first run_cell import (the completer, magics, the debugger's
-    # bdb...), and NumPy's random module, which NumPy loads only on first use.
-    for name in ("IPython.core.completer", "IPython.core.magics", "IPython.core.oinspect",
+    # bpkit's modules, and what creating the shell and a first run_cell import (the completer,
+    # magics, the debugger's bdb...), and NumPy's random module, which NumPy loads only on first use.
+    bpkit_modules = ("engine", "graph", "layers", "losses", "optim", "init", "gradcheck", "data", "train",
+                     "metrics", "functions", "diagnostics", "explore", "checks")
+    for name in (*(f"bpkit.{module}" for module in bpkit_modules),
+                 "IPython.core.completer", "IPython.core.magics", "IPython.core.oinspect",
                  "IPython.core.application", "IPython.core.crashhandler", "IPython.core.logger",
                  "IPython.core.history", "sqlite3", "bdb", "secrets", "numpy.random"):
         try:
             __import__(name)
-        except Exception:
+        except Exception:  # a module that cannot load here is the notebook's problem, reported per cell
             pass
     try:
         from bpkit.widgets import warm_up

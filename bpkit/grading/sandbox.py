@@ -588,7 +588,6 @@ class ForkServer:
 
     def spawn(self, workdir: Path, limits: Limits) -> tuple[_Forked, str]:
         """A new child for the submission whose files are in `workdir`; returns it and its PID namespace."""
-        import secrets
         import socket
 
         name = workdir.name
@@ -601,8 +600,7 @@ class ForkServer:
         # the child's PID in our namespace (SO_PASSCRED), so no search of /proc is needed.
         hello, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         hello.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        token = secrets.token_hex(6)
-        message = json.dumps({"id": name, "token": token, "memory_bytes": limits.memory_bytes,
+        message = json.dumps({"id": name, "memory_bytes": limits.memory_bytes,
                               "file_bytes": MAX_FILE_BYTES, "tmpfs_bytes": TMPFS_BYTES}).encode()
         try:
             with self._lock:
