@@ -21,178 +21,26 @@ import math
 import os
 import re
 import secrets
-import shutil
 import sqlite3
 import sys
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from bpkit.grading.execute import Options, Run, run_submission
+from bpkit.grading.execute import Options
 from bpkit.grading.gradebook import Result, clean, make_row
-from bpkit.grading.judge import judge_exercise
-from bpkit.grading.sandbox import (
-    ForkServer,
-    ForkServerUnavailable,
-    SandboxUnavailable,
-    WorkArea,
-    build_course_copy,
-    check_bwrap,
-    kill_all,
-    source_checkout_folders,
+from bpkit.grading.grader import (  # noqa: F401 - known_lessons, lesson_exercises: re-exported
+    Grader,
+    data_files,
+    invalid_result,
+    known_lessons,
+    lesson_exercises,
 )
-from bpkit.grading.submission import (
-    InvalidSubmission,
-    defined_at,
-    find_lesson,
-    folder_files,
-    left_behind,
-    lesson_in_name,
-    read_notebook,
-    reference_flags,
-    student_cells,
-)
-from bpkit.notebook import LESSON_FILE, STUDENT_IN_NAME
+from bpkit.grading.sandbox import SandboxUnavailable, check_bwrap, kill_all
+from bpkit.grading.view import ViewUnavailable
+from bpkit.notebook import LESSON_FILE, STUDENT_IN_NAME, InvalidNotebook
 
-MAX_COPY_BYTES = 256 * 2**20  # a submission folder larger than this is not copied, only the notebook
 MIN_MEMORY_MB = 300  # below this a kernel cannot even import NumPy and IPython
-
-
-def known_lessons() -> list[str]:
-    """Lessons that have at least one graded exercise."""
-    from bpkit.checks import EXERCISES
-
-    return sorted({exercise.lesson for exercise in EXERCISES.values()})
-
-
-def lesson_exercises(lesson: str) -> list:
-    """The registered exercises of one lesson, in catalogue order."""
-    from bpkit.checks import EXERCISES
-
-    return [exercise for exercise in EXERCISES.values() if exercise.lesson == lesson]
-
-
-class Grader:
-    """Everything one run shares: options, secret seed, work area, the sandbox's course copy."""
-
-    def __init__(self, options: Options, seed: int, lesson: str | None, out: Path, submissions: list[Path]):
-        self.options = options
-        self.seed = seed
-        self.lesson = lesson
-        self.out = out
-        self.area = WorkArea()
-        self.course_copy = build_course_copy(self.area.path / "course") if options.sandboxed else None
-        # What no sandbox may see: the gradebook, every submission's folder, our work folders, the
-        # course checkout (solutions, tests) when bpkit runs from one.
-        self.hide = [out, self.area.path.parent, *{p.parent for p in submissions}, *source_checkout_folders()]
-        self._count = 0
-        self.forkserver = None
-        self.forkserver_problem: str | None = None
-        if options.sandboxed and options.fork_server:
-            try:
-                self.forkserver = ForkServer(self.area.path, self.course_copy, self.hide)
-            except (ForkServerUnavailable, OSError) as exc:
-                self.forkserver_problem = str(exc)
-
-    def close(self) -> None:
-        if self.forkserver is not None:
-            self.forkserver.close()
-        self.area.close()
-
-    def grade(self, path: Path, student: str) -> Result:
-        """Grade one notebook file; never raises, so one bad submission cannot stop the others."""
-        try:
-            return self._grade(path, student)
-        except Exception as exc:  # a bug of the grader or a checker, reported in the gradebook
-            message = f"the grader failed on this notebook ({type(exc).__name__}: {exc}); please report it"
-            return Result(clean(path, 1000), student, "", [make_row(path, student, "", "", 0, 0, "error", message)],
-                          sandbox=self._sandbox_name())
-
-    def _run(self, cells, defined, exercises, cases_of, work: Path, folder: Path) -> Run:
-        """In a child of the fork server; should it fail, in a sandbox of its own (and so on after)."""
-        if self.forkserver is not None:
-            try:
-                return run_submission(cells, defined, exercises, cases_of, work, self.course_copy, self.hide,
-                                      folder / "kernel.log", self.options, self.forkserver)
-            except ForkServerUnavailable as exc:
-                self.forkserver_problem = str(exc)
-                server, self.forkserver = self.forkserver, None
-                server.close()
-                print(f"bpkit grade: warning: the fork server stopped ({exc}); each submission now starts its own "
-                      f"sandbox (slower, just as safe)", file=sys.stderr)
-                if not work.exists():
-                    raise
-        return run_submission(cells, defined, exercises, cases_of, work, self.course_copy, self.hide,
-                              folder / "kernel.log", self.options)
-
-    def _sandbox_name(self) -> str:
-        return "bwrap" if self.options.sandboxed else "none"
-
-    def _grade(self, path: Path, student: str) -> Result:
-        from bpkit.checks._core import secret_seed
-
-        lessons = known_lessons()
-        try:
-            nb = read_notebook(path)
-            lesson, notes = find_lesson(nb, path, lessons, self.lesson)
-        except InvalidSubmission as exc:
-            guess = self.lesson or lesson_in_name(path, lessons) or ""
-            max_points = sum(e.points for e in lesson_exercises(guess)) if guess else 0
-            row = make_row(path, student, guess, "", 0, max_points, "invalid", str(exc))
-            return Result(clean(path, 1000), student, guess, [row], sandbox=self._sandbox_name())
-        cells = student_cells(nb)
-        defined = defined_at(cells)
-        flags = reference_flags(cells)
-        exercises = lesson_exercises(lesson)
-        with secret_seed(self.seed):
-            cases_of = {exercise.id: exercise.graded_cases() for exercise in exercises}
-        self._count += 1
-        folder = Path(os.path.join(self.area.path, f"sub-{os.getpid()}-{id(path)}-{secrets.token_hex(4)}"))
-        folder.mkdir()
-        work = folder / folder.name
-        try:
-            _copy_inputs(path, work, self.out)
-            run = self._run(cells, defined, exercises, cases_of, work, folder)
-        except Exception as exc:  # the grader's own failure on this notebook: recorded, the others go on
-            run = Run(stopped=f"the grader failed on this notebook ({type(exc).__name__}: {exc})", stopped_at=-1)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-            if self.forkserver is not None:
-                self.forkserver.release(work.name)
-        rows = []
-        for exercise in exercises:
-            reached = exercise.id in run.unchecked or exercise.id in run.observations or exercise.id in run.missing
-            if run.stopped_at == -1 and not reached:
-                status, message = run.stopped_status, f"not checked: {run.stopped}"
-            else:
-                with secret_seed(self.seed):
-                    status, message = judge_exercise(exercise, cases_of[exercise.id], run, defined.get(exercise.id))
-            points = exercise.points if status == "pass" else 0
-            rows.append(make_row(path, student, lesson, exercise.id, points, exercise.points, status, message, flags))
-        notes += [
-            f"{label} raised {ename}: {evalue}"
-            + (f" (out of memory: a notebook may use at most {self.options.memory_mb} MB)" if ename == "MemoryError" else "")
-            for label, ename, evalue in run.cell_errors
-        ]
-        if run.stopped:
-            notes.append(run.stopped[0].upper() + run.stopped[1:] + ".")
-        if flags:
-            notes.append("This notebook refers to the checkers' reference answers or bpkit's own files; "
-                         "your instructor sees this flag.")
-        return Result(clean(path, 1000), student, lesson, rows, [clean(n, 600) for n in notes], flags,
-                      self._sandbox_name(), run.kernel_cpu)
-
-
-def _copy_inputs(submission: Path, dest: Path, out_dir: Path) -> None:
-    """Copy the submission's folder (its data files, not notebooks) to be the kernel's working folder."""
-    excluded = (out_dir.resolve(),)
-    if folder_files(submission, MAX_COPY_BYTES, excluded) is not None:
-        try:
-            shutil.copytree(submission.parent.resolve(), dest, symlinks=True,
-                            ignore=lambda folder, names: {n for n in names if left_behind(folder, n, excluded)})
-        except (OSError, shutil.Error):
-            shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(exist_ok=True)
-    shutil.copyfile(submission, dest / "submission.ipynb")
+MAX_OWNERSHIP_SCAN = 2000  # entries looked at to decide whether a folder is one student's
 
 
 def student_id(path: Path, pattern: re.Pattern) -> str:
@@ -208,19 +56,37 @@ def student_id(path: Path, pattern: re.Pattern) -> str:
 
 
 def file_digest(path: Path) -> tuple[str, str]:
-    """(sha256 of the file, its modification time as UTC ISO); ("", "") when it cannot be read."""
+    """(sha256 of the file, its modification time as UTC ISO); ("", "") for what is not a regular
+    notebook file (a symbolic link, a device, too large: the grade says why), "" for a time no
+    calendar holds."""
     import hashlib
-    from datetime import datetime, timezone
+
+    from bpkit.files import read_regular, utc_stamp
+    from bpkit.notebook import MAX_NOTEBOOK_BYTES
 
     try:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        stamp = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return digest.hexdigest(), stamp
+        data = read_regular(path, MAX_NOTEBOOK_BYTES)
+        return hashlib.sha256(data).hexdigest(), utc_stamp(os.lstat(path).st_mtime)
     except OSError:
         return "", ""
+
+
+def own_folders(files: list[Path], names: dict[Path, str], pattern: re.Pattern) -> set[Path]:
+    """The folders of `files` that hold one student's notebooks only: their data files may go along.
+    A class folder (many students' notebooks, or too many entries to tell) brings none."""
+    owned = set()
+    for folder in {p.parent for p in files}:
+        students = set()
+        seen = 0
+        for root, dirs, entries in os.walk(folder):
+            dirs[:] = [d for d in dirs if d != ".ipynb_checkpoints"]
+            seen += len(dirs) + len(entries)
+            students |= {student_id(Path(root, e), pattern) for e in entries if e.endswith(".ipynb")}
+            if seen > MAX_OWNERSHIP_SCAN or len(students) > 1:
+                break
+        if seen <= MAX_OWNERSHIP_SCAN and len(students) == 1:
+            owned.add(folder)
+    return owned
 
 
 def parse_due(text: str) -> str:
@@ -415,15 +281,20 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
     seed = args.seed if args.seed is not None else secrets.randbits(63)
     options = Options(timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed,
                       fork_server=not args.no_fork_server)
+    owned = own_folders(todo, names, pattern)
     if args.cluster:
-        source = _cluster_results(args, todo, names, options, seed)
+        source = _cluster_results(args, todo, names, options, seed, owned=owned)
         grader = None
     else:
-        grader = Grader(options, seed, args.lesson, args.out, files)
+        try:
+            grader = Grader(options, seed, args.lesson)
+        except (ViewUnavailable, OSError) as exc:
+            print(f"bpkit grade: error: cannot prepare the sandbox: {exc}", file=sys.stderr)
+            return 2
         if grader.area.stale_removed and not quiet:
             print(f"removed {grader.area.stale_removed} work folders left by an earlier run that was killed",
                   file=sys.stderr)
-        source = _local_results(grader, todo, names, jobs)
+        source = _local_results(grader, todo, names, jobs, owned)
     from datetime import datetime, timezone
 
     count, failed, lessons_done, summaries = 0, 0, set(), []  # nothing kept per submission but with --json
@@ -480,7 +351,7 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
     return 1 if absent else 0
 
 
-def _local_results(grader, todo, names, jobs):
+def _local_results(grader, todo, names, jobs, owned):
     """(path, Result) as each submission finishes, graded by `jobs` threads here."""
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bpkit-grade")
     queue = iter(todo)
@@ -491,7 +362,7 @@ def _local_results(grader, todo, names, jobs):
                 path = next(queue, None)
                 if path is None:
                     break
-                pending[pool.submit(grader.grade, path, names[path])] = path
+                pending[pool.submit(_grade_one, grader, path, names[path], path.parent in owned)] = path
             if not pending:
                 return
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -504,7 +375,12 @@ def _local_results(grader, todo, names, jobs):
         grader.close()
 
 
-def _cluster_results(args, todo, names, options, seed, task=None, extra=None):
+def _grade_one(grader, path: Path, student: str, with_data: bool):
+    """One submission, with its folder's data files when the folder is the student's own."""
+    return grader.grade(path, student, data_files(path.parent) if with_data else {})
+
+
+def _cluster_results(args, todo, names, options, seed, task=None, extra=None, owned=frozenset()):
     """(path, Result) as each submission finishes on the Dask cluster; a task whose worker died is
     retried once, then recorded as an `error` row. `task` and `extra` (more run settings) are for tests."""
     from bpkit.grading.cluster import connect, grade_task, pack
@@ -524,11 +400,21 @@ def _cluster_results(args, todo, names, options, seed, task=None, extra=None):
     futures = as_completed()
     owner: dict = {}
 
+    refused: list = []  # (path, Result) of notebooks that could not even be read: no worker needed
+
     def submit_next() -> bool:
-        path = next(queue, None)
-        if path is None:
-            return False
-        future = client.submit(task, pack(path), path.name, names[path], run, retries=1, pure=False)
+        """Send the next readable notebook to the cluster (unreadable ones go to `refused`)."""
+        while True:
+            path = next(queue, None)
+            if path is None:
+                return False
+            try:
+                files = pack(path, path.parent in owned)
+                break
+            except InvalidNotebook as exc:
+                refused.append((path, invalid_result(path, names[path], args.lesson, str(exc),
+                                                     "bwrap" if options.sandboxed else "none")))
+        future = client.submit(task, files, path.name, names[path], run, retries=1, pure=False)
         owner[future.key] = path
         futures.add(future)
         return True
@@ -537,6 +423,8 @@ def _cluster_results(args, todo, names, options, seed, task=None, extra=None):
         for _ in range(window):
             if not submit_next():
                 break
+        while refused:
+            yield refused.pop()
         for future in futures:
             path = owner.pop(future.key)
             try:
@@ -552,6 +440,8 @@ def _cluster_results(args, todo, names, options, seed, task=None, extra=None):
             future.release()
             submit_next()
             yield path, result
+            while refused:
+                yield refused.pop()
     finally:
         client.close()
         if cluster is not None:

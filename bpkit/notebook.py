@@ -123,24 +123,38 @@ def lesson_notebooks(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name)) if folder.is_dir() else []
 
 
-def read_notebook(path: Path):
-    """Parse a notebook file (nbformat 4); raise InvalidNotebook with the reason when it cannot be."""
-    import nbformat
+def read_notebook_bytes(path: Path) -> bytes:
+    """A notebook file's bytes: a regular file (no symbolic link followed) of bounded size, or
+    InvalidNotebook with the reason."""
+    from bpkit.files import FileTooLarge, NotARegularFile, read_regular
 
-    if path.is_dir():
-        raise InvalidNotebook("this is a folder, not a notebook file")
     try:
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            raise InvalidNotebook(
-                f"the file is {size // 2**20} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB a notebook may have: "
-                f"clear the outputs (Edit > Clear Outputs of All Cells), save, and hand it in again"
-            )
-        data = path.read_bytes()
+        data = read_regular(path, MAX_NOTEBOOK_BYTES)
+    except FileTooLarge:
+        raise InvalidNotebook(
+            f"the file is over the {MAX_NOTEBOOK_BYTES // 2**20} MB a notebook may have: "
+            f"clear the outputs (Edit > Clear Outputs of All Cells), save, and hand it in again"
+        ) from None
+    except NotARegularFile as exc:
+        raise InvalidNotebook(f"{exc.strerror}") from None
     except FileNotFoundError:
         raise InvalidNotebook("file not found") from None
+    except IsADirectoryError:
+        raise InvalidNotebook("this is a folder, not a notebook file") from None
     except OSError as exc:
         raise InvalidNotebook(f"the file cannot be read ({exc.strerror})") from None
+    return data
+
+
+def read_notebook(path: Path):
+    """Parse a notebook file (nbformat 4); raise InvalidNotebook with the reason when it cannot be."""
+    return parse_notebook(read_notebook_bytes(path))
+
+
+def parse_notebook(data: bytes):
+    """Parse a notebook's bytes (nbformat 4); raise InvalidNotebook with the reason when they cannot be."""
+    import nbformat
+
     if not data.strip():
         raise InvalidNotebook("empty file (0 bytes of notebook): the notebook was probably never saved")
     try:

@@ -748,3 +748,126 @@ from pathlib import Path
 
 Path(@NAME@).touch()
 time.sleep(60)''', NAME=f"asleep-{ctx.token}"))
+
+
+# -- issue 20: what a sandbox sees, stalls, leftovers ------------------------------------------------
+
+SOLUTION_LINES = '''\
+# Correct lesson-01 functions, written without weighted_sum so each stands alone.
+def neuron_forward(x, w, b, activation):
+    return activation(float(x @ w + b))
+
+
+def layer_forward(X, W, b, activation):
+    Z = X @ W + b
+    return Z, activation(Z)
+'''
+
+
+def reader(ctx: Ctx, secrets: list[str]) -> nbformat.NotebookNode:
+    return wrong_notebook(fill('''\
+# ATTACK (read what the grader's user can read but never handed to the grader): the instructor's 0600
+# key in their home, a file next to the class folder, another clone of the course (its solutions), the
+# --exercises file, the class's Canvas zip; then walk every visible folder for any path that carries the
+# run's token (every file of the test run does), and list what came along into our working folder.
+# Expected: none of it is found; this notebook gets 0 points and no READER-HITS note.
+import os
+from pathlib import Path
+
+hits = []
+for path in @SECRETS@:
+    try:
+        hits.append(f"{path}: {Path(path).read_bytes()[:60]!r}")
+    except OSError:
+        pass
+seen = 0
+for root, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if os.path.join(root, d) not in ("/proc", "/sys")]
+    for name in files + dirs:
+        seen += 1
+        if @TOKEN@ in os.path.join(root, name):
+            hits.append(os.path.join(root, name))
+    if seen > 400_000:
+        break
+for name in os.listdir("."):
+    if name != "submission.ipynb":
+        hits.append(f"in my folder: {name}")
+if hits:
+    raise RuntimeError("READER-HITS: " + " | ".join(hits[:20]))''', SECRETS=secrets, TOKEN=ctx.token))
+
+
+def channel_staller(ctx: Ctx) -> nbformat.NotebookNode:
+    return wrong_notebook('''\
+# ATTACK (stop the grader by not reading): replace the runner's frame reader, in whichever module runs
+# it, by one that never returns, so the grader's next request stays in the pipe; the cell after is over
+# 64 KiB, more than a pipe holds. Expected: the grader's write gives up at the deadline, this notebook
+# is stopped (0 points), and the run completes for everyone.
+import sys, time
+
+
+def _never(stream):
+    while True:
+        try:
+            time.sleep(3600)
+        except BaseException:
+            pass
+
+
+for module in list(sys.modules.values()):
+    if getattr(module, "read_frame", None) is not None and hasattr(module, "serve"):
+        module.read_frame = _never''', '# ' + 'x' * 100_000)
+
+
+def endless(ctx: Ctx) -> nbformat.NotebookNode:
+    return notebook("01", '''\
+# ATTACK (an endless exercise function): weighted_sum never returns, so the grader interrupts it. The
+# other two functions are right. Expected: weighted_sum 0 (timeout); neuron_forward and layer_forward
+# still checked and passed: the interrupt costs only that exercise.
+def weighted_sum(x, w, b):
+    while True:
+        pass
+''', SOLUTION_LINES)
+
+
+def litter(ctx: Ctx) -> nbformat.NotebookNode:
+    return wrong_notebook(fill('''\
+# ATTACK (leave files for the next submission): write a marker into every place a sandbox might share
+# with the next one (/dev, /proc, /, /run, /tmp, /dev/shm, HOME, /env). The `finder` graded after it
+# looks for them. Expected: the finder finds none; this notebook gets 0 points.
+import os
+for folder in ("/dev", "/dev/shm", "/proc", "/", "/run", "/tmp", os.environ.get("HOME", "/tmp"), "/env", "/etc"):
+    try:
+        with open(os.path.join(folder, "litter-" + @TOKEN@), "w") as handle:
+            handle.write("left by litter")
+    except OSError:
+        pass''', TOKEN=ctx.token))
+
+
+def finder(ctx: Ctx) -> nbformat.NotebookNode:
+    return wrong_notebook(fill('''\
+# ATTACK (read what an earlier submission left): look for `litter`'s markers. Expected: none is found.
+import os
+found = []
+for folder in ("/dev", "/dev/shm", "/proc", "/", "/run", "/tmp", os.environ.get("HOME", "/tmp"), "/env", "/etc"):
+    if os.path.exists(os.path.join(folder, "litter-" + @TOKEN@)):
+        found.append(folder)
+if found:
+    raise RuntimeError("FINDER-HITS: " + ", ".join(found))''', TOKEN=ctx.token))
+
+
+def tmpfs_hog(ctx: Ctx) -> nbformat.NotebookNode:
+    return wrong_notebook('''\
+# ATTACK (memory outside the processes): fill /dev/shm and /tmp with files, whose pages belong to no
+# process, then hold 250 MB more in the kernel. Expected: the files and the process together count
+# against --memory-mb: the sandbox is stopped for the memory cap; 0 points.
+import os, time
+import numpy as np
+for folder in ("/dev/shm", "/tmp"):
+    try:
+        with open(os.path.join(folder, "hog"), "wb") as handle:
+            for _ in range(1024):
+                handle.write(os.urandom(1 << 20))
+    except OSError:
+        pass
+held = np.ones(250 * 2**20 // 8)
+time.sleep(30)''')

@@ -399,14 +399,75 @@ def _killed_runs(base: Path):
     return first, leftovers, second
 
 
+
+# -- issue 20: what a sandbox sees; stalls, crashes and leftovers -----------------------------------
+
+CUSTOM_EXERCISES = '''"""An instructor's own exercise file, handed to the grader with --exercises (never to a sandbox)."""
+import numpy as np
+
+from bpkit.checks import Case, Exercise, case_rng, register
+
+register(Exercise(id="attack_demo_double", lesson="02", points=1, description="2 * z",
+                  cases=lambda: [Case("z", (case_rng(1).normal(size=3),))], reference=lambda z: 2 * z))
+'''
+SIGHT_VARIANTS = {  # the same class graded every way a sandbox is made
+    "jobs2": (),
+    "student": ("--student", "reader"),
+    "no_fork_server": ("--no-fork-server",),
+    "cluster": ("--cluster", "local:2"),
+}
+
+
+def _sight_runs(base: Path) -> dict[str, GradeRun]:
+    """A reader next to an honest student, graded four ways, with secrets all around the class folder."""
+    home_secret = Path.home() / f".bpkit-attack-{base.name}" / "id_ed25519"
+    home_secret.parent.mkdir(mode=0o700)
+    home_secret.write_text(f"PRIVATE KEY of the instructor {base.name}\n")
+    home_secret.chmod(0o600)
+    CLEANUP.append(home_secret.parent)
+    next_to_class = base / "grading-notes.txt"
+    next_to_class.write_text("the instructor's notes, next to the class folder\n")
+    clone = base / "other-clone" / "solutions"
+    clone.mkdir(parents=True)
+    shutil.copyfile(atk.SOLUTION_01, clone / "01_neurons.ipynb")
+    exercises = base / f"exercises-{base.name}.py"
+    exercises.write_text(CUSTOM_EXERCISES)
+    subs = base / "class"
+    ctx = atk.Ctx(token=base.name, out=base / "out", canary=next_to_class)
+    secrets_ = [str(home_secret), str(next_to_class), str(clone / "01_neurons.ipynb"), str(exercises),
+                str(subs / "submissions.zip")]
+    paths = write(subs, [("honest", atk.solution_01()), ("reader", atk.reader(ctx, secrets_))])
+    shutil.make_archive(str(subs / "submissions"), "zip", subs)  # the class's Canvas download, lying next to them
+    runs = {}
+    for name, extra in SIGHT_VARIANTS.items():
+        runs[name] = grade(f"sight-{name}", base, paths, "--exercises", str(exercises), *extra,
+                           out=base / f"out-{name}")
+    return runs
+
+
+def _stall_run(base: Path) -> GradeRun:
+    """Stallers, crashers and litter, one after another (--jobs 1: litter is graded before finder)."""
+    subs = base / "class"
+    ctx = atk.Ctx(token=base.name, out=base / "out", canary=base / "canary.txt")
+    paths = write(subs, [("honest", atk.solution_01()), ("staller", atk.channel_staller(ctx)),
+                         ("endless", atk.endless(ctx)), ("litter", atk.litter(ctx)), ("finder", atk.finder(ctx)),
+                         ("hog", atk.tmpfs_hog(ctx)), ("future", atk.solution_01())])
+    far = 300_000_000_000  # seconds since 1970: the year 11476
+    os.utime(subs / "future.ipynb", (far, far))
+    (subs / "zero.ipynb").symlink_to("/dev/zero")  # a notebook that never ends
+    (subs / "copycat.ipynb").symlink_to(atk.SOLUTION_01)  # the instructor's solution, by link
+    paths += [subs / "zero.ipynb", subs / "copycat.ipynb"]
+    return grade("stall", base, paths, "--jobs", "1", "--timeout", "20", "--memory-mb", "600", timeout=600)
+
+
 CLEANUP: list[Path] = []  # folders made outside pytest's tmp_path
 BUILDERS = {  # longest first; PARALLEL_RUNS of them at a time (kernels mostly wait: 2 cores suffice)
-    "main": _main_run, "killed": _killed_runs, "daemon": _daemon_run, "resume": _resume_runs,
+    "sight": _sight_runs, "stall": _stall_run, "main": _main_run, "killed": _killed_runs, "daemon": _daemon_run, "resume": _resume_runs,
     "flood": _flood_run, "kill": _kill_run, "lesson": _lesson_run, "surrogates": _surrogate_run,
     "latin1": _latin1_run,
 }
 if not BWRAP:  # their attacks are only safe to count on inside the sandbox: their tests are skipped
-    del BUILDERS["daemon"], BUILDERS["kill"]
+    del BUILDERS["daemon"], BUILDERS["kill"], BUILDERS["sight"], BUILDERS["stall"]
 PARALLEL_RUNS = 4
 
 
@@ -737,3 +798,75 @@ def test_a_killed_run_leaves_nothing_in_tmpdir_after_the_next_run(killed_runs):
     assert second.rc == 0, second.why()
     still = [name for name in leftovers if Path(name).exists()]
     assert not still, f"left by the killed run and still in TMPDIR after the next run: {still}"
+
+
+# -- issue 20: the sandbox sees only what a notebook needs ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sight_runs(launched):
+    return launched["sight"].result()
+
+
+@pytest.fixture(scope="module")
+def stall_run(launched):
+    return launched["stall"].result()
+
+
+@needs_sandbox
+@pytest.mark.parametrize("variant", list(SIGHT_VARIANTS))
+def test_a_notebook_reads_nothing_it_was_not_handed(sight_runs, variant):
+    """The instructor's 0600 key, a file next to the class, another clone's solutions, --exercises, the
+    class zip, and any path of the test run: unreadable and unseen with --jobs 2, --student,
+    --no-fork-server and --cluster local:2 alike."""
+    run = sight_runs[variant]
+    assert_completed(run, ["reader"] if variant == "student" else ["reader", "honest"])
+    assert_zero(run, "reader")
+    feedback = (run.out / "feedback" / "reader.md").read_text(encoding="utf-8")
+    assert "reader.ipynb" in feedback or "reader" in feedback
+    assert "READER-HITS" not in feedback, f"{variant}: the reader found {feedback[feedback.find('READER-HITS'):][:600]}"
+    assert "PRIVATE KEY" not in feedback
+    if variant != "student":
+        assert {r["exercise"]: r["status"] for r in run.rows("honest")} == {i: "pass" for i in LESSON_01_IDS}
+
+
+@needs_sandbox
+def test_a_kernel_that_stops_reading_cannot_stall_the_run(stall_run):
+    assert_completed(stall_run, ["honest", "staller", "endless", "litter", "finder", "hog", "future"])
+    assert_zero(stall_run, "staller")
+    assert stall_run.seconds < 400, stall_run.why()
+    assert all(row["status"] == "pass" for row in stall_run.rows("honest")), stall_run.rows("honest")
+
+
+@needs_sandbox
+def test_an_endless_exercise_costs_only_that_exercise(stall_run):
+    status = {row["exercise"]: row["status"] for row in stall_run.rows("endless")}
+    assert status == {"weighted_sum": "timeout", "neuron_forward": "pass", "layer_forward": "pass"}, status
+
+
+@needs_sandbox
+def test_nothing_a_submission_writes_is_seen_by_the_next(stall_run):
+    feedback = (stall_run.out / "feedback" / "finder.md").read_text(encoding="utf-8")
+    assert "FINDER-HITS" not in feedback, feedback[feedback.find("FINDER-HITS"):][:300]
+    assert_zero(stall_run, "litter")
+
+
+@needs_sandbox
+def test_tmpfs_files_count_against_the_memory_cap(stall_run):
+    rows = stall_run.rows("hog")
+    assert rows and all(row["points"] == "0" for row in rows)
+    feedback = (stall_run.out / "feedback" / "hog.md").read_text(encoding="utf-8")
+    assert "memory cap" in feedback, feedback[:1500]
+
+
+@needs_sandbox
+@pytest.mark.parametrize("student", ["zero", "copycat"])
+def test_a_notebook_that_is_a_link_is_refused_not_followed(stall_run, student):
+    rows = stall_run.rows(student)
+    assert [row["status"] for row in rows] == ["invalid"], rows
+    assert "symbolic link" in rows[0]["message"]
+
+
+@needs_sandbox
+def test_a_file_time_in_the_year_11476_does_not_stop_the_run(stall_run):
+    assert all(row["status"] == "pass" for row in stall_run.rows("future")), stall_run.rows("future")

@@ -37,13 +37,27 @@ class Channel:
         self._out = process.stdout.fileno()
         self._buffer = b""
 
-    def send(self, message: dict) -> str:
-        """Send a request with a fresh nonce; returns the nonce."""
+    def send(self, message: dict, deadline: float) -> str:
+        """Send a request with a fresh nonce before `deadline` (time.monotonic()); returns the nonce.
+
+        The pipe holds 64 KiB: a kernel that stops reading must not block the grader, so the request
+        goes out in non-blocking writes, each waiting at most until the deadline (ChannelTimeout)."""
         nonce = secrets.token_hex(16)
-        data = json.dumps({**message, "nonce": nonce}).encode("utf-8")
+        body = json.dumps({**message, "nonce": nonce}).encode("utf-8")
+        data = memoryview(HEADER.pack(len(body)) + body)
         try:
-            self.process.stdin.write(HEADER.pack(len(data)) + data)
-            self.process.stdin.flush()
+            fd = self.process.stdin.fileno()
+            os.set_blocking(fd, False)
+            while data:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ChannelTimeout()
+                _, ready, _ = select.select([], [fd], [], min(left, 0.5))
+                if ready:
+                    try:
+                        data = data[os.write(fd, data[: 1 << 16]) :]
+                    except BlockingIOError:
+                        continue
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise ChannelClosed(str(exc)) from None
         return nonce

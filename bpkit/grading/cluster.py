@@ -15,33 +15,30 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bpkit.grading.submission import folder_files
-
 MAX_SHIPPED_BYTES = 64 * 2**20  # data files of a submission's folder sent along; beyond, the notebook alone
 
 _GRADERS: dict[tuple, object] = {}  # per worker process: run key -> Grader
 
 
-def pack(path: Path) -> dict[str, bytes]:
-    """The notebook and the data files of its folder (no other notebook, no symbolic link: its target
-    could be any file of this machine), as relative path -> bytes."""
-    files = {"submission.ipynb": path.read_bytes()}
-    folder = path.parent.resolve()
-    for relative in folder_files(path, MAX_SHIPPED_BYTES) or []:
-        full = folder / relative
-        if not full.is_symlink():
-            try:
-                files[str(relative)] = full.read_bytes()
-            except OSError:
-                continue
+def pack(path: Path, with_data: bool) -> dict[str, bytes]:
+    """The notebook (a regular file, no symbolic link followed) and, when its folder is the student's
+    own, the data files of that folder, as relative path -> bytes; InvalidNotebook when the notebook
+    itself cannot be read."""
+    from bpkit.grading.grader import data_files
+    from bpkit.notebook import read_notebook_bytes
+
+    files = {"submission.ipynb": read_notebook_bytes(path)}
+    if with_data:
+        files.update(data_files(path.parent, MAX_SHIPPED_BYTES))
     return files
 
 
 def grade_task(files: dict[str, bytes], file_name: str, student: str, run: dict) -> object:
-    """Runs on a worker: unpack the submission into a private folder and grade it there."""
+    """Runs on a worker: write the notebook into the worker's private work area and grade it there,
+    with the same Grader (and so the same sandbox view) as a local run."""
     from bpkit.checks import load_exercises
-    from bpkit.grade import Grader
     from bpkit.grading.execute import Options
+    from bpkit.grading.grader import Grader
 
     key = tuple(sorted((k, str(v)) for k, v in run.items()))
     grader = _GRADERS.get(key)
@@ -54,25 +51,15 @@ def grade_task(files: dict[str, bytes], file_name: str, student: str, run: dict)
             check_bwrap()  # a worker without bubblewrap fails the task with the command that installs it
         options = Options(timeout=run["timeout"], memory_mb=run["memory_mb"], sandboxed=run["sandboxed"],
                           fork_server=run["fork_server"])
-        spool = Path(tempfile.mkdtemp(prefix="bpkit-cluster-"))
-        grader = Grader(options, run["seed"], run["lesson"], spool / "out", [spool / "inbox" / "x"])
-        grader.spool = spool
+        grader = Grader(options, run["seed"], run["lesson"])
         _GRADERS[key] = grader
-    folder = Path(tempfile.mkdtemp(prefix="sub-", dir=grader.spool))
+    folder = Path(tempfile.mkdtemp(prefix="received-", dir=grader.area.path))
     try:
-        for relative, data in files.items():
-            target = (folder / relative).resolve()
-            if folder.resolve() not in target.parents:
-                continue  # a path that leaves the folder is not unpacked
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        notebook = folder / "submission.ipynb"
-        named = folder / Path(file_name).name
-        if named.suffix == ".ipynb" and named != notebook:
-            notebook.rename(named)
-            notebook = named
-        grader.hide = [grader.spool, *grader.hide[1:]]
-        return grader.grade(notebook, student)
+        files = dict(files)
+        name = Path(file_name).name
+        notebook = folder / (name if name.endswith(".ipynb") else "submission.ipynb")
+        notebook.write_bytes(files.pop("submission.ipynb"))
+        return grader.grade(notebook, student, files)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bpkit.grading.channel import Channel, ChannelClosed, ChannelTimeout, ReplyTooLarge
-from bpkit.grading.sandbox import Limits, Sandbox
+from bpkit.grading.limits import Limits
+from bpkit.grading.sandbox import Sandbox
 from bpkit.grading.submission import cell_label
 
 PROBE_SECONDS = 5.0  # how long an interrupted kernel gets to answer again before it is killed
@@ -49,16 +50,16 @@ class _Died(Exception):
     pass
 
 
-def run_submission(cells, defined, exercises, cases_of, workdir: Path, course_copy, hide, log_path: Path,
+def run_submission(cells, defined, exercises, cases_of, workdir: Path, view, log_path: Path,
                    options: Options, forkserver=None) -> Run:
     """Run one submission in a fresh sandbox (a child of the fork server when there is one); the
     sandbox is always gone when this returns."""
     run = Run()
     limits = Limits(options.memory_mb * 2**20)
     if forkserver is not None:
-        box = Sandbox(workdir, course_copy, hide, limits, log_path, forked=forkserver.spawn(workdir, limits))
+        box = Sandbox(limits, log_path, forked=forkserver.spawn(workdir, limits))
     else:
-        box = Sandbox(workdir, course_copy, hide, limits, log_path, options.sandboxed)
+        box = Sandbox(limits, log_path, view=view, submission=workdir)
     deadline = time.monotonic() + options.timeout
     cells_deadline = deadline - min(options.timeout / 4, 30.0)  # the checks keep a quarter (<= 30 s)
     channel = Channel(box.process)
@@ -98,7 +99,7 @@ def _log_tail(path: Path) -> str:
 def _ask(box: Sandbox, channel: Channel, message: dict, deadline: float) -> tuple[dict | None, str | None]:
     """Send a request and wait for its reply: (reply, None), or (None, "timeout" / "died" / "too-large")."""
     try:
-        nonce = channel.send(message)
+        nonce = channel.send(message, deadline)
         return channel.receive(nonce, deadline), None
     except ChannelTimeout:
         return None, "timeout"

@@ -60,7 +60,7 @@ def _describe(exc: BaseException) -> dict:
     return {"ename": type(exc).__name__, "evalue": text[:2000]}
 
 
-def _preload(template: bool) -> None:
+def preload(template: bool) -> None:
     """What a kernel needs before its first cell: matplotlib on Agg, NumPy, IPython, the harness.
     The fork server's template (template=True) also loads what notebooks import and draws one figure
     (fonts, renderers): paid once per run there, it would only add to each lone sandbox's start."""
@@ -117,7 +117,7 @@ def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | Non
     sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the process
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     if not preloaded:  # a child of the fork server has everything already
-        _preload(template=False)
+        preload(template=False)
     from IPython.core.interactiveshell import InteractiveShell
 
     from bpkit.checks import _harness
@@ -144,25 +144,38 @@ def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | Non
             request = read_frame(requests)
         except EOFError:
             return
+        except KeyboardInterrupt:  # the grader's interrupt of a check that had just returned: no harm done
+            continue
         nonce = request.get("nonce")
         if request.get("op") == "cell":
             write_frame(replies, {"nonce": nonce, "error": _run_cell(shell, request.get("source", ""))})
         elif request.get("op") == "check":
             try:
                 reply = _check(shell, _harness, request)
-            except Exception as exc:  # e.g. the student's code broke pickle or NumPy: reported, not fatal
+            except BaseException as exc:  # noqa: B036 - an interrupt of an endless function, sys.exit(), a broken
+                # pickle or NumPy: reported as this exercise's failure; the kernel goes on to the next
                 reply = {"failed": _describe(exc)}
             write_frame(replies, {"nonce": nonce, **reply})
         else:
             return
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--zygote":
-        from bpkit.grading.zygote import zygote_main
+def main(argv: list[str] | None = None) -> None:
+    """`python -I -m bpkit.grading.runner --memory BYTES --fsize BYTES [--sandboxed]`: a submission's
+    own process; in a sandbox it first becomes the sandbox's user, before anything of the student."""
+    import argparse
 
-        zygote_main(int(sys.argv[2]))
-        return
+    from bpkit.grading import limits
+
+    parser = argparse.ArgumentParser(prog="bpkit.grading.runner")
+    parser.add_argument("--memory", type=int, required=True)
+    parser.add_argument("--fsize", type=int, default=limits.MAX_FILE_BYTES)
+    parser.add_argument("--sandboxed", action="store_true")
+    args = parser.parse_args(argv)
+    limits.apply(args.memory, args.fsize)
+    if args.sandboxed:
+        limits.drop_privileges()
+        os.makedirs(os.environ["HOME"], exist_ok=True)
     serve(0, 1, os.environ.get("BPKIT_SUBMISSION_SOURCE"), os.environ.get("BPKIT_SUBMISSION_DIR"))
 
 

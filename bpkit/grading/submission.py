@@ -121,35 +121,3 @@ def cell_label(number: int, source: str) -> str:
     first = next((line.strip() for line in source.splitlines() if line.strip()), "")
     first = first if len(first) <= 50 else first[:47] + "..."
     return f"cell {number} (`{first}`)" if first else f"cell {number}"
-
-
-# -- the files a notebook brings along --------------------------------------------------------------
-
-NEVER_BROUGHT = {".ipynb_checkpoints", "__pycache__", ".git"}
-
-
-def left_behind(folder: str, name: str, excluded: tuple[Path, ...] = ()) -> bool:
-    """Whether folder/name stays behind when a submission's folder goes with it: other notebooks,
-    caches, and the `excluded` paths (the gradebook, should it sit inside the folder)."""
-    return name in NEVER_BROUGHT or name.endswith(".ipynb") or Path(folder, name).resolve() in excluded
-
-
-def folder_files(submission: Path, limit: int, excluded: tuple[Path, ...] = ()) -> list[Path] | None:
-    """The files of a submission's folder that go with it (relative paths, symbolic links included),
-    or None when together they pass `limit` bytes (a home folder by mistake: the notebook goes alone)."""
-    folder = submission.parent.resolve()
-    excluded = tuple(p.resolve() for p in excluded)
-    found, total = [], 0
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if not left_behind(root, d, excluded)]
-        for name in names:
-            if left_behind(root, name, excluded):
-                continue
-            try:
-                total += os.lstat(Path(root, name)).st_size
-            except OSError:
-                continue
-            if total > limit:
-                return None
-            found.append(Path(root, name).relative_to(folder))
-    return found

@@ -1,16 +1,15 @@
 """The fork server's inside: a template process that has imported NumPy, matplotlib, IPython and
 bpkit once, and forks a brand-new sandboxed process for each submission.
 
-It runs in a bubblewrap sandbox like a submission's (read-only system, no network, bpkit without
-the answers, the grader and the other sandboxes invisible), with one difference: it keeps
-CAP_SYS_ADMIN inside its own user namespace, which it needs to give each child namespaces of its
-own. For each request (a submission folder name in the inbox, and the two pipe ends of that
+It runs in a bubblewrap sandbox whose mounts are a submission's (view.sandbox_flags), with one
+difference: it keeps CAP_SYS_ADMIN (as root, or inside its own user namespace), which it needs to
+give each child namespaces of its own. Started as `python -I -m bpkit.grading.zygote FD`. For each request (a submission folder name in the inbox, and the two pipe ends of that
 submission's channel, passed over a Unix socket), it forks; the child unshares a mount, PID and IPC
 namespace and forks again, so the submission's process is PID 1 of a namespace of its own (nothing
 it starts outlives it, and it sees no other process: there is no /proc at all). That process mounts
 a fresh size-capped /tmp and /dev/shm, copies its own submission folder into /tmp, covers the
-inbox (the other submissions), sets its resource limits, drops every capability for good
-(bounding set, ambient set, no_new_privs), and only then serves the grader's requests. Nothing of
+inbox (the other submissions), sets its resource limits, becomes the sandbox's user and drops every
+capability for good (limits.drop_privileges), and only then serves the grader's requests. Nothing of
 one submission, process or file, survives into the next: each child's mounts and processes die
 with its namespaces, and the template itself never runs student code.
 """
@@ -19,28 +18,19 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
+import sys
+
+from bpkit.grading import limits
+from bpkit.grading.runner import preload, serve
+from bpkit.grading.view import INBOX, SANDBOX_HOME, WORKDIR
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x08000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x1000, 0x4000, 1 << 18
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 24, 38, 47
-PR_CAP_AMBIENT_CLEAR_ALL = 4
-CAPABILITY_VERSION_3 = 0x20080522
-INBOX = "/run"  # the inbox of every submission of the run, bound over /run (which exists everywhere)
-WORKDIR = "/tmp/submission"
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x4000, 1 << 18
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
 def _check(result: int, what: str) -> None:
@@ -54,40 +44,33 @@ def _mount(source: str, target: str, fstype: str | None, flags: int, data: str |
                        data.encode() if data else None), f"mount {target}")
 
 
-def drop_capabilities() -> None:
-    """No capability now or ever again in this process and anything it executes."""
-    for cap in range(64):
-        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability: ignored
-    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = _CapHeader(CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+def _give_to_sandbox_user(folder: str) -> None:
+    """As root, the copy is root's: hand it to the user the student's code runs as."""
+    if os.geteuid() != 0:
+        return
+    for root, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            os.lchown(os.path.join(root, name), limits.SANDBOX_UID, limits.SANDBOX_GID)
+    os.chown(folder, limits.SANDBOX_UID, limits.SANDBOX_GID)
 
 
 def _become_submission(request: dict, request_fd: int, reply_fd: int, hello_fd: int) -> None:
-    """In the submission's own namespaces (PID 1): private files, limits, no capabilities, serve."""
-    from bpkit.grading.runner import serve
-
+    """In the submission's own namespaces (PID 1): private files, limits, no privilege, serve."""
     # Tell the grader who we are: the kernel attaches our PID, as the grader's namespace sees it, to
     # this message (SCM_CREDENTIALS); nothing we could write in it is read.
     with socket.socket(fileno=hello_fd) as hello:
         hello.send(b"up")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     size = int(request["tmpfs_bytes"])
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
-    for source, target in json.loads(os.environ.get("BPKIT_REBINDS", "[]")):  # Python living under /tmp
-        os.makedirs(target, exist_ok=True)
-        _mount(source, target, None, MS_BIND | MS_REC)  # a bind keeps the source's read-only flag
-    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for target in ("/tmp", "/dev/shm"):  # fresh and size-capped: nothing of another child is here
+        _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     shutil.copytree(os.path.join(INBOX, os.path.basename(request["id"])), WORKDIR, symlinks=True)
+    os.makedirs(SANDBOX_HOME)
+    _give_to_sandbox_user(WORKDIR)
+    _give_to_sandbox_user(SANDBOX_HOME)
     _mount("tmpfs", INBOX, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4096,mode=755")  # hides the others
-    os.makedirs("/tmp/home", exist_ok=True)
-    memory, fsize = int(request["memory_bytes"]), int(request["file_bytes"])
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    drop_capabilities()
+    limits.apply(int(request["memory_bytes"]), int(request["file_bytes"]))
+    limits.drop_privileges()
     os.chdir(WORKDIR)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     serve(request_fd, reply_fd, None, None, preloaded=True)
@@ -116,9 +99,7 @@ def _child(control: socket.socket, request: dict, fds: list[int]) -> None:
 
 
 def zygote_main(control_fd: int) -> None:
-    from bpkit.grading.runner import _preload
-
-    _preload(template=True)
+    preload(template=True)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     control = socket.socket(fileno=control_fd)
     control.sendall(b'{"ready": true}')
@@ -144,3 +125,7 @@ def zygote_main(control_fd: int) -> None:
                 os._exit(1)
         for fd in fds:
             os.close(fd)
+
+
+if __name__ == "__main__":
+    zygote_main(int(sys.argv[1]))
