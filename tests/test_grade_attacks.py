@@ -321,6 +321,18 @@ def _latin1_run(base: Path):
     return grade("latin1", base, [*paths, Path(os.fsdecode(latin1))])
 
 
+FORMULA_NAMES = ['=HYPERLINK("http:evil.example";"click")', "-2+3+cmd|' -C calc'!A0", "@SUM(1+1)*cmd|'x'!A0"]
+CSV_EXPORTS = ["grades.csv", "summary.csv", "history.csv", "table.csv", "exports/nbgrader.csv",
+               "exports/canvas.csv", "exports/moodle.csv"]
+
+
+def _formula_run(base: Path):
+    """Students whose file names (so student ids and paths) are spreadsheet formulas."""
+    return grade("formula", base, write(base / "submissions", [("honest", atk.solution_01()),
+                                                               *[(f"{name}_01", atk.solution_01())
+                                                                 for name in FORMULA_NAMES]]))
+
+
 def _kill_run(base: Path):
     ctx = atk.Ctx(token=base.name, out=base / "out", canary=base / "canary.txt")
     paths = write(base / "submissions", [("honest", atk.solution_01()), ("killer", atk.killer(ctx))])
@@ -467,7 +479,7 @@ CLEANUP: list[Path] = []  # folders made outside pytest's tmp_path
 BUILDERS = {  # longest first; PARALLEL_RUNS of them at a time (kernels mostly wait: 2 cores suffice)
     "sight": _sight_runs, "stall": _stall_run, "main": _main_run, "killed": _killed_runs, "daemon": _daemon_run, "resume": _resume_runs,
     "flood": _flood_run, "kill": _kill_run, "lesson": _lesson_run, "surrogates": _surrogate_run,
-    "latin1": _latin1_run,
+    "latin1": _latin1_run, "formula": _formula_run,
 }
 if not BWRAP:  # their attacks are only safe to count on inside the sandbox: their tests are skipped
     del BUILDERS["daemon"], BUILDERS["kill"], BUILDERS["sight"], BUILDERS["stall"]
@@ -506,6 +518,11 @@ def latin1_run(launched):
 
 
 @pytest.fixture(scope="module")
+def formula_run(launched):
+    return launched["formula"].result()
+
+
+@pytest.fixture(scope="module")
 def kill_run(launched):
     return launched["kill"].result()
 
@@ -531,7 +548,7 @@ def killed_runs(launched):
 
 
 RUNS = {"main": "main_run", "flood": "flood_run", "surrogates": "surrogate_run", "latin1": "latin1_run",
-        "kill": "kill_run", "lesson": "lesson_run"}
+        "kill": "kill_run", "lesson": "lesson_run", "formula": "formula_run"}
 
 
 def a_run(request, name: str) -> GradeRun:
@@ -597,11 +614,18 @@ def test_nothing_of_the_main_run_survives_it(main_run):
     assert not left, f"files left in TMPDIR after the run: {left[:10]}"
 
 
-def test_output_files_honour_the_umask(main_run):
-    # The run's umask is 022: files are rw-r--r--.
-    files = [main_run.out / "grades.csv", main_run.out / "summary.csv", *(main_run.out / "feedback").iterdir()]
-    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files}
-    assert set(modes.values()) == {oct(0o644)}, modes
+def test_output_files_are_the_instructors_alone(main_run):
+    # The run's umask is 022, which would make files rw-r--r--: on a shared JupyterHub every user could
+    # read every grade. --out is rwx------, and so is every folder in it; every file is rw-------.
+    assert main_run.rc == 0, main_run.why()
+    assert oct(main_run.out.stat().st_mode & 0o777) == oct(0o700)
+    found = list(main_run.out.rglob("*"))
+    modes = {str(p.relative_to(main_run.out)): oct(p.stat().st_mode & 0o777) for p in found}
+    assert {"gradebook.sqlite", "grades.csv", "report.html", "exports/canvas.csv"} <= set(modes), sorted(modes)
+    assert sum(name.startswith("feedback/") for name in modes) >= 2, sorted(modes)
+    wrong = {name: mode for name, mode in modes.items()
+             if mode != oct(0o700 if (main_run.out / name).is_dir() else 0o600)}
+    assert not wrong, wrong
 
 
 # -- forged verdicts (the functions are wrong: only a forged verdict could score) -------------------
@@ -766,6 +790,22 @@ def test_a_latin1_file_name_grades(latin1_run):
     assert cafe[0]["total"] == cafe[0]["max_points"] == "4", cafe
     assert len(latin1_run.rows(stem_of(cafe[0]))) == 3 and "01" in raw
     assert len(list((latin1_run.out / "feedback").iterdir())) == 2
+
+
+def test_file_names_that_are_formulas_give_no_formula_cell_in_any_csv_export(formula_run):
+    # Issue 20: a file name starting `=HYPERLINK(` produced 12 formula cells across the 7 CSV exports.
+    assert formula_run.rc == 0, formula_run.why()
+    cells = {}
+    for name in CSV_EXPORTS:
+        with open(formula_run.out / name, newline="", encoding="utf-8") as handle:
+            cells[name] = [cell for row in csv.reader(handle) for cell in row]
+    formulas = {name: [c for c in found if c[:1] in ("=", "+", "-", "@", "\t", "\r")] for name, found in cells.items()}
+    assert not any(formulas.values()), formulas
+    students = {row["student"] for row in formula_run.grades()}
+    assert students == {"honest", *[f"'{name}" for name in FORMULA_NAMES]}, students  # kept, made text
+    for name in FORMULA_NAMES:  # graded like anyone else
+        assert formula_run.total(f"{name}_01") == 4, formula_run.rows(f"{name}_01")
+        assert all(f"'{name}" in cells[export] for export in CSV_EXPORTS), name
 
 
 def test_lesson_metadata_that_disagrees_with_the_file_name_is_invalid(main_run):

@@ -1,7 +1,8 @@
 """Grading on many machines: each submission is a task on a Dask distributed cluster.
 
-`bpkit grade ... --cluster tcp://scheduler:8786` (or `--cluster local:N` for a LocalCluster of N
-worker processes on this machine) sends every submission, as bytes (the notebook and the data
+`bpkit grade ... --cluster tls://scheduler:8786` (or `--cluster local:N` for a LocalCluster of N
+worker processes on this machine, `--cluster gateway:NAME` for a dask-gateway cluster; every
+connection is TLS, see `connect`) sends every submission, as bytes (the notebook and the data
 files of its folder), to a worker. Each worker process keeps one Grader (its own work area, fork
 server and sandboxes) for the whole run and returns the result; the results come back here and go
 into the same gradebook, one transaction each, as in a local run. A task whose worker dies is
@@ -65,13 +66,49 @@ def grade_task(files: dict[str, bytes], file_name: str, student: str, run: dict)
 
 
 def connect(address: str):
-    """A dask.distributed Client for `local:N` (a LocalCluster here) or a scheduler address."""
+    """A dask.distributed Client for --cluster ADDRESS, and the cluster object to close after (or None).
+
+    Whoever can reach a Dask scheduler runs code as the grader (reads the gradebook's key, writes into
+    --out), so every connection is TLS with mutual certificates:
+    - `local:N`: a LocalCluster of N worker processes here, with a throw-away certificate made for this
+      run (Security.temporary()); it lives only in the memory of this process and of its workers, so no
+      other user of this machine can connect to the scheduler or a worker (and their HTTP pages are off);
+    - `tls://host:port`: a running scheduler; this client's certificate, key and CA come from Dask's
+      configuration (`distributed.comm.tls.*`, e.g. DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT);
+    - `gateway:NAME`: a running dask-gateway cluster, found with the gateway's own configuration and
+      authentication (dask-gateway gives each cluster its own TLS credentials).
+    A `tcp://` (unencrypted, unauthenticated) address is refused."""
     try:
+        import dask
         from dask.distributed import Client, LocalCluster
+        from distributed.security import Security
     except ImportError:
         raise RuntimeError('--cluster needs dask.distributed: pip install "bpkit[cluster]"') from None
     if address.startswith("local:"):
         workers = int(address.split(":", 1)[1])
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        return Client(cluster), cluster
+        try:
+            security = Security.temporary()
+        except ImportError:
+            raise RuntimeError('--cluster local:N needs cryptography for its TLS certificate: '
+                               'pip install "bpkit[cluster]"') from None
+        # Each node still serves HTTP (no TLS, no login) whatever dashboard_address says: the scheduler's
+        # pages list workers, their logs and call stacks. With no routes, every page is 404.
+        with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   security=security, protocol="tls://", host="127.0.0.1")
+        return Client(cluster, security=security), cluster
+    if address.startswith("gateway:"):
+        try:
+            from dask_gateway import Gateway
+        except ImportError:
+            raise RuntimeError("--cluster gateway:NAME needs dask-gateway: pip install dask-gateway") from None
+        cluster = Gateway().connect(address.split(":", 1)[1])  # closing it later leaves the cluster running
+        return cluster.get_client(set_as_default=False), cluster
+    if not address.startswith("tls://"):
+        raise RuntimeError("a scheduler without TLS lets anyone who reaches its port run code as you; start it "
+                           "with TLS and give its tls:// address, or use gateway:NAME or local:N (README: "
+                           "'Grading a large class')")
+    if not Security().get_connection_args("client").get("ssl_context"):
+        raise RuntimeError("no TLS certificate for this client: set Dask's distributed.comm.tls.ca-file, "
+                           "distributed.comm.tls.client.cert and .client.key (README: 'Grading a large class')")
     return Client(address, timeout="30s"), None

@@ -2,6 +2,8 @@
 
 All are written from the gradebook at the end of each grading run (and after an interrupt), so
 they always agree with it; `bpkit grade --out DIR --export` writes them again without grading.
+Every file is rw------- (the instructor's alone) and every CSV goes through store.csv_text, so no
+cell a student chose (a file name, a student id, a message) opens as a formula in a spreadsheet.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from bpkit.files import write_atomic
+from bpkit.files import PRIVATE_FILE, private_folder, write_atomic
 from bpkit.grading.store import (
     GRADE_FIELDS,
     HISTORY_FIELDS,
@@ -42,7 +44,7 @@ def write_exports(store: Store) -> dict[str, Path]:
     }
     fields, table = table_rows(summary)
     files["table"] = (out / "table.csv", csv_text(fields, table))
-    (out / "exports").mkdir(exist_ok=True)
+    private_folder(out / "exports")
     files["nbgrader"] = (out / "exports" / "nbgrader.csv", csv_text(NBGRADER_FIELDS, _nbgrader(summary, roster, dues)))
     canvas_fields, canvas = _lms(summary, roster, "canvas")
     files["canvas"] = (out / "exports" / "canvas.csv", csv_text(canvas_fields, canvas))
@@ -50,7 +52,7 @@ def write_exports(store: Store) -> dict[str, Path]:
     files["moodle"] = (out / "exports" / "moodle.csv", csv_text(moodle_fields, moodle))
     files["report"] = (out / "report.html", report_html(latest, summary))
     for path, text in files.values():
-        write_atomic(path, text)
+        write_atomic(path, text, PRIVATE_FILE)  # every grade of the class: the instructor's alone
     return {name: path for name, (path, _) in files.items()}
 
 

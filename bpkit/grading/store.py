@@ -5,7 +5,8 @@ for the thousandth submission as for the first, and a run stopped at any point k
 had finished. Grading adds to the gradebook: a student's latest submission of a lesson counts,
 earlier ones stay as history. Rows are signed with an HMAC whose key (--out/.bpkit-key) no
 sandbox can see; a row whose signature does not hold was not written by the grader and is ignored
-(and graded again when its file is handed in again).
+(and graded again when its file is handed in again). Everything in --out is the instructor's alone
+(folders rwx------, files rw-------, whatever the umask), and no CSV cell opens as a formula.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from bpkit.files import write_atomic
+from bpkit.files import PRIVATE_FILE, private_folder, write_atomic
 from bpkit.grading.gradebook import Result, feedback_text
 
 KEY_FILE = ".bpkit-key"
@@ -84,16 +85,18 @@ class Store:
 
     def __init__(self, out: Path):
         self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "feedback").mkdir(exist_ok=True)
+        _private_out(out)
+        private_folder(out / "feedback")
         self.key = self._key()
         self._lock = threading.Lock()
         path = out / DB_FILE
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))  # created private: sqlite3 would use the umask
+        os.chmod(path, PRIVATE_FILE)  # a gradebook written by an earlier version may be readable by all
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        from bpkit.files import UMASK
-
-        os.chmod(path, 0o666 & ~UMASK)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA journal_mode=WAL")  # SQLite gives -wal and -shm the database file's permissions
+        for suffix in ("-wal", "-shm"):  # ... when it creates them: these may be an earlier version's
+            if (companion := path.with_name(path.name + suffix)).exists():
+                os.chmod(companion, PRIVATE_FILE)
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
@@ -143,7 +146,8 @@ class Store:
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-        write_atomic(self.out / "feedback" / feedback_name(result.student, result.lesson), feedback_text(result))
+        write_atomic(self.out / "feedback" / feedback_name(result.student, result.lesson), feedback_text(result),
+                     PRIVATE_FILE)
         return sid
 
     def set_roster(self, roster: list[dict]) -> None:
@@ -219,6 +223,21 @@ class Store:
         return [dict(id=i, name=n, email=e) for i, n, e in rows]
 
 
+def _private_out(out: Path) -> None:
+    """--out holds every grade of the class: a new folder, an empty one or an earlier gradebook is made
+    rwx------ (on a shared JupyterHub no one else may enter). A folder that already holds other things (say
+    --out .) keeps its permissions: it is the instructor's to set, and every file written in it is private."""
+    if not out.exists() or out.is_dir() and ((out / KEY_FILE).exists() or not any(out.iterdir())):
+        try:
+            private_folder(out)
+        except PermissionError:
+            if not out.is_dir():
+                raise
+            # a folder shared with us (another user's): we may write in it, not change it; the files stay private
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+
+
 def feedback_name(student: str, lesson: str) -> str:
     """feedback/<student>_<lesson>.md with letters, digits, `-`, `_`, `.` only."""
     import re
@@ -227,11 +246,26 @@ def feedback_name(student: str, lesson: str) -> str:
     return f"{safe[:120]}_{lesson}.md" if lesson else f"{safe[:120]}.md"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula (OWASP)
+
+
+def csv_cell(value):
+    """The value as a CSV cell no spreadsheet runs: text starting with `=`, `+`, `-`, `@`, tab or CR gets a
+    leading `'` (OWASP's rule for CSV injection), whatever column it is in. Numbers are left as numbers:
+    they are the grader's own (points, totals, row ids, never negative), and the LMS importers must read them."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_text(fields: list[str], rows: list[dict]) -> str:
+    """A CSV file (header, then one line per row, missing fields empty) in which no cell is a formula."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
+    # CRLF line ends (RFC 4180, as Excel writes them): the writer quotes a cell holding any character of
+    # the line end, so a CR inside a name cannot start a new row (whose first cell could be a formula)
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([csv_cell(field) for field in fields])
+    writer.writerows([csv_cell(row.get(field, "")) for field in fields] for row in rows)
     return buffer.getvalue()
 
 
