@@ -158,13 +158,12 @@ class _KinkWatch:
 
     def check(self, layers: list[Any] | None = None) -> None:
         """After a perturbed forward pass of `layers` (default: all), count a crossing if any sign flipped."""
-        relus = self.relus if layers is None else [r for l in layers for r in _sublayers(l) if isinstance(r, ReLU)]
+        relus = self.relus if layers is None else [r for layer in layers for r in _sublayers(layer) if isinstance(r, ReLU)]
         for relu in relus:
             base = self.base.get(id(relu))
-            if base is not None and relu.mask is not None and base.shape == relu.mask.shape:
-                if np.any(relu.mask != base):
-                    self.crossings += 1
-                    return
+            if base is not None and relu.mask is not None and base.shape == relu.mask.shape and np.any(relu.mask != base):
+                self.crossings += 1
+                return
 
     def warn(self, eps: float) -> None:
         """Emit one warning if any evaluation crossed a kink."""
@@ -329,7 +328,7 @@ def check_model(
             entries = [(f"{tag}.{name}", grads[i][name], p.data) for name, p in _named_parameters(layer)]
             entries.append((f"{tag}.dx", dxs[i], inputs[i]))
             for name, analytic, target in entries:
-                numeric = numerical_gradient(lambda _: loss_from(i), target, eps)
+                numeric = numerical_gradient(lambda _: loss_from(i), target, eps)  # noqa: B023 - called in this iteration
                 error = relative_error(analytic, numeric)
                 rows.append(
                     {"name": name, "layer": repr(layer), "shape": tuple(target.shape),

@@ -364,11 +364,11 @@ def fit(
     finally:
         bar.close()
 
-    if stopper is not None and stopper.restore_best and best_params is not None:
-        if history.best_epoch != history.epochs - 1:
-            for p, saved in zip(params, best_params):
-                p.data[...] = saved  # in place: the optimizer keeps references to these arrays
-            history.restored_best = True
+    restore = stopper is not None and stopper.restore_best and best_params is not None
+    if restore and history.best_epoch != history.epochs - 1:
+        for p, saved in zip(params, best_params):
+            p.data[...] = saved  # in place: the optimizer keeps references to these arrays
+        history.restored_best = True
     model.eval()  # ready for predict/evaluate; fit switches back to train mode itself
     return history
 

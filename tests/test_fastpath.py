@@ -35,7 +35,7 @@ def test_training_steps_match_plain_numpy(dtype, tol):
     model = Sequential(Linear(20, 16, rng, input_grad=False), ReLU(), Linear(16, 5, rng), dtype=dtype)
     plain = [p.data.copy() for p in model.parameters()]
     loss_fn, opt = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1)
-    for step in range(5):
+    for _ in range(5):
         x = rng.normal(size=(8, 20)).astype(dtype)
         y = rng.integers(0, 5, size=8)
         loss = loss_fn.forward(model.forward(x), y)

@@ -166,7 +166,7 @@ def pct(total: int, possible: int) -> str:
 
 def counting(state: dict) -> dict[tuple[str, str], dict]:
     """(student, lesson) -> {file, kind, mtime} of the submission that counts, from a file state."""
-    return {(s, l): dict(file=f, kind=k, mtime=m) for f, (s, l, k, m) in state.items()}
+    return {(s, lesson): dict(file=f, kind=k, mtime=m) for f, (s, lesson, k, m) in state.items()}
 
 
 def expected_summary(state: dict, subs: Path) -> dict[tuple[str, str], dict]:
@@ -394,7 +394,7 @@ def test_initial_json_summary_parses_and_agrees_with_the_gradebook(workshop):
     assert report["graded"] == len(INITIAL)
     assert report["missing_files"] == [str(workshop["subs"] / MISTYPED)]
     assert report["sandbox"] == "bwrap" and report["out"] == str(workshop["out"])
-    problems = sum(expected_submission(k, l)["status"] in ("invalid", "incomplete") for _, l, k, _ in INITIAL.values())
+    problems = sum(expected_submission(k, lesson)["status"] in ("invalid", "incomplete") for _, lesson, k, _ in INITIAL.values())
     assert report["with_problems"] == problems
     got = sorted((r["student"], r["lesson"], r["status"], r["total"], r["max_points"], tuple(r["flags"]))
                  for r in report["results"])
@@ -468,7 +468,7 @@ def test_the_wrong_lesson_file_and_the_empty_file_are_invalid_with_the_reason(wo
 def expected_table(state: dict) -> list[dict]:
     summary = expected_summary(state, Path("/"))
     students = sorted({s for s, _ in summary})
-    lessons = sorted({l for _, l in summary})
+    lessons = sorted({lesson for _, lesson in summary})
     table = []
     for student in students:
         line = {"student": student, "name": NAMES.get(student, "")}
@@ -662,7 +662,7 @@ def test_report_pass_rates_match_the_submissions_and_grades_csv(workshop):
             from_csv[(row["lesson"], row["exercise"])] = (p + (row["status"] == "pass"), t + 1)
     assert got == from_csv
     # the initial report had other rates (before the fixes)
-    initial = {(l, e): tuple(map(int, p.split(" / "))) for l, e, p in workshop["initial_report"].tables["pass-rate-table"][1:]}
+    initial = {(lesson, e): tuple(map(int, p.split(" / "))) for lesson, e, p in workshop["initial_report"].tables["pass-rate-table"][1:]}
     assert initial == expected_pass_rates(INITIAL) != got
 
 
