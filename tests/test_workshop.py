@@ -33,16 +33,16 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from bpkit.checks import EXERCISES
 from bpkit.cli import main
+from course_facts import exercise_points, lesson_exercise_ids, lesson_points
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "workshop"
 LESSON_FILES = {"01": "01_neurons", "04": "04_losses", "06": "06_backprop"}
 LESSONS = sorted(LESSON_FILES)
-IDS = {lesson: [eid for eid, e in EXERCISES.items() if e.lesson == lesson] for lesson in LESSONS}  # catalogue order
-POINTS = {eid: EXERCISES[eid].points for lesson in LESSONS for eid in IDS[lesson]}
-MAX = {lesson: sum(POINTS[eid] for eid in IDS[lesson]) for lesson in LESSONS}
+IDS = {lesson: lesson_exercise_ids(lesson) for lesson in LESSONS}  # catalogue order
+POINTS = {eid: exercise_points(eid) for lesson in LESSONS for eid in IDS[lesson]}
+MAX = {lesson: lesson_points(lesson) for lesson in LESSONS}
 
 DUE = "2026-06-01T12:00:00Z"
 DUE_TS = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc).timestamp()
