@@ -11,14 +11,16 @@ UV     := $(VENV)/bin/uv
 # Python version:resolution pairs that `make test-versions` builds and tests (see tools/test_versions.py).
 VERSIONS ?= 3.11:lowest-direct 3.13:highest
 
-.PHONY: lab test test-fast test-portable test-versions browser-deps sandbox-deps release bench clean help
+.PHONY: lab test test-fast lint test-portable test-versions browser-deps sandbox-deps release execute bench clean help
 
 help:
 	@echo "make lab      open the course in JupyterLab (sets everything up on first run)"
 	@echo "make test     run the whole test suite (sets everything up on first run)"
 	@echo "make test-portable  the solution notebooks under other floating-point configurations (CI)"
 	@echo "make test-versions  lowest dependencies on Python 3.11, newest on 3.13 (uv, .venvs/)"
+	@echo "make lint     ruff check and ruff format --check (make test runs it)"
 	@echo "make release  regenerate lessons/ from solutions/"
+	@echo "make execute NB=solutions/NN_name.ipynb  re-execute a solution notebook in place (then make release)"
 	@echo "make bench    run the performance benchmarks"
 
 $(PY):
@@ -58,8 +60,13 @@ sandbox-deps:
 # on 2 cores oversubscribed OpenBLAS threads made small-matrix training 3-10x slower.
 test: export OPENBLAS_NUM_THREADS = 1
 test: export OMP_NUM_THREADS = 1
-test: $(STAMP) browser-deps sandbox-deps
+test: $(STAMP) browser-deps sandbox-deps lint
 	$(PY) -m pytest --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg tests solutions
+
+# The linter and the formatter's check, configured in pyproject.toml ([tool.ruff]).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Everything but the notebooks and the browser.
 test-fast: export OPENBLAS_NUM_THREADS = 1
@@ -80,6 +87,14 @@ test-versions: $(UV)
 
 release: $(STAMP)
 	$(PY) -m bpkit release solutions/ lessons/
+
+# Re-execute solution notebooks in place, one BLAS thread as `make test` runs them, so the stored
+# outputs are the ones nbval compares: make execute NB=solutions/08_training.ipynb (several: NB="a b").
+execute: export OPENBLAS_NUM_THREADS = 1
+execute: export OMP_NUM_THREADS = 1
+execute: $(STAMP)
+	@if [ -z "$(NB)" ]; then echo "usage: make execute NB=solutions/NN_name.ipynb"; exit 2; fi
+	$(PY) tools/execute_notebook.py $(NB)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -41,14 +41,16 @@ def init_weights(dtype, seed: int = 1) -> list[np.ndarray]:
 
 
 def bpkit_model(dtype) -> Sequential:
-    model = Sequential(Linear(D_IN, HIDDEN, np.random.default_rng(0)), ReLU(), Linear(HIDDEN, CLASSES, np.random.default_rng(0)), dtype=dtype)
+    """784-100-10 as mlp() builds it (the first layer, fed the data, skips dx), with the shared weights."""
+    model = Sequential(Linear(D_IN, HIDDEN, np.random.default_rng(0), input_grad=False), ReLU(),
+                       Linear(HIDDEN, CLASSES, np.random.default_rng(0)), dtype=dtype)
     for p, w in zip(model.parameters(), init_weights(dtype)):
         p.data[...] = w
     return model
 
 
 def epoch_bpkit(X: np.ndarray, y: np.ndarray, batch: int) -> float:
-    """bpkit layers + loss + optimizer, the loop a learner writes (no speed flags: the first layer skips dx by itself)."""
+    """bpkit layers + loss + optimizer, the loop a learner writes."""
     model = bpkit_model(X.dtype)
     loss_fn, opt = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=LR)
     start = time.perf_counter()

@@ -209,14 +209,15 @@ def _signed(value: float, decimals: int = 3) -> str:
 
 def format_table(stats: dict) -> str:
     """The per-layer table of `training_stats` as fixed-width text (rounded, so it prints the same every run)."""
-    header = (f"{'layer':<22} {'kind':<8} {'act mean':>9} {'act std':>9} {'sat/dead':>8} "
+    names = [f"{row['index']} {row['name']}" for row in stats["layers"]]
+    width = max([22, *(len(name) for name in names)])  # whole names: Linear(64, 64, input_grad=False) is 36
+    header = (f"{'layer':<{width}} {'kind':<8} {'act mean':>9} {'act std':>9} {'sat/dead':>8} "
               f"{'grad norm':>10} {'update/data':>11}  verdict")
     lines = [header, "-" * len(header)]
-    for row in stats["layers"]:
-        name = f"{row['index']} {row['name']}"
+    for name, row in zip(names, stats["layers"]):
         frac = row["saturated"] if row["saturated"] is not None else row["dead"]
         lines.append(
-            f"{name[:22]:<22} {row['kind'][:8]:<8} {_signed(row['act_mean']):>9} {row['act_std']:>9.3f} "
+            f"{name:<{width}} {row['kind'][:8]:<8} {_signed(row['act_mean']):>9} {row['act_std']:>9.3f} "
             f"{_fmt(frac, '.1%'):>8} {row['grad_norm']:>10.2e} {_fmt(row['update_ratio'], '.1e'):>11}  "
             f"{row['verdict']}"
         )

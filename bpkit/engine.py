@@ -15,9 +15,9 @@ from __future__ import annotations
 import functools
 import math
 from numbers import Real
-from typing import Callable, Union
+from collections.abc import Callable
 
-Number = Union[int, float]
+Number = int | float
 
 
 def _leaf_backward(dout: float) -> None:

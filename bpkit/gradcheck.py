@@ -7,7 +7,8 @@ referee for every backward pass in this course.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +106,24 @@ def _generators(layer: Any) -> list[np.random.Generator]:
     return gens
 
 
+@contextmanager
+def _input_grads_on(layer: Any) -> Iterator[None]:
+    """Every layer computes its dx meanwhile (a checker wants every gradient), then as before.
+
+    `mlp` builds its first Linear with input_grad=False; the flag lives on such leaf layers
+    (a Sequential's input_grad is its first layer's), so only instance attributes are switched.
+    """
+    flagged = [sub for sub in _sublayers(layer) if "input_grad" in vars(sub)]
+    saved = [sub.input_grad for sub in flagged]
+    for sub in flagged:
+        sub.input_grad = True
+    try:
+        yield
+    finally:
+        for sub, value in zip(flagged, saved):
+            sub.input_grad = value
+
+
 def _snapshot(gens: list[np.random.Generator]) -> list[dict]:
     return [g.bit_generator.state for g in gens]
 
@@ -139,13 +158,12 @@ class _KinkWatch:
 
     def check(self, layers: list[Any] | None = None) -> None:
         """After a perturbed forward pass of `layers` (default: all), count a crossing if any sign flipped."""
-        relus = self.relus if layers is None else [r for l in layers for r in _sublayers(l) if isinstance(r, ReLU)]
+        relus = self.relus if layers is None else [r for layer in layers for r in _sublayers(layer) if isinstance(r, ReLU)]
         for relu in relus:
             base = self.base.get(id(relu))
-            if base is not None and relu.mask is not None and base.shape == relu.mask.shape:
-                if np.any(relu.mask != base):
-                    self.crossings += 1
-                    return
+            if base is not None and relu.mask is not None and base.shape == relu.mask.shape and np.any(relu.mask != base):
+                self.crossings += 1
+                return
 
     def warn(self, eps: float) -> None:
         """Emit one warning if any evaluation crossed a kink."""
@@ -206,38 +224,39 @@ def check_layer(layer: Any, x: np.ndarray, rng: np.random.Generator, eps: float 
         raise TypeError("rng must be a np.random.Generator, e.g. np.random.default_rng(0)")
     named = _named_parameters(layer)
     _require_float64([p for _, p in named], "check_layer")
-    x = np.array(x, dtype=np.float64)  # a private copy: perturbed in place below
-    gens = _generators(layer)
-    states = _snapshot(gens)
-    kinks = _KinkWatch(layer)
+    with _input_grads_on(layer):
+        x = np.array(x, dtype=np.float64)  # a private copy: perturbed in place below
+        gens = _generators(layer)
+        states = _snapshot(gens)
+        kinks = _KinkWatch(layer)
 
-    def forward(x_in: np.ndarray) -> np.ndarray:
-        _restore(gens, states)
-        return layer.forward(x_in)
+        def forward(x_in: np.ndarray) -> np.ndarray:
+            _restore(gens, states)
+            return layer.forward(x_in)
 
-    # 1. Analytic gradients for a random upstream gradient G.
-    out = forward(x)
-    G = rng.standard_normal(np.shape(out))  # (same shape as out)
-    dx = np.array(layer.backward(G), dtype=np.float64)
-    grads = {name: p.grad.copy() for name, p in named}
-    kinks.record_base()
+        # 1. Analytic gradients for a random upstream gradient G.
+        out = forward(x)
+        G = rng.standard_normal(np.shape(out))  # (same shape as out)
+        dx = np.array(layer.backward(G), dtype=np.float64)
+        grads = {name: p.grad.copy() for name, p in named}
+        kinks.record_base()
 
-    # 2. The same gradients by finite differences of sum(forward(x) * G).
-    def objective(x_in: np.ndarray) -> float:
-        value = float(np.sum(forward(x_in) * G))
-        kinks.check()
-        return value
+        # 2. The same gradients by finite differences of sum(forward(x) * G).
+        def objective(x_in: np.ndarray) -> float:
+            value = float(np.sum(forward(x_in) * G))
+            kinks.check()
+            return value
 
-    result = LayerCheck(dx=relative_error(dx, numerical_gradient(objective, x, eps)))
-    for name, p in named:
-        numeric = numerical_gradient(lambda _: objective(x), p.data, eps)
-        result.params[name] = relative_error(grads[name], numeric)
+        result = LayerCheck(dx=relative_error(dx, numerical_gradient(objective, x, eps)))
+        for name, p in named:
+            numeric = numerical_gradient(lambda _: objective(x), p.data, eps)
+            result.params[name] = relative_error(grads[name], numeric)
 
-    # 3. Leave the layer as after one clean forward/backward of x.
-    forward(x)
-    layer.backward(G)
-    kinks.warn(eps)
-    return result
+        # 3. Leave the layer as after one clean forward/backward of x.
+        forward(x)
+        layer.backward(G)
+        kinks.warn(eps)
+        return result
 
 
 # ---- a whole model --------------------------------------------------------------------------
@@ -264,67 +283,68 @@ def check_model(
     layers = list(model.layers) if hasattr(model, "layers") else [model]
     prefix = "layers" if hasattr(model, "layers") else "model"
     _require_float64(model.parameters(), "check_model")
-    X = np.array(X, dtype=np.float64)
-    gens = _generators(model)
-    kinks = _KinkWatch(model)
+    with _input_grads_on(model):
+        X = np.array(X, dtype=np.float64)
+        gens = _generators(model)
+        kinks = _KinkWatch(model)
 
-    def clean_pass() -> tuple[list[np.ndarray], list[list[dict]], list[np.ndarray], list[dict]]:
-        """Forward and backward layer by layer, keeping what each layer saw and produced."""
-        inputs, states = [], []
-        a = X
-        for layer in layers:
-            inputs.append(np.array(a, dtype=np.float64))  # a private copy, perturbed below
-            states.append(_snapshot(gens))  # random state before this layer (Dropout masks)
-            a = layer.forward(a)
-        loss.forward(a, y)
-        dout = loss.backward()
-        dxs: list[np.ndarray] = [np.empty(0)] * len(layers)
-        grads: list[dict[str, np.ndarray]] = [{}] * len(layers)
-        for i in range(len(layers) - 1, -1, -1):
-            dout = layers[i].backward(dout)
-            dxs[i] = np.array(dout, dtype=np.float64)
-            grads[i] = {name: p.grad.copy() for name, p in _named_parameters(layers[i])}
-        return inputs, states, dxs, grads
+        def clean_pass() -> tuple[list[np.ndarray], list[list[dict]], list[np.ndarray], list[dict]]:
+            """Forward and backward layer by layer, keeping what each layer saw and produced."""
+            inputs, states = [], []
+            a = X
+            for layer in layers:
+                inputs.append(np.array(a, dtype=np.float64))  # a private copy, perturbed below
+                states.append(_snapshot(gens))  # random state before this layer (Dropout masks)
+                a = layer.forward(a)
+            loss.forward(a, y)
+            dout = loss.backward()
+            dxs: list[np.ndarray] = [np.empty(0)] * len(layers)
+            grads: list[dict[str, np.ndarray]] = [{}] * len(layers)
+            for i in range(len(layers) - 1, -1, -1):
+                dout = layers[i].backward(dout)
+                dxs[i] = np.array(dout, dtype=np.float64)
+                grads[i] = {name: p.grad.copy() for name, p in _named_parameters(layers[i])}
+            return inputs, states, dxs, grads
 
-    # 1. Analytic gradients: one forward and one backward pass.
-    start_states = _snapshot(gens)
-    inputs, states, dxs, grads = clean_pass()
-    kinks.record_base()
+        # 1. Analytic gradients: one forward and one backward pass.
+        start_states = _snapshot(gens)
+        inputs, states, dxs, grads = clean_pass()
+        kinks.record_base()
 
-    def loss_from(i: int) -> float:
-        """The loss as a function of layer i's input inputs[i] (the layers before i are not rerun)."""
-        _restore(gens, states[i])
-        a = inputs[i]
-        for layer in layers[i:]:
-            a = layer.forward(a)
-        value = float(loss.forward(a, y))
-        kinks.check(layers[i:])
-        return value
+        def loss_from(i: int) -> float:
+            """The loss as a function of layer i's input inputs[i] (the layers before i are not rerun)."""
+            _restore(gens, states[i])
+            a = inputs[i]
+            for layer in layers[i:]:
+                a = layer.forward(a)
+            value = float(loss.forward(a, y))
+            kinks.check(layers[i:])
+            return value
 
-    # 2. Numerical gradients, one row per parameter and per layer input, in forward order.
-    rows = []
-    for i, layer in enumerate(layers):
-        tag = f"{prefix}[{i}]" if prefix == "layers" else prefix
-        entries = [(f"{tag}.{name}", grads[i][name], p.data) for name, p in _named_parameters(layer)]
-        entries.append((f"{tag}.dx", dxs[i], inputs[i]))
-        for name, analytic, target in entries:
-            numeric = numerical_gradient(lambda _: loss_from(i), target, eps)
-            error = relative_error(analytic, numeric)
-            rows.append(
-                {"name": name, "layer": repr(layer), "shape": tuple(target.shape),
-                 "max_rel_error": error, "ok": bool(error <= tol), "first_bad": False}
-            )
-    for row in reversed(rows):  # backprop order: from the loss down
-        if not row["ok"]:
-            row["first_bad"] = True
-            break
+        # 2. Numerical gradients, one row per parameter and per layer input, in forward order.
+        rows = []
+        for i, layer in enumerate(layers):
+            tag = f"{prefix}[{i}]" if prefix == "layers" else prefix
+            entries = [(f"{tag}.{name}", grads[i][name], p.data) for name, p in _named_parameters(layer)]
+            entries.append((f"{tag}.dx", dxs[i], inputs[i]))
+            for name, analytic, target in entries:
+                numeric = numerical_gradient(lambda _: loss_from(i), target, eps)  # noqa: B023 - called in this iteration
+                error = relative_error(analytic, numeric)
+                rows.append(
+                    {"name": name, "layer": repr(layer), "shape": tuple(target.shape),
+                     "max_rel_error": error, "ok": bool(error <= tol), "first_bad": False}
+                )
+        for row in reversed(rows):  # backprop order: from the loss down
+            if not row["ok"]:
+                row["first_bad"] = True
+                break
 
-    # 3. Leave the model as after one clean forward/backward of X; print the table.
-    _restore(gens, start_states)
-    clean_pass()
-    kinks.warn(eps)
-    _print_table(rows, tol)
-    return rows
+        # 3. Leave the model as after one clean forward/backward of X; print the table.
+        _restore(gens, start_states)
+        clean_pass()
+        kinks.warn(eps)
+        _print_table(rows, tol)
+        return rows
 
 
 def _print_table(rows: list[dict], tol: float) -> None:

@@ -3,9 +3,12 @@
 Every layer has `forward(x) -> out` and, right next to it, `backward(dout) -> dx`:
 `dout` is dL/d(out) arriving from the layer above, `dx` is dL/dx handed to the layer below.
 `backward` reads what `forward` cached (by reference, no copies), so call it after the
-`forward` of the same batch, and do not modify a layer's input or output in place in between. Layers with weights keep them in `Parameter`s; `backward`
-*sets* each parameter's `.grad` (it does not add to it), so no zeroing is needed between
-steps.
+`forward` of the same batch, and do not modify a layer's input or output in place in between.
+Layers with weights keep them in `Parameter`s; `backward` *sets* each parameter's `.grad` (it
+does not add to it), so no zeroing is needed between steps.
+
+A layer whose input is the data needs no dx: `Linear(..., input_grad=False)` (which `mlp` sets on
+its first layer) skips that matrix product and its `backward` returns None.
 
 Speed notes (a training loop built from these layers should run about as fast as the same
 network written as one hand-fused NumPy function): lines marked `# speed:` avoid a copy or an
@@ -13,10 +16,6 @@ allocation and are otherwise equivalent to the plain formula in the comment abov
 """
 from __future__ import annotations
 
-import dis
-import sys
-import types
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from numbers import Integral, Real
 
@@ -130,7 +129,8 @@ class Linear(Layer):
 
     W (d_in, d_out) is drawn by `init` ("he", "xavier", "xavier_uniform", "normal", or a
     callable (d_in, d_out, rng) -> array); b (d_out,) starts at zero. Inputs are cast to
-    `dtype`, so a float32 layer computes in float32 even when fed float64 data.
+    `dtype`, so a float32 layer computes in float32 even when fed float64 data. With
+    `input_grad=False` backward skips dx (and returns None): for a first layer, fed the data.
     """
 
     def __init__(
@@ -140,8 +140,13 @@ class Linear(Layer):
         rng: np.random.Generator,
         init: str | Callable[[int, int, np.random.Generator], np.ndarray] = "he",
         dtype: type | np.dtype = np.float64,
+        input_grad: bool = True,
     ) -> None:
         _init.check_init_args(d_in, d_out, rng, caller="Linear")
+        _check_input_grad(input_grad, "Linear")
+        # False for a first layer: its input is data, nobody needs dL/dx, and computing it costs
+        # as much as the forward matrix product. backward then returns None.
+        self.input_grad = bool(input_grad)
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise ValueError(f"Linear: dtype must be a floating type like np.float64 or np.float32, got {dtype!r}")
@@ -173,25 +178,17 @@ class Linear(Layer):
         out += self.b.data  # speed: add the bias in place instead of allocating x @ W + b
         return out
 
-    def backward(self, dout: np.ndarray, need_dx: bool | None = None) -> np.ndarray | None:
-        """Set W.grad, b.grad; return dx (N, d_in) from dout (N, d_out), or None when dx is not needed.
-
-        dx = dout @ W^T costs as much as the forward matrix product, and nobody needs it for
-        a first layer, whose input is the data. So it is skipped when the caller throws the
-        result away (`layer.backward(dout)` on a line of its own) or passes need_dx=False;
-        `dx = layer.backward(dout)` always gets it.
-        """
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """Set W.grad, b.grad; return dx (N, d_in) from dout (N, d_out), or None when input_grad is False."""
         if self._x is None:
             raise self._not_run_yet()
-        if need_dx is None:
-            need_dx = not _result_thrown_away()
         x = self._x
         dout = _check_dout(self, dout, (x.shape[0], self.d_out))
         # dL/dW = x^T @ dout                                              # (d_in, d_out)
         np.matmul(x.T, dout, out=self.W.grad)  # speed: written into the existing .grad array
         # dL/db = sum of dout over the batch (b was added to every row)   # (d_out,)
         dout.sum(axis=0, out=self.b.grad)  # speed: written into the existing .grad array
-        if not need_dx:
+        if not self.input_grad:
             return None
         # dL/dx = dout @ W^T                                              # (N, d_in)
         return dout @ self.W.data.T
@@ -206,6 +203,8 @@ class Linear(Layer):
 
     def __repr__(self) -> str:
         extra = "" if self.dtype == np.float64 else f", dtype={self.dtype.name}"
+        if not self.input_grad:
+            extra += ", input_grad=False"
         return f"{type(self).__name__}({self.d_in}, {self.d_out}{extra})"
 
 
@@ -322,62 +321,28 @@ class Dropout(Layer):
         return f"Dropout(p={self.p})"
 
 
-# For each code object that called a backward: call-site offset -> whether its result is dropped.
-# Weak keys, so code compiled for a notebook cell is forgotten with the cell.
-_THROWN_AWAY: weakref.WeakKeyDictionary[types.CodeType, dict[int, bool]] = weakref.WeakKeyDictionary()
-
-
-def _result_thrown_away() -> bool:
-    """Whether the code that called the running backward() drops its result (`model.backward(dout)` as a statement).
-
-    A training loop never uses the gradient for its input, the data, and computing it costs a
-    whole matrix product; this lets the first layer skip it without a flag. It reads the
-    caller's next bytecode instruction: POP_TOP means "throw the value away". Anything else
-    (an assignment, a return, an argument to another call) answers False, so dx is computed.
-    A backward called from C (say through map) is judged by the line that called the C code.
-    """
-    try:
-        frame = sys._getframe(2)  # 0: this function, 1: backward, 2: whoever called backward
-    except ValueError:
-        return False
-    code, offset = frame.f_code, frame.f_lasti
-    sites = _THROWN_AWAY.get(code)
-    if sites is None:
-        sites = _THROWN_AWAY[code] = {}
-    dropped = sites.get(offset)
-    if dropped is None:
-        dropped = sites[offset] = _call_then_pop_top(code, offset)
-    return dropped
-
-
-def _call_then_pop_top(code: types.CodeType, offset: int) -> bool:
-    """Whether the instruction at offset is a call whose value the next instruction pops."""
-    # f_lasti is the CALL itself (3.10, 3.13+) or its last inline cache entry (3.11, 3.12),
-    # which dis does not list: the call is the last instruction at or before offset.
-    previous = None
-    for instruction in dis.get_instructions(code):
-        if instruction.offset > offset:
-            return previous is not None and previous.opname.startswith("CALL") and instruction.opname == "POP_TOP"
-        previous = instruction
-    return False
-
-
-def _accepts_need_dx(layer: Layer) -> bool:
-    """Whether layer.backward takes a need_dx argument (Linear and Sequential do; a custom layer may not)."""
-    # speed: reads the argument names off the function's code object, which takes well under
-    # a microsecond; inspect.signature would cost about a hundred per training step.
-    function = getattr(layer.backward, "__func__", layer.backward)
-    code = getattr(function, "__code__", None)
-    return code is not None and "need_dx" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+def _check_input_grad(input_grad: bool, caller: str) -> None:
+    """input_grad says whether backward returns dx: it must be True or False."""
+    if not isinstance(input_grad, (bool, np.bool_)):
+        raise TypeError(
+            f"{caller}: input_grad must be True (backward returns dx) or False (it does not, for a "
+            f"layer fed the data), got {input_grad!r}"
+        )
 
 
 class Sequential(Layer):
     """Layers applied one after another: forward runs them in order, backward in reverse.
 
     `dtype` (e.g. np.float32), when given, casts every parameter of every layer to it.
+    Whether backward returns dx is the first parameterised layer's `input_grad`
+    (`Linear(..., input_grad=False)`, as `mlp` builds it); `input_grad=`, when given, sets it.
+    Without it backward returns None and does not visit the layers below that one: they have
+    no gradients to set, and what they would pass down is the dx nobody needs.
     """
 
-    def __init__(self, *layers: Layer, dtype: type | np.dtype | None = None) -> None:
+    def __init__(
+        self, *layers: Layer, dtype: type | np.dtype | None = None, input_grad: bool | None = None
+    ) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             raise TypeError("Sequential takes layers as separate arguments: write Sequential(*layers)")
         for i, layer in enumerate(layers):
@@ -393,6 +358,36 @@ class Sequential(Layer):
                 raise ValueError(f"Sequential: dtype must be a floating type like np.float32, got {dtype!r}")
             for layer in self.layers:
                 layer._set_dtype(dtype)
+        if input_grad is not None:
+            self.input_grad = input_grad
+
+    @property
+    def input_grad(self) -> bool:
+        """Whether backward returns dx: the input_grad of the first layer with parameters (True if none)."""
+        first = self._first_with_parameters()
+        if first == len(self.layers):
+            return True
+        return bool(getattr(self.layers[first], "input_grad", True))
+
+    @input_grad.setter
+    def input_grad(self, value: bool) -> None:
+        _check_input_grad(value, "Sequential")
+        first = self._first_with_parameters()
+        if first == len(self.layers):
+            raise TypeError("Sequential: input_grad belongs to the first layer with parameters, and no layer has any")
+        if not hasattr(self.layers[first], "input_grad"):
+            raise TypeError(
+                f"Sequential: input_grad belongs to the first layer with parameters, {self.layers[first]!r}, "
+                "which has no input_grad attribute (Linear has one)"
+            )
+        self.layers[first].input_grad = bool(value)
+
+    def _first_with_parameters(self) -> int:
+        """Index of the first layer with parameters (len(layers) when none has any)."""
+        for i, layer in enumerate(self.layers):
+            if layer.parameters():
+                return i
+        return len(self.layers)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Pass x through every layer in order."""
@@ -400,28 +395,13 @@ class Sequential(Layer):
             x = layer.forward(x)
         return x
 
-    def backward(self, dout: np.ndarray, need_dx: bool | None = None) -> np.ndarray | None:
-        """Backpropagate dout through the layers in reverse order; return dx, or None when it is not needed.
-
-        dx, the gradient for the network's input, is not needed in training: the input is
-        data, and the loop calls `model.backward(dout)` on a line of its own. Then (or with
-        need_dx=False) the first layer with parameters skips computing its dx, and the
-        layers below it, which have no parameters, are not visited at all. Parameter
-        gradients are the same either way; `dx = model.backward(dout)` always gets dx.
-        """
-        if need_dx is None:
-            need_dx = not _result_thrown_away()
-        stop = 0  # index of the last layer (going backward) that needs its backward run
-        if not need_dx:
-            while stop < len(self.layers) and not self.layers[stop].parameters():
-                stop += 1
-        for i in range(len(self.layers) - 1, stop - 1, -1):
-            layer = self.layers[i]
-            if i == stop and not need_dx and _accepts_need_dx(layer):
-                layer.backward(dout, need_dx=False)
-                return None
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """Backpropagate dout through the layers in reverse order; return dx, or None when input_grad is False."""
+        input_grad = self.input_grad
+        stop = 0 if input_grad else self._first_with_parameters()
+        for layer in reversed(self.layers[stop:]):
             dout = layer.backward(dout)
-        return dout if need_dx else None
+        return dout if input_grad else None
 
     def parameters(self) -> list[Parameter]:
         """Every layer's parameters, in layer order."""
@@ -493,7 +473,8 @@ def mlp(
     Every Linear layer but the last is followed by `activation` ("relu", "tanh", "sigmoid", or a
     class such as ReLU that makes a new layer) and, when dropout > 0, by Dropout(dropout, rng).
     The last layer has no activation: its outputs are logits. Weights come from `init` (see
-    Linear), drawn from `rng` layer by layer, input side first.
+    Linear), drawn from `rng` layer by layer, input side first. The input is data, so the
+    network has input_grad=False: `model.backward(dout)` sets every .grad and returns None.
     """
     if isinstance(nin, bool) or not isinstance(nin, Integral) or nin < 1:
         raise ValueError(f"mlp: nin, the number of inputs, must be a positive integer, got {nin!r}")
@@ -521,7 +502,8 @@ def mlp(
     layers: list[Layer] = []
     widths = [int(nin), *(int(width) for width in nouts)]
     for i, (d_in, d_out) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(Linear(d_in, d_out, rng, init=init))
+        # The first layer is fed the data: no dL/dX to compute (it would cost a matrix product).
+        layers.append(Linear(d_in, d_out, rng, init=init, input_grad=i > 0))
         if i < len(nouts) - 1:  # hidden layer; the last Linear gives the logits
             layers.append(activation())
             if dropout:

@@ -10,7 +10,6 @@ One step of `fit`, for each minibatch (X_b, y_b):
 """
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -216,14 +215,6 @@ def _is_classification(y: np.ndarray, loss: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def _backward_skips_input_grad(model: Any) -> bool:
-    """Whether model.backward takes need_dx (bpkit's Sequential and Linear do)."""
-    try:
-        return "need_dx" in inspect.signature(model.backward).parameters
-    except (TypeError, ValueError):  # objects without an inspectable signature
-        return False
-
-
 def predict(model: Any, X: np.ndarray) -> np.ndarray:
     """Model outputs (N, D_out) in eval mode (dropout off), e.g. logits; `.argmax(axis=1)` gives classes.
 
@@ -308,7 +299,6 @@ def fit(
     n = len(X)
     n_batches = math.ceil(n / batch_size)
     params = model.parameters()
-    skip_input_grad = _backward_skips_input_grad(model)
     best_val = math.inf
     best_params: list[np.ndarray] | None = None
     epochs_without_improvement = 0
@@ -333,11 +323,7 @@ def fit(
                     if not math.isfinite(batch_loss):
                         raise TrainingDiverged(epoch + 1, b + 1, n_batches, batch_loss, getattr(optimizer, "lr", None))
                     dout = loss.backward()  # dL/dout, (B, D_out)
-                    if skip_input_grad:
-                        # The input is data, not something to learn: skip computing dL/dX.
-                        model.backward(dout, need_dx=False)
-                    else:
-                        model.backward(dout)  # fills every parameter's .grad
+                    model.backward(dout)  # fills every parameter's .grad
                     optimizer.step()
                 loss_sum += batch_loss * len(idx)  # weight by batch size: the last batch may be smaller
                 if classification:
@@ -378,11 +364,11 @@ def fit(
     finally:
         bar.close()
 
-    if stopper is not None and stopper.restore_best and best_params is not None:
-        if history.best_epoch != history.epochs - 1:
-            for p, saved in zip(params, best_params):
-                p.data[...] = saved  # in place: the optimizer keeps references to these arrays
-            history.restored_best = True
+    restore = stopper is not None and stopper.restore_best and best_params is not None
+    if restore and history.best_epoch != history.epochs - 1:
+        for p, saved in zip(params, best_params):
+            p.data[...] = saved  # in place: the optimizer keeps references to these arrays
+        history.restored_best = True
     model.eval()  # ready for predict/evaluate; fit switches back to train mode itself
     return history
 

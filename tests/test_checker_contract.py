@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 import pytest
-from conftest import failure_message
 
 from bpkit import checks
 from bpkit.checks import EXERCISES
+from checker_support import failure_message
 
 IDS = list(EXERCISES)
 MISTAKES = [(eid, k) for eid in IDS for k in range(len(EXERCISES[eid].mistakes))]

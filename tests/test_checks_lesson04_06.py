@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import failure_message
 
 from bpkit import checks
 from bpkit.checks import CheckFailure, _harness, lesson04, lesson05, lesson06
+from checker_support import failure_message
 
 # -- lesson 04 --------------------------------------------------------------------------------
 

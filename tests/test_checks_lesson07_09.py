@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import failure_message
 
 from bpkit import checks
 from bpkit.checks import CheckFailure
+from checker_support import failure_message
 
 
 def test_not_a_function():

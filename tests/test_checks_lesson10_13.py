@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import failure_message
 
 from bpkit import checks
 from bpkit.checks import CheckFailure
 from bpkit.checks.lesson13 import _split, capstone_training_data
 from bpkit.data import load_digits
+from checker_support import failure_message
 
 
 def test_not_a_function():

@@ -1,8 +1,10 @@
 """The speed-minded layers (in-place writes, cached inputs, skipped dx) compute the plain formulas."""
+import sys
+
 import numpy as np
 import pytest
 
-from bpkit.layers import Dropout, Linear, ReLU, Sequential, Tanh
+from bpkit.layers import Dropout, Linear, ReLU, Sequential, Tanh, mlp
 from bpkit.losses import SoftmaxCrossEntropy
 from bpkit.optim import SGD
 
@@ -28,12 +30,12 @@ def plain_step(params, x, y, lr):
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 def test_training_steps_match_plain_numpy(dtype, tol):
-    """The loop a learner writes: model.backward(dout) on its own line, so the first layer skips dx."""
+    """The loop a learner writes, on a network whose first layer skips dx (input_grad=False, as mlp builds it)."""
     rng = np.random.default_rng(0)
-    model = Sequential(Linear(20, 16, rng), ReLU(), Linear(16, 5, rng), dtype=dtype)
+    model = Sequential(Linear(20, 16, rng, input_grad=False), ReLU(), Linear(16, 5, rng), dtype=dtype)
     plain = [p.data.copy() for p in model.parameters()]
     loss_fn, opt = SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1)
-    for step in range(5):
+    for _ in range(5):
         x = rng.normal(size=(8, 20)).astype(dtype)
         y = rng.integers(0, 5, size=8)
         loss = loss_fn.forward(model.forward(x), y)
@@ -56,8 +58,9 @@ def test_skipping_dx_leaves_parameter_gradients_unchanged():
     model.forward(x)
     dx = model.backward(dout)
     with_dx = [p.grad.copy() for p in model.parameters()]
+    model.input_grad = False
     model.forward(x)
-    assert model.backward(dout, need_dx=False) is None
+    assert model.backward(dout) is None
     for p, g in zip(model.parameters(), with_dx):
         np.testing.assert_array_equal(p.grad, g)
     assert dx.shape == x.shape
@@ -89,46 +92,92 @@ def counting_first_layer(rng):
     return model, first
 
 
-def test_first_layer_skips_dx_when_backward_result_is_thrown_away():
+def test_first_layer_skips_dx_when_built_without_input_grad():
     rng = np.random.default_rng(2)
     model, first = counting_first_layer(rng)
     x, dout = rng.normal(size=(5, 6)), rng.normal(size=(5, 3))
     assert products_in(lambda: model.forward(x)) == 1  # x @ W1
+    assert products_in(lambda: model.backward(dout)) == 1  # dx = dout @ W1^T: input_grad is True by default
+    with_dx = [p.grad.copy() for p in model.parameters()]
 
-    def thrown_away():
-        model.backward(dout)  # a training loop's line: the result is dropped
-
-    def kept():
-        dx = model.backward(dout)
-        assert dx.shape == x.shape
-
-    assert products_in(thrown_away) == 0  # dW1 = x^T @ dout does not involve W1; dx was skipped
-    skipped = [p.grad.copy() for p in model.parameters()]
-    assert products_in(kept) == 1  # dx = dout @ W1^T
-    for p, g in zip(model.parameters(), skipped):
+    model.input_grad = False  # what mlp() builds: the first layer is fed the data
+    assert first.input_grad is False
+    assert products_in(lambda: model.backward(dout)) == 0  # dW1 = x^T @ dout does not involve W1
+    for p, g in zip(model.parameters(), with_dx):
         np.testing.assert_array_equal(p.grad, g)
 
     # A Linear called on its own decides the same way.
     first.forward(x)
     dh = np.ones((5, 4))
-
-    def linear_thrown_away():
-        first.backward(dh)
-
-    assert products_in(linear_thrown_away) == 0
-    assert products_in(lambda: first.backward(dh)) == 1  # the lambda returns it: kept
+    assert products_in(lambda: first.backward(dh)) == 0
+    first.input_grad = True
+    assert products_in(lambda: first.backward(dh)) == 1
 
 
-def test_thrown_away_backward_gives_the_gradients_of_a_kept_one():
+def backward_as(mode: str, model, dout):
+    """Run `model.backward(dout)` as the last line of an IPython cell ("single": its value is displayed),
+    as a statement ("exec") or as an assignment; return (value seen, first-layer matrix products)."""
+    seen = []
+    namespace = {"model": model, "dout": dout, "seen": seen}
+    source = {"single": "model.backward(dout)", "exec": "model.backward(dout)",
+              "assign": "seen.append(model.backward(dout))"}[mode]
+    code = compile(source, "<cell>", "single" if mode == "single" else "exec")
+    hook = sys.displayhook
+    sys.displayhook = seen.append  # what IPython's display of a last expression receives
+    try:
+        products = products_in(lambda: exec(code, namespace))
+    finally:
+        sys.displayhook = hook
+    return (seen[0] if seen else None), products
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_backward_does_the_same_whatever_the_caller_does_with_its_result(input_grad):
+    """The decision is data on the model: a cell's last line, a statement and an assignment all get the same."""
+    rng = np.random.default_rng(4)
+    model, first = counting_first_layer(rng)
+    model.input_grad = input_grad
+    x, dout = rng.normal(size=(5, 6)), rng.normal(size=(5, 3))
+    model.forward(x)
+    results = {mode: backward_as(mode, model, dout) for mode in ("single", "exec", "assign")}
+    assert [products for _, products in results.values()] == [1 if input_grad else 0] * 3
+    shown, assigned = results["single"][0], results["assign"][0]
+    if input_grad:
+        assert assigned.shape == x.shape
+        np.testing.assert_array_equal(shown, assigned)
+    else:
+        assert shown is None and assigned is None
+
+
+def test_mlp_skips_dx_and_visits_no_layer_below_its_first_linear():
+    rng = np.random.default_rng(3)
+    model = mlp(6, [4, 3], rng)
+    assert model.input_grad is False and model[0].input_grad is False and model[2].input_grad is True
+    x, dout = rng.normal(size=(5, 6)), rng.normal(size=(5, 3))
+    model.forward(x)
+    assert model.backward(dout) is None
+    skipped = [p.grad.copy() for p in model.parameters()]
+    model.input_grad = True
+    dx = model.backward(dout)
+    assert dx.shape == x.shape
+    for p, g in zip(model.parameters(), skipped):
+        np.testing.assert_array_equal(p.grad, g)
+
+
+def test_layers_below_the_first_linear_are_not_visited_without_input_grad():
     rng = np.random.default_rng(3)
     model = Sequential(Dropout(0.0, rng), Linear(6, 4, rng), Tanh(), Linear(4, 3, rng))
     x, dout = rng.normal(size=(5, 6)), rng.normal(size=(5, 3))
     model.forward(x)
     dx = model.backward(dout)
     kept = [p.grad.copy() for p in model.parameters()]
+    np.testing.assert_allclose(dx, (dout @ model[3].W.data.T * (1 - model[2]._out ** 2)) @ model[1].W.data.T)
+
+    model = Sequential(Dropout(0.0, rng), *model.layers[1:], input_grad=False)
+    assert model[1].input_grad is False
+    model[0]._shape = None  # a visited Dropout would now raise "backward() was called before forward()"
     for p in model.parameters():
         p.grad[...] = 0.0
-    model.backward(dout)
+    assert model.backward(dout) is None
     for p, g in zip(model.parameters(), kept):
         np.testing.assert_array_equal(p.grad, g)
-    np.testing.assert_allclose(dx, (dout @ model[3].W.data.T * (1 - model[2]._out ** 2)) @ model[1].W.data.T)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bpkit.gradcheck import check_layer, check_model, numerical_gradient, relative_error
-from bpkit.layers import Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh
+from bpkit.layers import Dropout, Linear, ReLU, Sequential, Sigmoid, Tanh, mlp
 from bpkit.losses import MSELoss, SoftmaxCrossEntropy
 
 # ---- numerical_gradient ---------------------------------------------------------------------------
@@ -152,8 +152,8 @@ def test_check_layer_needs_float64():
 class LinearMissingFactor(Linear):
     """Broken on purpose: dW is half what it should be (a forgotten factor)."""
 
-    def backward(self, dout, need_dx=True):
-        dx = super().backward(dout, need_dx)
+    def backward(self, dout):
+        dx = super().backward(dout)
         self.W.grad *= 0.5
         return dx
 
@@ -161,8 +161,8 @@ class LinearMissingFactor(Linear):
 class LinearForgetsTranspose(Linear):
     """Broken on purpose: dx = dout @ W instead of dout @ W^T (only runs for square W)."""
 
-    def backward(self, dout, need_dx=True):
-        super().backward(dout, need_dx=False)
+    def backward(self, dout):
+        super().backward(dout)
         return dout @ self.W.data
 
 
@@ -236,3 +236,26 @@ def test_check_model_on_a_single_layer():
     rows = check_model(Linear(3, 2, rng), MSELoss(), rng.standard_normal((4, 3)), rng.standard_normal((4, 2)))
     assert [r["name"] for r in rows] == ["model.W", "model.b", "model.dx"]
     assert all(r["ok"] for r in rows)
+
+
+def test_check_model_and_check_layer_check_the_dx_of_a_layer_that_skips_it():
+    """mlp's first Linear has input_grad=False; the checkers still compare its dx, then leave the flag as it was."""
+    rng = np.random.default_rng(0)
+    model = mlp(3, [4, 3], rng, activation="tanh")
+    assert model[0].input_grad is False
+    X, y = data(rng)
+    rows = check_model(model, SoftmaxCrossEntropy(), X, y)
+    assert "layers[0].dx" in [r["name"] for r in rows]
+    assert all(r["ok"] for r in rows), rows
+    assert check_layer(model, X, rng).max_error < 1e-6
+    assert model[0].input_grad is False and model.input_grad is False
+    model.forward(X)
+    assert model.backward(np.ones((5, 3))) is None
+
+
+def test_check_layer_catches_a_wrong_dx_in_a_layer_built_without_input_grad():
+    """The dx row is real for such a layer: a wrong dx formula still shows up."""
+    rng = np.random.default_rng(0)
+    layer = LinearForgetsTranspose(4, 4, rng, input_grad=False)
+    assert check_layer(layer, rng.standard_normal((5, 4)), rng).dx > 1e-2
+    assert layer.input_grad is False

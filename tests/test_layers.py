@@ -353,19 +353,38 @@ def test_sequential_rejects_a_list_and_non_layers():
         Sequential(ReLU(), "tanh")
 
 
-def test_need_dx_false_gives_the_same_parameter_gradients():
+def test_input_grad_false_gives_the_same_parameter_gradients():
     rng = np.random.default_rng(0)
     model = Sequential(Dropout(0.0, rng), Linear(4, 8, rng), ReLU(), Linear(8, 3, rng))
     x, dout = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
     model.forward(x)
+    assert model.input_grad is True
     dx = model.backward(dout)
     assert dx.shape == (5, 4)
     full = [p.grad.copy() for p in model.parameters()]
     for p in model.parameters():
         p.grad[...] = 0.0
-    assert model.backward(dout, need_dx=False) is None
+    model.input_grad = False
+    assert model[1].input_grad is False  # the flag lives on the first layer with parameters
+    assert model.backward(dout) is None
     for p, g in zip(model.parameters(), full):
         np.testing.assert_array_equal(p.grad, g)
+
+
+def test_input_grad_is_shown_and_checked():
+    rng = np.random.default_rng(0)
+    assert repr(Linear(3, 2, rng, input_grad=False)) == "Linear(3, 2, input_grad=False)"
+    assert repr(mlp(3, [4, 2], rng)).splitlines()[1].startswith("  (0) Linear(3, 4, input_grad=False)  W (3, 4)")
+    with pytest.raises(TypeError, match=r"Linear: input_grad must be True .* or False .*, got 'no'"):
+        Linear(3, 2, rng, input_grad="no")
+    with pytest.raises(TypeError, match="Sequential: input_grad must be True"):
+        Sequential(Linear(3, 2, rng), input_grad=0)
+    with pytest.raises(TypeError, match="no layer has any"):
+        Sequential(ReLU(), input_grad=False)
+    assert Sequential(ReLU()).input_grad is True
+    # A slice shares the layers and reads their flags; it does not reset them.
+    model = mlp(3, [4, 2], rng)
+    assert model[:2].input_grad is False and model[1:].input_grad is True and model[0].input_grad is False
 
 
 def test_matches_hand_written_numpy_backprop():

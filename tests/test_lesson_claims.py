@@ -91,7 +91,7 @@ def test_lesson06_backprop_agrees_with_finite_differences_at_every_size_with_mar
         loss.forward(model(X), y)
         model.backward(loss.backward())
         for p in model.parameters():
-            numeric = numerical_gradient(lambda _: SoftmaxCrossEntropy().forward(model(X), y), p.data)
+            numeric = numerical_gradient(lambda _: SoftmaxCrossEntropy().forward(model(X), y), p.data)  # noqa: B023 - called here
             # printed: largest |difference| < 1e-8, largest relative error < 1e-3
             assert np.max(np.abs(p.grad - numeric)) < 1e-9
             assert relative_error(p.grad, numeric) < 1e-4

@@ -20,7 +20,7 @@ def test_star_import_and_unknown_name():
     exec("from bpkit import *", namespace)
     assert "Sequential" in namespace and "fit" in namespace
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        bpkit.Nope
+        bpkit.Nope  # noqa: B018 - the attribute lookup is what raises
 
 
 def test_cli_help_lists_every_command(capsys):

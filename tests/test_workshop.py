@@ -33,16 +33,16 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from bpkit.checks import EXERCISES
 from bpkit.cli import main
+from course_facts import exercise_points, lesson_exercise_ids, lesson_points
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts" / "workshop"
 LESSON_FILES = {"01": "01_neurons", "04": "04_losses", "06": "06_backprop"}
 LESSONS = sorted(LESSON_FILES)
-IDS = {lesson: [eid for eid, e in EXERCISES.items() if e.lesson == lesson] for lesson in LESSONS}  # catalogue order
-POINTS = {eid: EXERCISES[eid].points for lesson in LESSONS for eid in IDS[lesson]}
-MAX = {lesson: sum(POINTS[eid] for eid in IDS[lesson]) for lesson in LESSONS}
+IDS = {lesson: lesson_exercise_ids(lesson) for lesson in LESSONS}  # catalogue order
+POINTS = {eid: exercise_points(eid) for lesson in LESSONS for eid in IDS[lesson]}
+MAX = {lesson: lesson_points(lesson) for lesson in LESSONS}
 
 DUE = "2026-06-01T12:00:00Z"
 DUE_TS = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc).timestamp()
@@ -166,7 +166,7 @@ def pct(total: int, possible: int) -> str:
 
 def counting(state: dict) -> dict[tuple[str, str], dict]:
     """(student, lesson) -> {file, kind, mtime} of the submission that counts, from a file state."""
-    return {(s, l): dict(file=f, kind=k, mtime=m) for f, (s, l, k, m) in state.items()}
+    return {(s, lesson): dict(file=f, kind=k, mtime=m) for f, (s, lesson, k, m) in state.items()}
 
 
 def expected_summary(state: dict, subs: Path) -> dict[tuple[str, str], dict]:
@@ -394,7 +394,7 @@ def test_initial_json_summary_parses_and_agrees_with_the_gradebook(workshop):
     assert report["graded"] == len(INITIAL)
     assert report["missing_files"] == [str(workshop["subs"] / MISTYPED)]
     assert report["sandbox"] == "bwrap" and report["out"] == str(workshop["out"])
-    problems = sum(expected_submission(k, l)["status"] in ("invalid", "incomplete") for _, l, k, _ in INITIAL.values())
+    problems = sum(expected_submission(k, lesson)["status"] in ("invalid", "incomplete") for _, lesson, k, _ in INITIAL.values())
     assert report["with_problems"] == problems
     got = sorted((r["student"], r["lesson"], r["status"], r["total"], r["max_points"], tuple(r["flags"]))
                  for r in report["results"])
@@ -468,7 +468,7 @@ def test_the_wrong_lesson_file_and_the_empty_file_are_invalid_with_the_reason(wo
 def expected_table(state: dict) -> list[dict]:
     summary = expected_summary(state, Path("/"))
     students = sorted({s for s, _ in summary})
-    lessons = sorted({l for _, l in summary})
+    lessons = sorted({lesson for _, lesson in summary})
     table = []
     for student in students:
         line = {"student": student, "name": NAMES.get(student, "")}
@@ -662,7 +662,7 @@ def test_report_pass_rates_match_the_submissions_and_grades_csv(workshop):
             from_csv[(row["lesson"], row["exercise"])] = (p + (row["status"] == "pass"), t + 1)
     assert got == from_csv
     # the initial report had other rates (before the fixes)
-    initial = {(l, e): tuple(map(int, p.split(" / "))) for l, e, p in workshop["initial_report"].tables["pass-rate-table"][1:]}
+    initial = {(lesson, e): tuple(map(int, p.split(" / "))) for lesson, e, p in workshop["initial_report"].tables["pass-rate-table"][1:]}
     assert initial == expected_pass_rates(INITIAL) != got
 
 

@@ -6,9 +6,6 @@ import numpy as np
 from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 from bpkit.checks.inputs import grad_bowl, grad_quartic, grad_ravine
 
-# -- gradients the cases pass to nesterov_step (module level, so they pickle into the kernel) ----
-
-
 # -- momentum_step ------------------------------------------------------------------------------
 
 

@@ -238,9 +238,8 @@ def _mlp_variant(relu_mask=True, mean=True, db_mean=False, relu_last=False, stab
             W, _ = params[i]
             a_in, z = cache[i]
             last = i == len(params) - 1
-            if relu_last or not last:
-                if relu_mask:
-                    dout = dout * ((z >= 0) if mask_at_zero else (z > 0))  # ReLU passes gradient where z > 0
+            if (relu_last or not last) and relu_mask:
+                dout = dout * ((z >= 0) if mask_at_zero else (z > 0))  # ReLU passes gradient where z > 0
             dW = a_in.T @ dout  # dL/dW = x^T @ dout, (D_in, D_out)
             db = dout.mean(axis=0) if db_mean else dout.sum(axis=0)  # (D_out,)
             grads.append((dW.T if dW_transposed else dW, db))

@@ -1,4 +1,7 @@
-"""Helpers shared by the checker tests (tests/test_checker_contract.py and tests/test_checks_lesson*.py)."""
+"""Helpers shared by the checker tests (tests/test_checker_contract.py and tests/test_checks_lesson*.py).
+
+A module of its own rather than conftest.py: pytest discourages importing conftest.
+"""
 from __future__ import annotations
 
 import pytest
