@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +18,6 @@ import bpkit
 from bpkit.checks import EXERCISES
 
 PACKAGE = Path(bpkit.__file__).resolve().parent
-# The files of bpkit/checks/ the sandbox's course copy gets (bpkit/grading/sandbox.py, build_course_copy):
-# observing a call, and the functions cases pass. Its own checks/__init__.py is a stub without answers.
-SANDBOX_CHECK_FILES = ("_harness.py", "inputs.py")
 
 UNPICKLE = r"""
 import json, pickle, sys
@@ -47,14 +43,10 @@ def shipped(exercise) -> bytes:
 
 
 def answer_free_copy(dest: Path) -> Path:
-    """bpkit without its checker modules: checks/ holds only SANDBOX_CHECK_FILES and an empty __init__."""
-    package = dest / "bpkit"
-    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "checks", "datasets"))
-    checks = package / "checks"
-    checks.mkdir()
-    for name in SANDBOX_CHECK_FILES:
-        shutil.copyfile(PACKAGE / "checks" / name, checks / name)
-    (checks / "__init__.py").write_text('"""The sandbox\'s bpkit.checks: no checker modules."""\n')
+    """The sandbox's own course copy (grading/course_copy.py): checks/ without the checker modules."""
+    from bpkit.grading.course_copy import build_course_copy
+
+    build_course_copy(dest)
     return dest
 
 
@@ -65,13 +57,6 @@ def unpickle_in(copy: Path, payloads: Path) -> dict:
                             timeout=120)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
-
-
-def test_the_sandbox_file_list_is_the_graders():
-    """The list above is the one the grading package copies (read, not imported: grading is being split)."""
-    grading_source = "\n".join(path.read_text() for path in (PACKAGE / "grading").glob("*.py"))
-    for name in SANDBOX_CHECK_FILES:
-        assert f'"{name}"' in grading_source, f"bpkit/grading no longer names checks/{name}: update this list"
 
 
 def test_every_exercises_cases_unpickle_without_the_checker_modules(tmp_path):
