@@ -748,3 +748,115 @@ from pathlib import Path
 
 Path(@NAME@).touch()
 time.sleep(60)''', NAME=f"asleep-{ctx.token}"))
+
+
+# -- properties the kernel reports about itself (issue 20) -------------------------------------------
+# Each of these solves a lesson from its solution notebook but breaks one property the checker
+# requires (inputs unchanged, a stable formula, no recursion) in a function whose VALUES are right,
+# then hides the breach by wrapping the harness that observes the call (imported under a spelling the
+# static `reference-answers` flag does not see). On 00f9aa5 each scored full marks with no flag. The
+# grader must fail that exercise (0 points) and flag the submission `harness-tampered`.
+
+SOLUTION_02 = ROOT / "solutions" / "02_activations.ipynb"
+SOLUTION_05 = ROOT / "solutions" / "05_chain_rule.ipynb"
+
+
+def _solution_with(path: Path, name: str, source: str, *extra_cells: str) -> nbformat.NotebookNode:
+    """The solution notebook with `def name(` replaced by source, and extra cells after it."""
+    nb = nbformat.read(path, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and f"def {name}(" in c.source)
+    nb.cells[at].source = source
+    for offset, cell in enumerate(extra_cells, start=1):
+        nb.cells.insert(at + offset, new_code_cell(cell))
+    return nb
+
+
+def hide_mutation(ctx: Ctx) -> nbformat.NotebookNode:
+    return _solution_with(SOLUTION_01, "weighted_sum", '''\
+def weighted_sum(x, w, b):
+    """Right value, but it changes the caller's x in place (the contract keeps inputs unchanged)."""
+    x *= w
+    return float(x.sum() + b)
+''', '''\
+# ATTACK (hide a mutation): wrap the harness's observe so every observation reports `mutated: []`.
+# Expected: weighted_sum scores 0 (the grader sees x changed), the submission is flagged harness-tampered.
+import importlib
+
+_h = importlib.import_module(".".join(["bpkit", "checks", "_harness"]))  # spelled so no static flag fires
+
+_genuine_observe = _h.observe
+
+
+def _observe_without_mutation(*args, **kwargs):
+    observation = _genuine_observe(*args, **kwargs)
+    if "mutated" in observation:
+        observation["mutated"] = []
+    return observation
+
+
+_h.observe = _observe_without_mutation
+''')
+
+
+def hide_overflow(ctx: Ctx) -> nbformat.NotebookNode:
+    return _solution_with(SOLUTION_02, "sigmoid", '''\
+def sigmoid(z):
+    """The textbook formula: np.exp(-z) overflows for z = -1000 (the values still come out right)."""
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+''', '''\
+# ATTACK (switch off strict floating point): wrap observe so it always runs with strict_fp=False, so
+# the overflow in np.exp(-z) is never raised. Expected: sigmoid scores 0, flagged harness-tampered.
+import importlib
+
+_h = importlib.import_module(".".join(["bpkit", "checks", "_harness"]))  # spelled so no static flag fires
+
+_genuine_observe = _h.observe
+
+
+def _observe_leniently(fn, args, kwargs, kind="plain", strict_fp=False, *rest, **options):
+    options.pop("strict_fp", None)
+    return _genuine_observe(fn, args, kwargs, kind, False, *rest, **options)
+
+
+_h.observe = _observe_leniently
+''')
+
+
+def hide_recursion(ctx: Ctx) -> nbformat.NotebookNode:
+    return _solution_with(SOLUTION_05, "topological_order", '''\
+import sys
+
+sys.setrecursionlimit(1_000_000)  # enough for the 100,000-node chain: Python 3.11+ frames live on the heap
+
+
+def topological_order(root):
+    """micrograd's recursive build_topo: a valid order, but the exercise asks for no recursion."""
+    topo, visited = [], set()
+
+    def build_topo(v):
+        if v not in visited:
+            visited.add(v)
+            for child in v.inputs:
+                build_topo(child)
+            topo.append(v)
+
+    build_topo(root)
+    return topo
+''', '''\
+# ATTACK (drop the recursion report): wrap observe so observations lose their `recursion` entry.
+# Expected: topological_order scores 0, flagged harness-tampered.
+import importlib
+
+_h = importlib.import_module(".".join(["bpkit", "checks", "_harness"]))  # spelled so no static flag fires
+
+_genuine_observe = _h.observe
+
+
+def _observe_without_recursion(*args, **kwargs):
+    observation = _genuine_observe(*args, **kwargs)
+    observation.pop("recursion", None)
+    return observation
+
+
+_h.observe = _observe_without_recursion
+''')
