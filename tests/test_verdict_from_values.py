@@ -240,3 +240,16 @@ def test_the_runner_reports_tampering_done_during_a_call():
     finally:
         _harness._arrays_in = runner._SEALED["functions"]["_arrays_in"][0]
     assert reply["observations"][0]["tampered"] == ["bpkit.checks._harness._arrays_in was replaced"]
+
+
+def test_a_function_that_switches_off_the_time_limit_still_runs_out_of_time():
+    import signal
+    import time
+
+    def slow_and_unalarmed(x):
+        signal.setitimer(signal.ITIMER_REAL, 0)  # the harness's alarm, switched off
+        time.sleep(0.4)
+        return x
+
+    observation = _harness.observe(slow_and_unalarmed, (1.0,), {}, "plain", False, 0.2)
+    assert observation["error"]["type"] == "TimeLimit", observation

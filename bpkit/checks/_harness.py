@@ -210,16 +210,18 @@ def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool 
         call_args.append(arg if graph_nodes is not None else _deepcopy(arg))
     call_kwargs = _deepcopy(kwargs)
     recursion: dict = {}
+    started = _monotonic()
     try:
         with _time_limit(time_limit):
             out = _call(fn, call_args, call_kwargs, kind, strict_fp, nodes, recursion)
     except _OutOfTime:
-        return {"error": {"type": "TimeLimit", "message": f"did not return within {time_limit:g} s",
-                          "not_implemented": False, "time_limit": time_limit}}
+        return _out_of_time(time_limit)
     except NotImplementedError as exc:
         return {"error": {"type": "NotImplementedError", "message": str(exc)[:500], "not_implemented": True}}
     except Exception as exc:  # the learner's bug, reported by the verdict
         return {"error": {"type": type(exc).__name__, "message": str(exc)[:500], "not_implemented": False}}
+    if time_limit and _monotonic() - started > time_limit:  # the alarm was switched off, or never armed
+        return _out_of_time(time_limit)
     # Not a verdict on mutation but the values it rests on: the grader compares these digests with
     # the digests of the arguments it sent (a "nothing changed" list would be the kernel's word).
     observation = {"output": encode(out), "after": arg_digests(args, call_args)}
@@ -229,6 +231,11 @@ def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool 
         if unwatched:
             observation["unwatched"] = unwatched
     return observation
+
+
+def _out_of_time(time_limit: float) -> dict:
+    return {"error": {"type": "TimeLimit", "message": f"did not return within {time_limit:g} s",
+                      "not_implemented": False, "time_limit": time_limit}}
 
 
 def arg_digests(originals, used) -> list:
