@@ -798,24 +798,22 @@ if hits:
 
 def channel_staller(ctx: Ctx) -> nbformat.NotebookNode:
     return wrong_notebook('''\
-# ATTACK (stop the grader by not reading): replace the runner's frame reader, in whichever module runs
-# it, by one that never returns, so the grader's next request stays in the pipe; the cell after is over
-# 64 KiB, more than a pipe holds. Expected: the grader's write gives up at the deadline, this notebook
-# is stopped (0 points), and the run completes for everyone.
-import sys, time
+# ATTACK (stop the grader by not reading): find the runner's request pipe among the open files, keep it
+# open (a spare descriptor), and put an empty pipe in its place, so the runner waits forever and the
+# grader's next request stays in the real pipe; the cell after is over 64 KiB, more than a pipe holds.
+# Expected: the grader's write gives up at its deadline, this notebook is stopped (0 points), and the
+# run completes for everyone.
+import gc, io, os, stat
 
-
-def _never(stream):
-    while True:
-        try:
-            time.sleep(3600)
-        except BaseException:
-            pass
-
-
-for module in list(sys.modules.values()):
-    if getattr(module, "read_frame", None) is not None and hasattr(module, "serve"):
-        module.read_frame = _never''', '# ' + 'x' * 100_000)
+kept = []
+for handle in gc.get_objects():
+    if isinstance(handle, io.FileIO) and handle.mode == "rb" and not handle.closed:
+        fd = handle.fileno()
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            kept.append(os.dup(fd))  # the real pipe stays open: the grader's writes only fill it
+            empty, _writer = os.pipe()
+            kept.append(_writer)
+            os.dup2(empty, fd)''', '# ' + 'x' * 100_000)
 
 
 def endless(ctx: Ctx) -> nbformat.NotebookNode:
@@ -871,3 +869,115 @@ for folder in ("/dev/shm", "/tmp"):
         pass
 held = np.ones(250 * 2**20 // 8)
 time.sleep(30)''')
+
+
+# -- properties the kernel reports about itself (issue 20) -------------------------------------------
+# Each of these solves a lesson from its solution notebook but breaks one property the checker
+# requires (inputs unchanged, a stable formula, no recursion) in a function whose VALUES are right,
+# then hides the breach by wrapping the harness that observes the call (imported under a spelling the
+# static `reference-answers` flag does not see). On 00f9aa5 each scored full marks with no flag. The
+# grader must fail that exercise (0 points) and flag the submission `harness-tampered`.
+
+SOLUTION_02 = ROOT / "solutions" / "02_activations.ipynb"
+SOLUTION_05 = ROOT / "solutions" / "05_chain_rule.ipynb"
+
+
+def _solution_with(path: Path, name: str, source: str, *extra_cells: str) -> nbformat.NotebookNode:
+    """The solution notebook with `def name(` replaced by source, and extra cells after it."""
+    nb = nbformat.read(path, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and f"def {name}(" in c.source)
+    nb.cells[at].source = source
+    for offset, cell in enumerate(extra_cells, start=1):
+        nb.cells.insert(at + offset, new_code_cell(cell))
+    return nb
+
+
+def hide_mutation(ctx: Ctx) -> nbformat.NotebookNode:
+    return _solution_with(SOLUTION_01, "weighted_sum", '''\
+def weighted_sum(x, w, b):
+    """Right value, but it changes the caller's x in place (the contract keeps inputs unchanged)."""
+    x *= w
+    return float(x.sum() + b)
+''', '''\
+# ATTACK (hide a mutation): wrap the harness's observe so every observation reports `mutated: []`.
+# Expected: weighted_sum scores 0 (the grader sees x changed), the submission is flagged harness-tampered.
+import importlib
+
+_h = importlib.import_module(".".join(["bpkit", "checks", "_harness"]))  # spelled so no static flag fires
+
+_genuine_observe = _h.observe
+
+
+def _observe_without_mutation(*args, **kwargs):
+    observation = _genuine_observe(*args, **kwargs)
+    if "mutated" in observation:
+        observation["mutated"] = []
+    return observation
+
+
+_h.observe = _observe_without_mutation
+''')
+
+
+def hide_overflow(ctx: Ctx) -> nbformat.NotebookNode:
+    return _solution_with(SOLUTION_02, "sigmoid", '''\
+def sigmoid(z):
+    """The textbook formula: np.exp(-z) overflows for z = -1000 (the values still come out right)."""
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+''', '''\
+# ATTACK (switch off strict floating point): wrap observe so it always runs with strict_fp=False, so
+# the overflow in np.exp(-z) is never raised. Expected: sigmoid scores 0, flagged harness-tampered.
+import importlib
+
+_h = importlib.import_module(".".join(["bpkit", "checks", "_harness"]))  # spelled so no static flag fires
+
+_genuine_observe = _h.observe
+
+
+def _observe_leniently(fn, args, kwargs, kind="plain", strict_fp=False, *rest, **options):
+    options.pop("strict_fp", None)
+    return _genuine_observe(fn, args, kwargs, kind, False, *rest, **options)
+
+
+_h.observe = _observe_leniently
+''')
+
+
+def hide_recursion(ctx: Ctx) -> nbformat.NotebookNode:
+    return _solution_with(SOLUTION_05, "topological_order", '''\
+import sys
+
+sys.setrecursionlimit(1_000_000)  # enough for the 100,000-node chain: Python 3.11+ frames live on the heap
+
+
+def topological_order(root):
+    """micrograd's recursive build_topo: a valid order, but the exercise asks for no recursion."""
+    topo, visited = [], set()
+
+    def build_topo(v):
+        if v not in visited:
+            visited.add(v)
+            for child in v.inputs:
+                build_topo(child)
+            topo.append(v)
+
+    build_topo(root)
+    return topo
+''', '''\
+# ATTACK (drop the recursion report): wrap observe so observations lose their `recursion` entry.
+# Expected: topological_order scores 0, flagged harness-tampered.
+import importlib
+
+_h = importlib.import_module(".".join(["bpkit", "checks", "_harness"]))  # spelled so no static flag fires
+
+_genuine_observe = _h.observe
+
+
+def _observe_without_recursion(*args, **kwargs):
+    observation = _genuine_observe(*args, **kwargs)
+    observation.pop("recursion", None)
+    return observation
+
+
+_h.observe = _observe_without_recursion
+''')

@@ -233,11 +233,12 @@ def test_a_time_limit_cannot_be_swallowed_by_except_exception():
 
 
 def test_observe_keeps_its_five_argument_form_for_the_grader():
-    """bpkit grade calls observe(fn, args, kwargs, kind, strict_fp): old observations still judge the same."""
+    """bpkit grade calls observe(fn, args, kwargs, kind, strict_fp); an observation carries the arguments'
+    digests after the call (`after`), not a verdict on mutation."""
     from bpkit.checks import _harness
 
     exercise = checks.EXERCISES["weighted_sum"]
     case = exercise.cases()[0]
     observation = _harness.observe(exercise.reference, case.args, case.kwargs, exercise.kind, exercise.strict_fp)
-    assert set(observation) == {"output", "mutated"}
+    assert set(observation) == {"output", "after"}
     exercise.verdict(0, observation)

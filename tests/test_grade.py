@@ -48,7 +48,8 @@ core.Exercise.__call__ = lambda *args, **kwargs: print("passed")
 core.compare = lambda *args, **kwargs: None
 np.allclose = np.isclose = np.array_equal = lambda *args, **kwargs: True
 builtins.AssertionError = Exception
-bpkit.checks.CheckFailure = Exception
+bpkit.checks.CheckFailure = Exception"""
+PATCH_HARNESS = """import bpkit.checks._harness as harness
 harness.observe = lambda *args, **kwargs: {"output": None, "mutated": []}"""
 
 
@@ -93,6 +94,9 @@ def build_submissions(folder: Path) -> dict[str, Path]:
     nb = with_wrong_layer(solution())
     nb.cells.insert(index_of(nb, "import numpy") + 1, new_code_cell(PATCH_CHECKS))
     notebooks["monkeypatch"] = nb
+    nb = with_wrong_layer(solution())
+    nb.cells.insert(index_of(nb, "import numpy") + 1, new_code_cell(PATCH_HARNESS))
+    notebooks["patch_harness"] = nb
     nb = solution()
     nb.cells.append(new_code_cell("import os\nos._exit(1)"))
     notebooks["exits"] = nb
@@ -204,6 +208,19 @@ def test_deleted_duplicated_and_edited_check_cells_change_nothing(grades):
 def test_monkeypatching_the_checks_in_the_kernel_cannot_turn_a_failure_into_a_pass(grades):
     assert statuses(grades, "monkeypatch") == statuses(grades, "wrong")
     assert "Z and A are swapped" in grades["monkeypatch"]["layer_forward"]["message"]
+
+
+def test_replacing_the_harness_in_the_kernel_fails_every_exercise_and_flags_it(batch, grades):
+    """The kernel checks with a copy of the harness sealed before the first cell, and reports the swap."""
+    assert statuses(grades, "patch_harness") == {eid: "fail" for eid in IDS}
+    for eid in IDS:
+        row = grades["patch_harness"][eid]
+        assert row["points"] == "0" and "harness-tampered" in row["flags"].split(";"), row
+        assert "bpkit.checks._harness.observe was replaced" in row["message"], row["message"]
+    summary = {row["student"]: row for row in read_csv(batch[3] / "summary.csv")}
+    assert "harness-tampered" in summary["patch_harness"]["flags"].split(";")
+    for student in ("full", "wrong", "monkeypatch"):  # verdict-side patches are not the harness: no such flag
+        assert "harness-tampered" not in summary[student]["flags"].split(";"), summary[student]
 
 
 def test_a_kernel_that_exits_is_recorded_and_grading_moves_on(grades):

@@ -264,6 +264,12 @@ def flags_of(run: GradeRun, student: str) -> str:
 
 # -- the runs ----------------------------------------------------------------------------------------
 
+HIDDEN_PROPERTIES = {  # student: (builder, the exercise whose property it hides)
+    "hide_mutation": (atk.hide_mutation, "weighted_sum"),
+    "hide_overflow": (atk.hide_overflow, "sigmoid"),
+    "hide_recursion": (atk.hide_recursion, "topological_order"),
+}
+
 MAIN_ATTACKERS = [  # (student, builder, needs the sandbox)
     ("snoop", atk.snoop, True),  # early: it waits for honest_a's feedback to appear
     ("forge_file", atk.forge_file, True),
@@ -331,6 +337,14 @@ def _formula_run(base: Path):
     return grade("formula", base, write(base / "submissions", [("honest", atk.solution_01()),
                                                                *[(f"{name}_01", atk.solution_01())
                                                                  for name in FORMULA_NAMES]]))
+
+
+def _properties_run(base: Path):
+    """An honest lesson 01 and the three notebooks that hide a breached property behind a wrapped observe."""
+    ctx = atk.Ctx(token=base.name, out=base / "out", canary=base / "canary.txt")
+    paths = write(base / "submissions", [("honest", atk.solution_01()),
+                                         *((student, build(ctx)) for student, (build, _) in HIDDEN_PROPERTIES.items())])
+    return grade("properties", base, paths)
 
 
 def _kill_run(base: Path):
@@ -479,7 +493,7 @@ CLEANUP: list[Path] = []  # folders made outside pytest's tmp_path
 BUILDERS = {  # longest first; PARALLEL_RUNS of them at a time (kernels mostly wait: 2 cores suffice)
     "sight": _sight_runs, "stall": _stall_run, "main": _main_run, "killed": _killed_runs, "daemon": _daemon_run, "resume": _resume_runs,
     "flood": _flood_run, "kill": _kill_run, "lesson": _lesson_run, "surrogates": _surrogate_run,
-    "latin1": _latin1_run, "formula": _formula_run,
+    "latin1": _latin1_run, "formula": _formula_run, "properties": _properties_run,
 }
 if not BWRAP:  # their attacks are only safe to count on inside the sandbox: their tests are skipped
     del BUILDERS["daemon"], BUILDERS["kill"], BUILDERS["sight"], BUILDERS["stall"]
@@ -523,6 +537,11 @@ def formula_run(launched):
 
 
 @pytest.fixture(scope="module")
+def properties_run(launched):
+    return launched["properties"].result()
+
+
+@pytest.fixture(scope="module")
 def kill_run(launched):
     return launched["kill"].result()
 
@@ -548,7 +567,8 @@ def killed_runs(launched):
 
 
 RUNS = {"main": "main_run", "flood": "flood_run", "surrogates": "surrogate_run", "latin1": "latin1_run",
-        "kill": "kill_run", "lesson": "lesson_run", "formula": "formula_run"}
+        "kill": "kill_run", "lesson": "lesson_run", "formula": "formula_run",
+        "properties": "properties_run"}
 
 
 def a_run(request, name: str) -> GradeRun:
@@ -579,7 +599,7 @@ def test_no_gradebook_row_over_20_kb_and_feedback_files_bounded(request, name):
 
 
 @pytest.mark.parametrize("name, honest", [("main", "honest_a"), ("main", "honest_z"), ("flood", "honest"),
-                                          ("surrogates", "honest"), ("latin1", "honest"),
+                                          ("surrogates", "honest"), ("latin1", "honest"), ("properties", "honest"),
                                           pytest.param("kill", "honest", marks=needs_sandbox)])
 def test_honest_victims_keep_full_marks(request, name, honest):
     run = a_run(request, name)
@@ -740,6 +760,23 @@ def test_the_bpkit_package_cannot_be_tampered_with(daemon_run):
     changed = sorted(k for k in before if before[k] != after.get(k))
     assert not changed, f"package files changed by a submission: {[Path(k).name for k in changed]}"
     assert "PACKAGE-TAMPERED" not in run.feedback("tamper"), run.feedback("tamper")[-600:]
+
+
+# -- what the kernel says about itself (issue 20) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("student", sorted(HIDDEN_PROPERTIES))
+def test_a_wrapped_observe_cannot_hide_a_breached_property(properties_run, student):
+    """Mutation, overflow, recursion hidden by wrapping the harness: the exercise fails, the file is flagged."""
+    _, exercise = HIDDEN_PROPERTIES[student]
+    assert_completed(properties_run, [student])
+    rows = {row["exercise"]: row for row in properties_run.rows(student)}
+    assert exercise in rows, f"no row for {exercise}: {sorted(rows)}"
+    row = rows[exercise]
+    assert (row["status"], row["points"]) == ("fail", "0"), (row["status"], row["points"], row["message"][:300])
+    assert "harness-tampered" in flags_of(properties_run, student).replace(";", " ").split(), rows
+    assert "harness-tampered" in {flag for r in properties_run.summary_of(student) for flag in r["flags"].split(";")}
+    assert "harness-tampered" not in flags_of(properties_run, "honest")
 
 
 # -- limits ------------------------------------------------------------------------------------------------

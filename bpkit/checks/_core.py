@@ -34,6 +34,10 @@ MUTATION_HINT = ("work on a copy or build a new array (e.g. `w - lr * grad`, not
 SLOW_HINT = ("your function is far slower than needed (the answer takes well under a second): look for work "
              "repeated inside a loop, e.g. `x in some_list` scans the whole list each time (a set answers at once), "
              "or for a loop that never ends")
+UNWATCHED_HINT = ("the check watches the calls your function makes (to see whether it calls itself): leave "
+                  "sys.setprofile, sys.settrace and threads out of it")
+NO_RECORD_HINT = ("the check's record of the call is incomplete: code in the notebook changed the checking code "
+                  "(bpkit.checks); remove it, restart the kernel and run the notebook again")
 NONE_HINT = ("your function returned None: end it with `return <the result>` (print() only shows a value, "
              "it does not give it back to the caller)")
 
@@ -117,14 +121,34 @@ class Exercise:
                 self.fail(case, f"did not return within {error['time_limit']:g} s, so the check stopped it",
                           hint=self.slow_hint)
             self.fail(case, f"raised {error['type']}: {error['message']}", hint=self.error_hint(error))
-        if self.mutation_matters and observation.get("mutated"):
-            names = ", ".join(f"argument {i + 1}" for i in observation["mutated"])
-            self.fail(case, f"changed its input ({names}) in place", hint=self.mutation_hint)
+        if observation.get("unwatched"):
+            self.fail(case, f"switched off the check's watch over its calls ({observation['unwatched']})",
+                      hint=UNWATCHED_HINT)
+        if self.mutation_matters:
+            changed = self.changed_args(index, observation, cases)
+            if changed is None:
+                self.fail(case, "no record of its arguments after the call came back", hint=NO_RECORD_HINT)
+            if changed:
+                names = ", ".join(f"argument {i + 1}" for i in changed)
+                self.fail(case, f"changed its input ({names}) in place", hint=self.mutation_hint)
         received = _harness.decode(observation["output"])
         if self.compare_answer is not None:
             self.compare_answer(self, case, received)
         else:
             self.expect(case, received, self.reference(*_copy_args(case.args), **case.kwargs))
+
+    def changed_args(self, index: int, observation: dict, cases: list[Case] | None = None) -> list[int] | None:
+        """Positions of the arguments whose arrays differ after the call from the case's own; None: no record.
+
+        Decided here from values: the digests the kernel read after the call against the digests of
+        what the check sent (an argument without arrays cannot change: its digest is None).
+        """
+        case = (cases or self.cases())[index]
+        sent = _harness.arg_digests(case.args, case.args)
+        after = observation.get("after")
+        if not isinstance(after, list) or len(after) != len(sent):
+            return None
+        return [i for i, (before, now) in enumerate(zip(sent, after)) if before is not None and now != before]
 
     # -- helpers for comparisons ---------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
+from bpkit.checks import _harness
+from bpkit.checks._core import NO_RECORD_HINT, Case, Exercise, Mistake, case_rng, register
 from bpkit.checks.inputs import cube, wiggle
 from bpkit.checks._harness import build_graph
 
@@ -372,9 +373,16 @@ class _GraphExercise(Exercise):
     """An exercise on Value graphs: errors such as RecursionError get their own hint, recursion is refused."""
 
     def verdict(self, index: int, observation: dict, cases: list[Case] | None = None) -> None:
-        recursion = observation.get("recursion") or {}
+        case = (cases or self.cases())[index]
+        recursion = observation.get("recursion")
+        graphs = [arg["__graph__"] for arg in case.args if isinstance(arg, dict) and "__graph__" in arg]
+        watched = bool(graphs) and len(graphs[-1]) <= _harness.RECURSION_WATCH_MAX_NODES
+        if "error" not in observation and watched and not (
+            isinstance(recursion, dict) and isinstance(recursion.get("depth"), int)
+        ):  # the harness watches every graph this small: a missing record is not "no recursion"
+            self.fail(case, "no record of how deep its calls went came back", hint=NO_RECORD_HINT)
+        recursion = recursion if isinstance(recursion, dict) else {}
         if "error" not in observation and recursion.get("depth", 1) >= 2:
-            case = (cases or self.cases())[index]
             name = recursion.get("function") or "a function"
             self.fail(case, f"`{name}` calls itself ({recursion['depth']} calls deep on this graph; on the "
                             f"100,000-node chain that ends in a RecursionError or a crash)", hint=SELF_CALL_HINT)

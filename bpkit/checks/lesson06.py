@@ -205,7 +205,7 @@ class _LeavesInputExercise(Exercise):
     """An exercise whose contract says x is unchanged: a mutation gets a hint about perturbing x."""
 
     def verdict(self, index: int, observation: dict, cases: list[Case] | None = None) -> None:
-        if "error" not in observation and observation.get("mutated"):
+        if "error" not in observation and self.changed_args(index, observation, cases):
             case = (cases or self.cases())[index]
             self.fail(case, "changed its input x in place (x differs after the call)", hint=MUTATION_HINT)
         super().verdict(index, observation, cases)

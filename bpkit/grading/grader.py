@@ -17,7 +17,7 @@ from bpkit.grading.course_copy import build_course_copy, readable_by_all
 from bpkit.grading.execute import Options, Run, run_submission
 from bpkit.grading.forkserver import ForkServer, ForkServerUnavailable
 from bpkit.grading.gradebook import Result, clean, make_row
-from bpkit.grading.judge import judge_exercise
+from bpkit.grading.judge import judge_exercise, run_flags
 from bpkit.grading.limits import Limits
 from bpkit.grading.sandbox import WorkArea
 from bpkit.grading.submission import (
@@ -195,6 +195,7 @@ class Grader:
             shutil.rmtree(folder, ignore_errors=True)
             if self.forkserver is not None:
                 self.forkserver.release(work.name)
+        flags = flags + run_flags(run)
         rows = []
         for exercise in exercises:
             reached = exercise.id in run.unchecked or exercise.id in run.observations or exercise.id in run.missing
@@ -212,7 +213,7 @@ class Grader:
         ]
         if run.stopped:
             notes.append(run.stopped[0].upper() + run.stopped[1:] + ".")
-        if flags:
+        if "reference-answers" in flags:
             notes.append("This notebook refers to the checkers' reference answers or bpkit's own files; "
                          "your instructor sees this flag.")
         return Result(clean(path, 1000), student, lesson, rows, [clean(n, 600) for n in notes], flags,

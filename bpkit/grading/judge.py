@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from bpkit.grading.execute import Run
 
+TAMPERED_FLAG = "harness-tampered"
+
 
 def judge_exercise(exercise, cases: list, run: Run, defined_in: int | None = None) -> tuple[str, str]:
     """Status and message of one exercise, decided here from what the kernel returned.
@@ -29,6 +31,10 @@ def judge_exercise(exercise, cases: list, run: Run, defined_in: int | None = Non
         return "error", "not checked: the kernel produced no result for it"
     if len(observations) != len(cases):
         return "error", "not checked: the kernel's reply did not have one result per case"
+    tampered = _tampered(observations)
+    if tampered:
+        return "fail", (f"not graded: code in this notebook replaced the checking code the grader runs in the kernel "
+                        f"({'; '.join(tampered[:3])}). Remove that code; your instructor sees this flag")
     for index, observation in enumerate(observations):
         if not isinstance(observation, dict) or not ("output" in observation or "error" in observation):
             return "error", "not checked: the kernel's reply could not be read"
@@ -39,3 +45,20 @@ def judge_exercise(exercise, cases: list, run: Run, defined_in: int | None = Non
         except Exception as exc:  # a malformed observation or a checker bug must not stop the gradebook
             return "error", f"the checker could not judge the result ({type(exc).__name__}: {exc})"
     return "pass", f"passed ({len(cases)} cases)"
+
+
+def _tampered(observations: list) -> list[str]:
+    """What the kernel found replaced in its checking code, as reported with the observations."""
+    found: list[str] = []
+    for observation in observations:
+        reported = observation.get("tampered") if isinstance(observation, dict) else None
+        if reported:
+            items = reported if isinstance(reported, list) else ["the kernel reported a change"]
+            found += [str(item)[:200] for item in items if str(item)[:200] not in found]
+    return found
+
+
+def run_flags(run: Run) -> list[str]:
+    """The submission's flags that come from running it: `harness-tampered` when any check saw tampering."""
+    observed = [o for observations in run.observations.values() if isinstance(observations, list) for o in observations]
+    return [TAMPERED_FLAG] if _tampered(observed) else []

@@ -138,24 +138,27 @@ def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | Non
     sys.path.insert(0, os.getcwd())  # as in Jupyter: modules next to the notebook can be imported
     os.dup2(null, 2)  # from here on the log is closed to the student's code: it cannot fill the grader's disk
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-    write_frame(replies, {"nonce": "ready"})
+    # The loop's own functions, taken before the first cell: a cell that rebinds this module's names
+    # (read_frame, _check...) changes nothing here.
+    read, write, run_cell, check = read_frame, write_frame, _run_cell, _check
+    write(replies, {"nonce": "ready"})
     while True:
         try:
-            request = read_frame(requests)
+            request = read(requests)
         except EOFError:
             return
         except KeyboardInterrupt:  # the grader's interrupt of a check that had just returned: no harm done
             continue
         nonce = request.get("nonce")
         if request.get("op") == "cell":
-            write_frame(replies, {"nonce": nonce, "error": _run_cell(shell, request.get("source", ""))})
+            write(replies, {"nonce": nonce, "error": run_cell(shell, request.get("source", ""))})
         elif request.get("op") == "check":
             try:
-                reply = _check(shell, _harness, request)
+                reply = check(shell, _harness, request)
             except BaseException as exc:  # noqa: B036 - an interrupt of an endless function, sys.exit(), a broken
                 # pickle or NumPy: reported as this exercise's failure; the kernel goes on to the next
                 reply = {"failed": _describe(exc)}
-            write_frame(replies, {"nonce": nonce, **reply})
+            write(replies, {"nonce": nonce, **reply})
         else:
             return
 
@@ -188,21 +191,46 @@ def _run_cell(shell, source: str):
     return None if error is None else _describe(error)
 
 
+def _seal_checks():
+    """The harness as it is before any student cell: a private copy of `observe` and what it calls."""
+    from bpkit.checks import _harness
+
+    return _harness.seal()
+
+
+# Sealed when this module is imported: in a lone kernel before serve() runs a cell, in the fork
+# server's template before it forks any submission. A notebook that wraps or patches
+# bpkit.checks._harness later changes nothing that _check calls, and _check reports what it replaced.
+_SEALED = _seal_checks()
+_loads, _dumps, _b64decode = pickle.loads, json.dumps, base64.b64decode
+
+
 def _check(shell, harness, request: dict) -> dict:
+    """Observe the learner's function on each case, with the sealed harness (`harness` is not called).
+
+    Every observation of an exercise carries "tampered" (what was replaced) when the harness or a
+    library function it relies on was replaced, before or during the calls: the grader fails it.
+    """
     exercise_id = request.get("exercise", "")
     fn = shell.user_ns.get(exercise_id)
     if fn is None or not callable(fn):
         return {"missing": "none" if fn is None else type(fn).__name__}
-    cases = pickle.loads(base64.b64decode(request["cases"]))  # sent by the grader, the trusted side
+    cases = _loads(_b64decode(request["cases"]))  # sent by the grader, the trusted side
+    observe, tampering = _SEALED["observe"], _SEALED["tampering"]
+    tampered = tampering(_SEALED)
     observations = []
     for args, kwargs, kind, strict_fp, time_limit in cases:
         try:
-            observation = harness.observe(fn, args, kwargs, kind, strict_fp, time_limit)
-            json.dumps(observation)  # fails here, not in write_frame, for a value JSON cannot hold
+            observation = observe(fn, args, kwargs, kind, strict_fp, time_limit)
+            _dumps(observation)  # fails here, not in write_frame, for a value JSON cannot hold
         except (TypeError, ValueError, RecursionError) as exc:
             observation = {"error": {"type": type(exc).__name__, "not_implemented": False,
                                      "message": f"the result could not be recorded: {exc}"[:500]}}
         observations.append(observation)
+    tampered += [found for found in tampering(_SEALED) if found not in tampered]  # replaced by the calls
+    if tampered:
+        for observation in observations:
+            observation["tampered"] = [str(found)[:200] for found in tampered[:10]]
     return {"observations": observations}
 
 
