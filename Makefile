@@ -27,6 +27,8 @@ $(PY):
 # Reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# The distribution was called bpkit before it became backprop-kit: two installs of one package clash.
+	@$(PY) -m pip uninstall --quiet --yes bpkit 2>/dev/null || true
 	$(PY) -m pip install --quiet -e ".[test]"
 	$(PY) -m bpkit setup-lab
 	@touch $(STAMP)

@@ -287,7 +287,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "that has NumPy, matplotlib and IPython imported (slower; for comparison)")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
                    help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N worker "
-                        "processes here (needs bpkit[cluster])")
+                        "processes here (needs backprop-kit[cluster])")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (errors still go to stderr)")
     p.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")

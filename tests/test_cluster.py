@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-pytest.importorskip("distributed", reason='needs dask.distributed: pip install "bpkit[cluster]"')
+pytest.importorskip("distributed", reason='needs dask.distributed: pip install "backprop-kit[cluster]"')
 
 from bpkit.cli import main  # noqa: E402
 from bpkit.grade import _cluster_results  # noqa: E402

@@ -7,7 +7,7 @@ server and sandboxes) for the whole run and returns the result; the results come
 into the same gradebook, one transaction each, as in a local run. A task whose worker dies is
 retried once on another worker; a second failure becomes an `error` row, never a lost result.
 Workers need bpkit (with the same version) and bubblewrap installed; see the README for dask-jobqueue
-(Slurm) and dask-gateway (Kubernetes / JupyterHub) recipes. Install with `pip install "bpkit[cluster]"`.
+(Slurm) and dask-gateway (Kubernetes / JupyterHub) recipes. Install with `pip install "backprop-kit[cluster]"`.
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def connect(address: str):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise RuntimeError('--cluster needs dask.distributed: pip install "bpkit[cluster]"') from None
+        raise RuntimeError('--cluster needs dask.distributed: pip install "backprop-kit[cluster]"') from None
     if address.startswith("local:"):
         workers = int(address.split(":", 1)[1])
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)

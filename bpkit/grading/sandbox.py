@@ -10,7 +10,7 @@ What the student's process sees (see the README's threat model):
 - not the --out folder, not the folders of any submission of the run, not the grader's work
   folders, not the course checkout's solutions or tests: each is covered by an empty tmpfs;
 - bpkit as installed, except `bpkit.checks`: a stub that has the catalogue but no reference
-  answers, and a digits file without the capstone's held-out images.
+  answers, a digits file without the capstone's held-out images, and no solution notebooks.
 Everything it starts dies with it: killing bwrap ends the PID namespace and every process in it.
 The memory cap covers the whole process tree: a watchdog sums the resident memory of every
 process in the sandbox's PID namespace and kills the sandbox above the cap (RLIMIT_AS still gives
@@ -150,7 +150,9 @@ def build_course_copy(dest: Path) -> Path:
 
     source = Path(bpkit.__file__).resolve().parent
     package = dest / "bpkit"
-    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "checks", "datasets"))
+    # A wheel install also ships the executed solutions (bpkit/solutions/, for `bpkit solutions`): not in here.
+    shutil.copytree(source, package,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "checks", "datasets", "solutions"))
     checks = package / "checks"
     checks.mkdir()
     for name in ("_harness.py", "inputs.py"):  # observing a call, and the functions cases pass: no answers
