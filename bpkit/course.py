@@ -27,7 +27,7 @@ from bpkit.notebook import (
 )
 
 # The course's name on the package index (pyproject's [project] name; tests/test_package.py checks they
-# agree). The import package and the command are `bpkit`, but `pip install bpkit` is an unrelated project.
+# agree). The import package and the command are `bpkit`, but the name bpkit on PyPI is an unrelated project.
 DISTRIBUTION = "backprop-kit"
 DEFAULT_DIR = Path("bpkit-lessons")
 DEFAULT_SOLUTIONS_DIR = Path("bpkit-solutions")

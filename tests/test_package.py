@@ -228,4 +228,5 @@ def test_binder_configuration_installs_the_learner_side_and_the_readme_links_to_
     text = post_build.read_text(encoding="utf-8")
     assert 'pip install --no-cache-dir ".[lab]"' in text and "bpkit setup-lab" in text
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "https://mybinder.org/v2/gh/" in readme and "/hub/user-redirect/git-pull?repo=" in readme
+    guide = (ROOT / "docs" / "teaching.md").read_text(encoding="utf-8")
+    assert "https://mybinder.org/v2/gh/" in readme and "/hub/user-redirect/git-pull?repo=" in guide

@@ -6,7 +6,7 @@ files of its folder), to a worker. Each worker process keeps one Grader (its own
 server and sandboxes) for the whole run and returns the result; the results come back here and go
 into the same gradebook, one transaction each, as in a local run. A task whose worker dies is
 retried once on another worker; a second failure becomes an `error` row, never a lost result.
-Workers need bpkit (with the same version) and bubblewrap installed; see the README for dask-jobqueue
+Workers need bpkit (with the same version) and bubblewrap installed; see docs/teaching.md for dask-jobqueue
 (Slurm) and dask-gateway (Kubernetes / JupyterHub) recipes. Install with `pip install "backprop-kit[cluster]"`.
 """
 from __future__ import annotations

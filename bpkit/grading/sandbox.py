@@ -1,6 +1,6 @@
 """The sandbox of one submission: bubblewrap, a process-tree memory watchdog, and clean-up.
 
-What the student's process sees (see the README's threat model):
+What the student's process sees (see the threat model in docs/teaching.md):
 - the system and the Python environment read-only, as an unprivileged user with no capabilities,
   no network, no other process (own PID namespace), no new user namespaces, a new session (no
   terminal to inject into);
