@@ -33,8 +33,9 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m bpkit setup-lab
 	@touch $(STAMP)
 
+# Through `bpkit lab`: it writes the lab settings and adds --allow-root when run as root.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab lessons/
+	$(PY) -m bpkit lab lessons/
 
 # Install a Debian package when its program is missing: as root with apt-get, else with sudo, else say
 # what goes without it. $(call apt_install,PROGRAM,PACKAGE,WHAT FOR,MESSAGE WHEN IMPOSSIBLE)

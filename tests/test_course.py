@@ -193,3 +193,12 @@ def test_progress_of_the_executed_solutions_is_all_passed(capsys):
     lessons = course.progress(ROOT / "solutions")
     assert len(lessons) == len(list((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")))
     assert all(p.passed == len(p.status) > 0 for p in lessons), capsys.readouterr().out
+
+
+def test_lesson_00_tells_a_pip_learner_and_a_clone_where_lessons_and_solutions_are():
+    """Lesson 00 names the folders `bpkit lab` / `bpkit solutions` create and the clone's own folders."""
+    cells = json.loads((ROOT / "solutions" / "00_start_here.ipynb").read_text(encoding="utf-8"))["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    for needed in (f"`{course.DEFAULT_DIR}/`", f"`{course.DEFAULT_SOLUTIONS_DIR}/`", "`bpkit solutions`",
+                   "`lessons/` in a clone", "`solutions/` in a clone"):
+        assert needed in text, needed
