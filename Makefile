@@ -29,12 +29,15 @@ $(PY):
 # Reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# The distribution was called bpkit before it became backprop-kit: two installs of one package clash.
+	@$(PY) -m pip uninstall --quiet --yes bpkit 2>/dev/null || true
 	$(PY) -m pip install --quiet -e ".[test]"
 	$(PY) -m bpkit setup-lab
 	@touch $(STAMP)
 
+# Through `bpkit lab`: it writes the lab settings and adds --allow-root when run as root.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab lessons/
+	$(PY) -m bpkit lab lessons/
 
 # Install a Debian package when its program is missing: as root with apt-get, else with sudo, else say
 # what goes without it. $(call apt_install,PROGRAM,PACKAGE,WHAT FOR,MESSAGE WHEN IMPOSSIBLE)

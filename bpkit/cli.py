@@ -1,20 +1,16 @@
-"""The `bpkit` command: dispatches to lessons, lab, progress, release, grade and setup-lab."""
+"""The `bpkit` command: dispatches to lessons, solutions, lab, progress, release, grade and setup-lab."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 
 def _setup_lab(args: argparse.Namespace) -> int:
     """Write JupyterLab settings overrides into this environment (no news pop-up over the notebook)."""
-    target = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    settings = json.loads(target.read_text()) if target.exists() else {}
-    settings.setdefault("@jupyterlab/apputils-extension:notification", {})["fetchNews"] = "false"
-    target.write_text(json.dumps(settings, indent=2) + "\n")
-    print(f"JupyterLab settings written to {target}")
+    from bpkit.course import write_lab_settings
+
+    print(f"JupyterLab settings written to {write_lab_settings()}")
     return 0
 
 
@@ -34,10 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bpkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from bpkit.course import DEFAULT_DIR
+    from bpkit.course import DEFAULT_DIR, DEFAULT_SOLUTIONS_DIR
 
     p = sub.add_parser("lessons", help="copy the lesson notebooks into a folder (never over your own work)")
     p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_DIR, help=f"where to put them (default: ./{DEFAULT_DIR})")
+    p = sub.add_parser("solutions", help="copy the solved, executed notebooks into a folder (never over a file there)")
+    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_SOLUTIONS_DIR,
+                   help=f"where to put them, not your lessons folder (default: ./{DEFAULT_SOLUTIONS_DIR})")
     p = sub.add_parser("lab", help="open the lessons in JupyterLab (copies them first if needed)")
     p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_DIR, help=f"the lessons folder (default: ./{DEFAULT_DIR})")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="more options for `jupyter lab`, e.g. --no-browser")
@@ -59,17 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsFormatter,
     ))
 
-    sub.add_parser("setup-lab", help="write JupyterLab settings for this environment")
+    sub.add_parser("setup-lab", help="write JupyterLab settings for this environment (bpkit lab does it too)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("lessons", "lab", "progress"):
+    if args.command in ("lessons", "solutions", "lab", "progress"):
         from bpkit import course
 
         if args.command == "lessons":
             return course.lessons_command(args.dir)
+        if args.command == "solutions":
+            return course.solutions_command(args.dir)
         if args.command == "lab":
             return course.lab_command(args.dir, args.jupyter_args)
         return course.progress_command(args.dir)

@@ -1,8 +1,9 @@
-"""The learner's side of the course: `bpkit lessons`, `bpkit lab` and `bpkit progress`.
+"""The learner's side of the course: `bpkit lessons`, `bpkit solutions`, `bpkit lab` and `bpkit progress`.
 
-The released lesson notebooks ship inside the package (bpkit/lessons/, mapped from the repository's
-lessons/ folder at build time). `copy_lessons` puts them in a folder of the learner's, never over a
-notebook already there; `progress` reads the learner's saved notebooks and reports, per lesson, which
+The released lesson notebooks and the executed solutions ship inside the package (bpkit/lessons/ and
+bpkit/solutions/, mapped from the repository's lessons/ and solutions/ folders at build time).
+`copy_lessons` and `copy_solutions` put them in a folder of the learner's, never over a notebook
+already there; `progress` reads the learner's saved notebooks and reports, per lesson, which
 exercises' check cells last said "passed". Standard library only: this runs in the core install.
 """
 from __future__ import annotations
@@ -25,39 +26,53 @@ from bpkit.notebook import (
     tagged_ids,
 )
 
+# The course's name on the package index (pyproject's [project] name; tests/test_package.py checks they
+# agree). The import package and the command are `bpkit`, but the name bpkit on PyPI is an unrelated project.
+DISTRIBUTION = "backprop-kit"
 DEFAULT_DIR = Path("bpkit-lessons")
-LAB_MISSING = 'JupyterLab is not installed in this environment: pip install "bpkit[lab]"'
+DEFAULT_SOLUTIONS_DIR = Path("bpkit-solutions")
+LAB_MISSING = f'JupyterLab is not installed in this environment: pip install "{DISTRIBUTION}[lab]"'
 
 
 class CourseError(RuntimeError):
     """A lessons folder cannot be used; the message says why and what to do."""
 
 
-def shipped_lessons() -> list[Path]:
-    """The released lesson notebooks of this installation, in lesson order.
+def _shipped(kind: str) -> list[Path]:
+    """The notebooks of one shipped folder (lessons or solutions) of this installation, in lesson order.
 
-    A wheel holds them as bpkit/lessons/; an editable install from a checkout reads the
-    repository's lessons/ next to the package.
+    A wheel holds them as bpkit/<kind>/; an editable install from a checkout reads the repository's
+    <kind>/ next to the package.
     """
     # bpkit is a regular package, so files() is a real folder (bpkit.lessons, a namespace, would not be).
-    candidates = [Path(str(resources.files("bpkit"))) / "lessons", Path(__file__).resolve().parent.parent / "lessons"]
+    candidates = [Path(str(resources.files("bpkit"))) / kind, Path(__file__).resolve().parent.parent / kind]
     for folder in candidates:
         found = lesson_notebooks(folder)
         if found:
             return found
-    raise CourseError("this bpkit installation has no lesson notebooks (reinstall bpkit from its wheel)")
+    raise CourseError(f"this bpkit installation has no {kind} notebooks (reinstall {DISTRIBUTION} from its wheel)")
 
 
-def copy_lessons(dest: Path) -> tuple[list[Path], list[Path]]:
-    """Copy every shipped lesson into dest; a notebook already there is kept (it may hold your work).
+def shipped_lessons() -> list[Path]:
+    """The released lesson notebooks of this installation, in lesson order."""
+    return _shipped("lessons")
+
+
+def shipped_solutions() -> list[Path]:
+    """The executed solution notebooks of this installation, in lesson order."""
+    return _shipped("solutions")
+
+
+def copy_notebooks(sources: list[Path], dest: Path) -> tuple[list[Path], list[Path]]:
+    """Copy each notebook into dest; a notebook already there is kept (it may hold your work).
 
     Returns (copied, kept).
     """
     if dest.exists() and not dest.is_dir():
-        raise CourseError(f"{dest} is a file: give a folder to put the lessons in")
+        raise CourseError(f"{dest} is a file: give a folder to put the notebooks in")
     dest.mkdir(parents=True, exist_ok=True)
     copied, kept = [], []
-    for source in shipped_lessons():
+    for source in sources:
         target = dest / source.name
         if target.exists():
             kept.append(target)
@@ -65,6 +80,16 @@ def copy_lessons(dest: Path) -> tuple[list[Path], list[Path]]:
             shutil.copyfile(source, target)
             copied.append(target)
     return copied, kept
+
+
+def copy_lessons(dest: Path) -> tuple[list[Path], list[Path]]:
+    """Copy every shipped lesson into dest, never over a notebook already there; returns (copied, kept)."""
+    return copy_notebooks(shipped_lessons(), dest)
+
+
+def copy_solutions(dest: Path) -> tuple[list[Path], list[Path]]:
+    """Copy every shipped solution into dest, never over a notebook already there; returns (copied, kept)."""
+    return copy_notebooks(shipped_solutions(), dest)
 
 
 def lessons_command(dest: Path) -> int:
@@ -80,8 +105,46 @@ def lessons_command(dest: Path) -> int:
     return 0
 
 
+def solutions_command(dest: Path) -> int:
+    """`bpkit solutions DIR`: copy the executed solutions, never over a notebook already there."""
+    try:
+        sources = {p.name: p for p in shipped_solutions()}
+        copied, kept = copy_solutions(dest)
+    except (CourseError, OSError) as exc:
+        print(f"bpkit solutions: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(copied)} solution notebooks copied into {dest}")
+    # A kept notebook that is not the shipped solution is most likely the learner's own lesson: say so,
+    # or a learner who gave their lessons folder would open their own work believing it the answer.
+    different = [p for p in kept if p.read_bytes() != sources[p.name].read_bytes()]
+    if len(kept) > len(different):
+        print(f"{len(kept) - len(different)} already there (the same solutions) and left as they are")
+    if different:
+        names = ", ".join(p.name for p in different)
+        print(f"Not copied, because {dest} already has a notebook of that name that is not the solution "
+              f"(your own work?), and this never overwrites: {names}.\n"
+              f"Put the solutions in a folder of their own:  bpkit solutions {DEFAULT_SOLUTIONS_DIR}", file=sys.stderr)
+        return 1
+    print("Compare with them after you have tried an exercise: you learn backprop by writing it.")
+    return 0
+
+
 def _exec(argv: list[str]) -> None:  # replaced in tests
     os.execv(argv[0], argv)
+
+
+LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}  # no news pop-up over the notebook
+
+
+def write_lab_settings(prefix: Path | None = None) -> Path:
+    """Merge the course's JupyterLab settings into the environment's overrides.json; returns its path."""
+    target = Path(prefix or sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    settings = json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}
+    merged = {**settings, **{plugin: {**settings.get(plugin, {}), **values} for plugin, values in LAB_SETTINGS.items()}}
+    if merged != settings:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    return target
 
 
 def lab_command(dest: Path, jupyter_args: list[str]) -> int:
@@ -98,7 +161,14 @@ def lab_command(dest: Path, jupyter_args: list[str]) -> int:
         return 2
     if copied:
         print(f"{len(copied)} lesson notebooks copied into {dest}")
-    _exec([sys.executable, "-m", "jupyterlab", str(dest), *jupyter_args])
+    try:
+        write_lab_settings()
+    except (OSError, ValueError) as exc:  # a read-only or hand-edited environment: the lab still works
+        print(f"bpkit lab: note: could not write JupyterLab's settings ({exc}); its news pop-up may show")
+    extra = list(jupyter_args)
+    if os.geteuid() == 0 and "--allow-root" not in extra:  # Jupyter refuses to start as root without it
+        extra.append("--allow-root")
+    _exec([sys.executable, "-m", "jupyterlab", str(dest), *extra])
     return 0
 
 

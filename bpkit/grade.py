@@ -152,8 +152,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start every submission's sandbox from scratch instead of forking it from a template "
                         "that has NumPy, matplotlib and IPython imported (slower; for comparison)")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
-                   help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N worker "
-                        "processes here (needs bpkit[cluster])")
+                   help="grade on a Dask cluster, over TLS: local:N for N worker processes here, tls://host:port, or "
+                        "gateway:NAME (dask-gateway); needs backprop-kit[cluster]")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (errors still go to stderr)")
     p.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")

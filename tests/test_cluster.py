@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-pytest.importorskip("distributed", reason='needs dask.distributed: pip install "bpkit[cluster]"')
+pytest.importorskip("distributed", reason='needs dask.distributed: pip install "backprop-kit[cluster]"')
 
 from dask.distributed import Client  # noqa: E402
 from distributed.security import Security  # noqa: E402

@@ -1,17 +1,27 @@
-"""The README stays true: it lists every lesson, and CI runs the test command it gives (then the
-portability check); the Makefile targets it documents exist, and the tools behind them check what
-they claim."""
+"""The README and docs/ stay true: the README lists every lesson (with a Colab link each), installs
+the course under its own name, and CI runs the test command it gives (then the portability check);
+every Binder, Colab, nbgitpuller and git link comes from pyproject's Repository URL; the instructor
+guide (docs/teaching.md) documents the instructor commands and names only tests that exist; the
+performance figures (docs/performance.md) are the recorded ones; the Makefile targets documented
+exist, and the tools behind them check what they claim."""
+import decimal
 import importlib.util
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+TEACHING = (ROOT / "docs" / "teaching.md").read_text(encoding="utf-8")
+PERFORMANCE = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+DOCS = {"README.md": README, "docs/teaching.md": TEACHING, "docs/performance.md": PERFORMANCE}
 
 
 def test_readme_lists_every_lesson():
@@ -27,13 +37,173 @@ def test_ci_runs_the_readme_test_command():
     assert any(line.strip() == "make test" for line in ci.splitlines()), ".ci/run must call `make test`"
 
 
-def test_readme_documents_every_cli_command():
+INSTRUCTOR_COMMANDS = {"release", "grade"}
+
+
+def test_readme_and_the_guide_document_every_cli_command():
+    """A learner's command in the README, an instructor's in docs/teaching.md."""
     from bpkit.cli import build_parser
 
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
     for command in subparsers.choices:
-        if command != "setup-lab":  # internal: run by `make lab` / `make test`
-            assert f"bpkit {command}" in README, f"document `bpkit {command}` in the README"
+        if command == "setup-lab":  # internal: run by `make lab` / `make test` / Binder; `bpkit lab` does it too
+            continue
+        if command in INSTRUCTOR_COMMANDS:
+            assert f"bpkit {command} " in TEACHING, f"document `bpkit {command}` in docs/teaching.md"
+        else:
+            assert f"`bpkit {command} [DIR]`" in README, f"document `bpkit {command} [DIR]` in the README"
+
+
+def test_readme_is_for_learners_first_and_short():
+    sections = re.findall(r"^## (.+)$", README, re.MULTILINE)
+    assert sections[0] == "Quick start", sections
+    assert len(README.encode()) < 16_000, "keep the README short: instructor material goes to docs/teaching.md"
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    assert "python3 -m venv" in quick_start.split("pip install", 1)[0], "the venv line comes before the install"
+    for moved in ("## The grader's threat model", "## Grading a large class", "| bpkit layers + loss + optimizer |"):
+        assert moved not in README and (moved in TEACHING or moved in PERFORMANCE), moved
+
+
+# -- the course's name on the package index and its repository address -----------------------------
+
+
+def _project() -> dict:
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def _install_texts() -> dict[str, str]:
+    """Every text a learner or instructor may copy an install line from."""
+    texts = dict(DOCS)
+    texts[".binder/postBuild"] = (ROOT / ".binder" / "postBuild").read_text(encoding="utf-8")
+    for path in sorted((ROOT / "bpkit").rglob("*.py")):
+        texts[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        texts[f"solutions/{path.name}"] = "\n".join("".join(c["source"]) for c in cells)
+    return texts
+
+
+def test_every_install_line_installs_the_course_by_its_own_name():
+    """`pip install bpkit` gets an unrelated project from PyPI: every line names backprop-kit, the repository,
+    a wheel or a local folder."""
+    name = _project()["name"]
+    assert name == "backprop-kit"
+    for where, text in _install_texts().items():
+        for line in re.findall(r"(?<!Do not `)pip install[^\n]*", text):  # all but the README's warning
+            targets = [t.strip("\"'`),") for t in line.split()[2:] if not t.startswith("-")]
+            for target in targets:
+                if not target or target.startswith(("#", "(")):
+                    break  # a comment follows
+                assert not re.match(r"bpkit\b", target), f"{where}: `{line}` installs the unrelated `bpkit`"
+    assert 'Do not `pip install bpkit`' in README and "unrelated project" in README
+    assert f'pip install "{name}[lab] @ git+{_project()["urls"]["Repository"]}"' in README
+
+
+def test_lesson_first_cells_install_the_course_when_it_is_missing():
+    name = _project()["name"]
+    for folder in ("solutions", "lessons"):
+        for path in sorted((ROOT / folder).glob("[0-9][0-9]_*.ipynb")):
+            cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            first = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+            assert f'if importlib.util.find_spec("bpkit") is None:' in first, f"{folder}/{path.name}"
+            assert f"    %pip install --quiet {name}\n" in first, f"{folder}/{path.name}"
+
+
+LINK = re.compile(r"https?://[^\s)`>\]\"']+|git\+https?://[^\s)`>\]\"']+")
+
+
+def _links() -> list[tuple[str, str]]:
+    return [(where, url) for where, text in DOCS.items() for url in LINK.findall(text)]
+
+
+def test_every_course_link_is_built_from_the_repository_url():
+    """Binder, Colab, nbgitpuller and pip-from-git links all come from pyproject's one Repository URL."""
+    urls = _project()["urls"]
+    repository = urls["Repository"]
+    assert urls["Homepage"] == repository and urls["Issues"] == f"{repository}/issues"
+    match = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+)", repository)
+    assert match, f"Repository must be a GitHub repository URL (Binder and Colab need one), not {repository}"
+    owner_repo = f"{match[1]}/{match[2]}"
+    encoded = urllib.parse.quote(repository, safe="")
+    checked = {"binder": 0, "colab": 0, "nbgitpuller": 0, "git": 0}
+    for where, url in _links():
+        if "mybinder.org" in url:
+            assert url.startswith(f"https://mybinder.org/v2/gh/{owner_repo}/main?"), (where, url)
+            checked["binder"] += 1
+        elif "colab.research.google.com" in url:
+            assert url.startswith(f"https://colab.research.google.com/github/{owner_repo}/blob/main/lessons/"), (where, url)
+            assert (ROOT / "lessons" / url.rsplit("/", 1)[1]).exists(), (where, url)
+            checked["colab"] += 1
+        elif "git-pull?" in url:
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+            assert query["repo"] == [repository] and f"repo={encoded}&" in url, (where, url)
+            assert query["urlpath"][0].startswith(f"lab/tree/{match[2]}/lessons/"), (where, url)  # the clone's folder
+            checked["nbgitpuller"] += 1
+        elif url.startswith("git+"):
+            assert url == f"git+{repository}", (where, url)
+            checked["git"] += 1
+        elif "github.com/bpkit" in url or "ORG/REPO" in url:
+            raise AssertionError(f"{where}: a placeholder repository: {url}")
+    assert all(checked.values()), f"expected every kind of link at least once: {checked}"
+
+
+def test_the_lesson_table_opens_every_lesson_on_colab():
+    colab = {url.rsplit("/", 1)[1] for _, url in _links() if "colab.research.google.com" in url}
+    assert colab == {p.name for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb")}
+
+
+def test_readme_says_binder_work_is_lost_and_how_to_keep_it():
+    binder = README.split("### Binder", 1)[1].split("\n#", 1)[0]
+    assert "lost when the session ends" in binder and "*Download*" in binder and "upload" in binder
+
+
+# -- the instructor guide and the performance figures ----------------------------------------------
+
+
+def test_the_instructor_guide_names_only_tests_that_exist():
+    """The threat-model table names the test that proves each row: each must be a test of the suite."""
+    named = set(re.findall(r"`(test_\w+)`", TEACHING))
+    assert len(named) >= 20, "the threat model's table lists its tests"
+    defined = {m for path in (ROOT / "tests").glob("test_*.py")
+               for m in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.MULTILINE)}
+    assert named <= defined, f"docs/teaching.md names tests that do not exist: {sorted(named - defined)}"
+
+
+def _row(table: str, label: str) -> list[str]:
+    line = next(line for line in table.splitlines() if line.startswith(f"| {label}"))
+    return [cell.strip().strip("*") for cell in line.strip("|").split("|")]
+
+
+def _two_places(value: float) -> str:
+    """As a person rounds the recorded number: 0.145 -> 0.15 (a float's own formatting gives 0.14)."""
+    return str(decimal.Decimal(str(value)).quantize(decimal.Decimal("0.01"), decimal.ROUND_HALF_UP))
+
+
+def test_the_performance_figures_are_the_recorded_ones():
+    """docs/performance.md shows what the last benchmark run wrote into benchmarks/latest.json."""
+    latest = json.loads((ROOT / "benchmarks" / "latest.json").read_text(encoding="utf-8"))
+    labels = {"bpkit layers": "bpkit layers", "bpkit fit()": "bpkit `fit()`", "fused NumPy": "hand-fused NumPy",
+              "PyTorch CPU": "PyTorch", "per-sample loop": "per-sample loop"}
+    for dtype in ("float64", "float32"):
+        table = PERFORMANCE.split(f"| {dtype} |", 1)[1].split("\n\n", 1)[0]
+        for key, speed in latest["training"][dtype]["samples_per_s"].items():
+            assert _row(table, labels[key])[1] == f"{speed:,.0f}", (dtype, key)
+    grading = PERFORMANCE.split("| lesson | --jobs |", 1)[1].split("\n\n", 1)[0]
+    for key, run in latest["grading"]["per_lesson"].items():  # "01/jobs1": {...}
+        lesson, jobs = key.split("/jobs")
+        cells = _row(grading, f"{lesson} | {jobs} |")
+        expected = [_two_places(run[k]) for k in ("before", "sandbox", "forkserver", "forkserver_kernel_cpu")]
+        assert cells[2:] == expected, key
+    engine = latest["engine"]
+    for speed in (engine["build_nodes_per_s"], engine["backward_nodes_per_s"]):
+        assert f"{round(speed, -3):,.0f} nodes/s" in PERFORMANCE
+    notebooks = latest["notebooks"]
+    slowest = max(notebooks, key=notebooks.get)
+    assert f"execute in {sum(notebooks.values()):.0f} s together" in PERFORMANCE
+    assert f"longest:\n{slowest.removesuffix('.ipynb')}, {notebooks[slowest]:.1f} s" in PERFORMANCE
+    grade_class = latest["grading"]["class"]["forkserver"]
+    assert f"**{grade_class['seconds']:.0f} s**" in PERFORMANCE and f"{grade_class['peak_mb']:.0f} MB" in PERFORMANCE
 
 
 def _fake_make(tmp_path, fail_on=""):

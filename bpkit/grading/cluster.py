@@ -7,8 +7,8 @@ files of its folder), to a worker. Each worker process keeps one Grader (its own
 server and sandboxes) for the whole run and returns the result; the results come back here and go
 into the same gradebook, one transaction each, as in a local run. A task whose worker dies is
 retried once on another worker; a second failure becomes an `error` row, never a lost result.
-Workers need bpkit (with the same version) and bubblewrap installed; see the README for dask-jobqueue
-(Slurm) and dask-gateway (Kubernetes / JupyterHub) recipes. Install with `pip install "bpkit[cluster]"`.
+Workers need bpkit (with the same version) and bubblewrap installed; see docs/teaching.md for dask-jobqueue
+(Slurm) and dask-gateway (Kubernetes / JupyterHub) recipes. Install with `pip install "backprop-kit[cluster]"`.
 """
 from __future__ import annotations
 
@@ -83,14 +83,14 @@ def connect(address: str):
         from dask.distributed import Client, LocalCluster
         from distributed.security import Security
     except ImportError:
-        raise RuntimeError('--cluster needs dask.distributed: pip install "bpkit[cluster]"') from None
+        raise RuntimeError('--cluster needs dask.distributed: pip install "backprop-kit[cluster]"') from None
     if address.startswith("local:"):
         workers = int(address.split(":", 1)[1])
         try:
             security = Security.temporary()
         except ImportError:
             raise RuntimeError('--cluster local:N needs cryptography for its TLS certificate: '
-                               'pip install "bpkit[cluster]"') from None
+                               'pip install "backprop-kit[cluster]"') from None
         # Each node still serves HTTP (no TLS, no login) whatever dashboard_address says: the scheduler's
         # pages list workers, their logs and call stacks. With no routes, every page is 404.
         with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):

@@ -3,7 +3,8 @@
 `bpkit.checks` is replaced by `answer_free/checks.py` (the catalogue of ids, lessons, points and
 descriptions, and no reference answer) plus the two checker modules that hold none: `_harness.py`
 (it observes a call) and `inputs.py` (functions that cases pass as arguments, so every case must
-unpickle with only these). The digits file loses the capstone's held-out images.
+unpickle with only these). The digits file loses the capstone's held-out images, and a wheel's
+solution notebooks stay out.
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def build_course_copy(dest: Path) -> Path:
 
     source = Path(bpkit.__file__).resolve().parent
     package = dest / "bpkit"
-    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "checks", "datasets"))
+    # A wheel install also ships the executed solutions (bpkit/solutions/, for `bpkit solutions`): not in here.
+    shutil.copytree(source, package,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "checks", "datasets", "solutions"))
     checks = package / "checks"
     checks.mkdir()
     for name in CHECKS_WITHOUT_ANSWERS:
