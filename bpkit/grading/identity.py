@@ -225,9 +225,9 @@ def _collect(run: _Run, sources: list[Path]) -> None:
     files: list[Path] = []
     for given in dict.fromkeys(sources):
         if given.is_dir():
-            run.identify(run.read_folder(given), str(given), Path(os.path.realpath(given)).name)
+            run.identify(run.read_folder(given), str(given), Path(os.path.realpath(given)).parts)
         elif given.is_file() and given.suffix.lower() == ".zip":
-            run.identify(run.read_zip(given), str(given), given.stem)
+            run.identify(run.read_zip(given), str(given), (given.stem,))
         elif given.suffix.lower() == ".ipynb" and (given.exists() or given.is_symlink()):
             files.append(given)
         elif not given.exists() and not given.is_symlink():
@@ -238,7 +238,7 @@ def _collect(run: _Run, sources: list[Path]) -> None:
         shared = Path(os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files]))
         records = run.read_files(files)
         if records:
-            run.identify(records, records[0].source, shared.name)
+            run.identify(records, records[0].source, shared.parts)
 
 
 def choose(student: str, files: list[Path], roster: Roster | None, *, due=None, lesson: str | None = None,
@@ -494,8 +494,9 @@ class _Run:
 
     # -- identity -----------------------------------------------------------------------------------
 
-    def identify(self, records: list[HandIn], source: str, source_name: str) -> None:
-        """Give each record of one source its student by the source's layout, then its lesson; keep them."""
+    def identify(self, records: list[HandIn], source: str, above: tuple[str, ...]) -> None:
+        """Give each record of one source its student by the source's layout, then its lesson; keep them.
+        `above`: the names of the folders holding the source (a zip: its stem), the last one its own."""
         found = [r for r in records if r.parts]  # a refused zip has no entries to tell anyone by
         tops = [r for r in found if len(r.parts) == 1]
         canvas = [r for r in tops if CANVAS_NAME.match(r.parts[0])]
@@ -508,8 +509,8 @@ class _Run:
             layout, done = "moodle", moodle
             for record in moodle:
                 self.moodle_student(record)
-        elif found and (source_name == "submitted" or all(r.parts[0] == "submitted" for r in found)):
-            layout, depth = "nbgrader", 0 if source_name == "submitted" else 1
+        elif found and (above[-1:] == ("submitted",) or all(r.parts[0] == "submitted" for r in found)):
+            layout, depth = "nbgrader", 0 if above[-1:] == ("submitted",) else 1
             done = [r for r in found if len(r.parts) > depth + 2]
             for record in done:
                 self.nbgrader_student(record, depth)
@@ -518,7 +519,7 @@ class _Run:
         rest = [r for r in found if r not in done]
         for record in rest if layout else []:
             record.notes.append(f"not laid out as {layout} lays out its files: identified by its path")
-        generic = self.generic_students(rest, source_name)
+        generic = self.generic_students(rest, above)
         layout = layout or generic
         for record in records:
             record.layout = layout
@@ -575,7 +576,7 @@ class _Run:
         if own == "" and named in self.lessons:
             record.assignment, record.assignment_from = named, f"nbgrader assignment {assignment!r}"
 
-    def generic_students(self, records: list[HandIn], source_name: str) -> str:
+    def generic_students(self, records: list[HandIn], above: tuple[str, ...]) -> str:
         """Per-student folders by the path part that tells students apart; files side by side by their names."""
         depth = None
         if self.roster is not None:  # the shallowest path part that is a roster id: a student's own folders are deeper
@@ -594,17 +595,17 @@ class _Run:
             else:
                 if depth is not None:
                     record.notes.append("outside the student folders: identified by its file name")
-                self.file_name_student(record, source_name)
+                self.file_name_student(record, above)
         return "folders" if depth is not None else "files"
 
-    def file_name_student(self, record: HandIn, source_name: str) -> None:
+    def file_name_student(self, record: HandIn, above: tuple[str, ...]) -> None:
         """A file side by side with others: its stem minus the trailing lesson part (`ab12_01` -> ab12)."""
         own, _ = split_handed_in_name(Path(record.parts[-1]).stem)
         if own:
             self.set_student(record, own, "file name")
             return
-        # `01_neurons.ipynb`: the lesson's own name, so the folder it is in names the student
-        folders = [p for p in (source_name, *record.parts[:-1]) if p not in NOT_STUDENT_FOLDERS]
+        # `01_neurons.ipynb`: the lesson's own name, so the nearest folder that is not bpkit's own names the student
+        folders = [p for p in (*above, *record.parts[:-1]) if p not in NOT_STUDENT_FOLDERS and p != os.sep]
         if folders:
             self.set_student(record, folders[-1], "the folder it is in (the file keeps the lesson's name)")
         else:
@@ -757,7 +758,7 @@ def _entry_problem(info: zipfile.ZipInfo, is_notebook: bool) -> str | None:
         return "encrypted in the zip: not extracted"
     cap = MAX_NOTEBOOK_BYTES if is_notebook else MAX_ENTRY_BYTES
     if info.file_size > cap:
-        return _too_big(info.file_size) if is_notebook else f"{info.file_size // 2**20} MB, over {cap // 2**20} MB: not extracted"
+        return _too_big(info.file_size) if is_notebook else f"{_size(info.file_size)}, over {_size(cap)}: not extracted"
     return None
 
 
@@ -823,9 +824,13 @@ def _read_capped(fd: int, cap: int) -> bytes | None:
             return None
 
 
+def _size(count: int) -> str:
+    return f"{count / 2**20:.0f} MB" if count >= 2**20 else f"{count} bytes"
+
+
 def _too_big(size: int) -> str:
-    return (f"the file is over {MAX_NOTEBOOK_BYTES // 2**20} MB ({size // 2**20} MB): clear the outputs "
-            f"(Edit > Clear Outputs of All Cells), save, and hand it in again")
+    return (f"the file is {_size(size)}, over the {_size(MAX_NOTEBOOK_BYTES)} a notebook may have: clear the "
+            f"outputs (Edit > Clear Outputs of All Cells), save, and hand it in again")
 
 
 def _is_link(dir_fd: int, name: str) -> bool:
