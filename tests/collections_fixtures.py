@@ -9,6 +9,7 @@ each student's percentage from `Expected.finished`.
 from __future__ import annotations
 
 import zipfile
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,9 +71,13 @@ def _roster(path: Path, lines: list[str]) -> Path:
 
 
 def _zip(path: Path, entries: list[tuple[str, bytes, tuple]]) -> Path:
+    """A zip whose entries carry their time twice: DOS time (local, no zone) and the UTC extended-timestamp
+    field (0x5455) that Info-ZIP and most packers add, which is read first, so tests do not depend on TZ."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data, when in entries:
             info = zipfile.ZipInfo(name, date_time=when)
+            stamp = int(datetime(*when, tzinfo=timezone.utc).timestamp())
+            info.extra = (0x5455).to_bytes(2, "little") + (5).to_bytes(2, "little") + b"\x01" + stamp.to_bytes(4, "little")
             info.external_attr = 0o100644 << 16  # a regular file, as Canvas and Moodle write them
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)

@@ -180,7 +180,10 @@ def test_choose_takes_a_zip_entry_as_the_plan_names_it(tmp_path, monkeypatch):
     entry = Path("submissions.zip/nguyendan_104_9004_ab12_01.ipynb")
     with choose("asmith", [entry], read_roster(batch.roster)) as chosen:
         [record] = chosen.records
-        assert (record.student, record.where, record.lesson) == ("asmith", str(entry), "01")
+        assert (record.student, record.where, record.lesson, record.problems) == ("asmith", str(entry), "01", {})
+    late = Path("submissions.zip/jonesbob_late_102_9002_01_neurons.ipynb")
+    with choose("bjones", [late], read_roster(batch.roster), due=fx.DUE) as chosen:
+        assert (chosen.records[0].late, chosen.records[0].days_late) == (True, 2)
     with pytest.raises(CollectionError, match="has no entry"):
         choose("asmith", [Path("submissions.zip/nope.ipynb")], None)
 
@@ -331,6 +334,18 @@ def edited(lesson: str) -> bytes:
     return fx.edited(lesson, False, "mine")
 
 
+def test_a_dos_zip_time_is_local_time(monkeypatch):
+    import time
+
+    info = zipfile.ZipInfo("a_01.ipynb", date_time=(2026, 11, 2, 6, 0, 0))
+    for zone, hour in (("UTC", 6), ("Etc/GMT-2", 4)):  # GMT-2 is two hours ahead of UTC (POSIX sign)
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        assert identity._zip_time(info)[0] == datetime(2026, 11, 2, hour, 0, tzinfo=timezone.utc)
+    monkeypatch.undo()
+    time.tzset()
+
+
 def test_parse_due():
     assert parse_due("2026-12-01T23:59Z") == datetime(2026, 12, 1, 23, 59, tzinfo=timezone.utc)
     with pytest.raises(CollectionError, match="not a date and time"):
@@ -415,7 +430,8 @@ def test_plan_shows_file_student_lesson_and_notes(tmp_path, monkeypatch):
         plan = format_plan(collection)
     late_line = next(line for line in plan.splitlines() if "jonesbob_late" in line)
     assert "bjones (Jones, Bob) by Canvas user id 102" in late_line and "late, 2 days" in late_line
-    assert "4 notebooks, 4 students, lessons 01: 4 to grade, 0 in conflict, 0 invalid" in plan
+    assert "4 notebooks, 4 students, lessons 01: 4 to grade, 0 in conflict, 0 invalid, 0 the same as another, " \
+           "0 not in the roster, 1 late" in plan
     assert "source submissions.zip: read as canvas" in plan
 
 

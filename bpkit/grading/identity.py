@@ -273,6 +273,10 @@ def _choose(run: _Run, student: str, given: Path) -> None:
         raise CollectionError(f"--student {student} {given}: give a notebook (.ipynb) or a zip entry as "
                               f"`bpkit grade --plan` shows it (submissions.zip/<entry>)")
     for record in records:
+        if inside is not None and len(record.parts) == 1 and CANVAS_NAME.match(record.parts[0]):
+            run.canvas_student(record)  # Canvas's late marker and original name still count
+        elif inside is not None and MOODLE_NAME.match(record.parts[0]):
+            run.moodle_student(record)
         record.layout, record.chosen = "chosen", True
         run.set_student(record, student, "chosen by the instructor (--student)")
         run.set_lesson(record)
@@ -869,18 +873,19 @@ def format_plan(collection: Collection) -> str:
         who = record.student or "?"
         if record.name and record.name != record.student:
             who += f" ({record.name})"
-        rows.append((_shown(record.where, 70), _shown(f"{who} by {record.matched}" if record.matched else who, 60),
+        rows.append((_shown(record.where, 300), _shown(f"{who} by {record.matched}" if record.matched else who, 80),
                      record.lesson or "?", _shown("; ".join(notes) or "ok", 400)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths) + "  -----")
-    statuses = [r.status for r in collection.records]
+    statuses = [r.status for r in collection.records if not r.same_as]
     counts = {kind: sum(kind in r.problems for r in collection.records) for kind in (NOT_IN_ROSTER, OTHER_NAME)}
     lines.append("")
     lines.append(f"{len(collection.records)} notebooks, {len({r.student for r in collection.records if r.student})} "
                  f"students, lessons {', '.join(sorted({r.lesson for r in collection.records if r.lesson})) or 'none'}: "
                  f"{statuses.count('ok')} to grade, {statuses.count(CONFLICT)} in conflict, {statuses.count(INVALID)} "
-                 f"invalid, {counts[NOT_IN_ROSTER]} not in the roster, {sum(r.late for r in collection.records)} late")
+                 f"invalid, {sum(bool(r.same_as) for r in collection.records)} the same as another, "
+                 f"{counts[NOT_IN_ROSTER]} not in the roster, {sum(r.late for r in collection.records)} late")
     for source, layout in collection.sources:
         lines.append(f"source {_shown(source, 100)}: read as {layout}")
     missing = collection.missing()
