@@ -29,7 +29,6 @@ BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
 
 NOTEBOOK_NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_-]+\.ipynb$")  # a lesson notebook's file name
-LESSON_IN_NAME = re.compile(r"(?<!\d)(\d{2})(?!\d)")  # a lesson number anywhere in a handed-in file's name
 _LESSON_PART = r"(?:lesson)?\d{1,2}(?:[_\-. ].*)?"  # `01`, `lesson01`, `01_neurons`, `01-final` ...
 LESSON_FILE = re.compile(rf"^{_LESSON_PART}$")  # a handed-in file that keeps the lesson's own name (student: its folder)
 STUDENT_IN_NAME = rf"^(?P<student>.+?)(?:[_\-. ]+{_LESSON_PART})?$"  # `alice_01` -> alice (grade's --name-pattern)
@@ -37,6 +36,13 @@ CHECK_LINE = re.compile(r"^checks\.(\w+)\((\w+)\)$")  # the check cell as writte
 CHECK_CALL = re.compile(r"^\s*checks\.\w+\(.*\)\s*;?\s*$")  # any one-line call of a checker (a re-typed check)
 DEF_LINE = re.compile(r"^(?:async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)  # an exercise is the function named by its id
 MAX_NOTEBOOK_BYTES = 64 * 2**20
+
+# A handed-in file's name is `<student><sep><lesson>[<sep><words>]`: the lesson part is the LAST token
+# that is a lesson number (`01`, `1`, `lesson01`) with only words after it (`_neurons`, `_v2`,
+# ` (1)`), so `ab12_01` is student ab12, lesson 01, and `dave_01_v2` is dave, lesson 01.
+NAME_TOKEN = re.compile(r"[^_\-. ]+")
+LESSON_TOKEN = re.compile(r"^(?:lesson)?(\d{1,2})$", re.IGNORECASE)
+NUMBER_TOKEN = re.compile(r"^\d+$")  # a bare number after the lesson part makes the name ambiguous
 
 
 class InvalidNotebook(ValueError):
@@ -116,6 +122,19 @@ def lesson_in_filename(name: str) -> str | None:
     """NN of a lesson notebook named NN_name.ipynb, else None."""
     match = NOTEBOOK_NAME.match(name)
     return match.group(1) if match else None
+
+
+def split_handed_in_name(stem: str) -> tuple[str, str | None]:
+    """(student part, lesson NN) of a handed-in file's stem: `ab12_01` -> ("ab12", "01"),
+    `01_neurons` -> ("", "01"), `alice` -> ("alice", None); the lesson is the trailing lesson part only."""
+    for found in reversed(list(NAME_TOKEN.finditer(stem))):
+        token, start = found.group(), found.start()
+        lesson = LESSON_TOKEN.match(token)
+        if lesson:
+            return stem[:start].rstrip("_-. "), f"{int(lesson.group(1)):02d}"
+        if NUMBER_TOKEN.match(token):  # `alice_2024`: a number that is no lesson ends the search
+            break
+    return stem, None
 
 
 def lesson_notebooks(folder: Path) -> list[Path]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bpkit import notebook
-from bpkit.notebook import DEF_LINE, LESSON_IN_NAME, is_check_cell, lesson_of
+from bpkit.notebook import DEF_LINE, is_check_cell, lesson_of, split_handed_in_name
 
 # Code that reaches for the checkers' reference answers or the package's own files. In the sandbox
 # they are not there; the flag tells the instructor that a submission tried.
@@ -55,7 +55,9 @@ def read_notebook(path: Path):
 
 
 def lesson_in_name(path: Path, lessons: list[str]) -> str | None:
-    return next((n for n in LESSON_IN_NAME.findall(path.stem) if n in lessons), None)
+    """The lesson a file name's trailing lesson part gives (`ab12_01` -> 01, never 12), if it is a known lesson."""
+    named = split_handed_in_name(path.stem)[1]
+    return named if named in lessons else None
 
 
 def find_lesson(nb, path: Path, lessons: list[str], forced: str | None = None) -> tuple[str, list[str]]:
