@@ -16,10 +16,8 @@ The pipeline, one module per step (bpkit/grading/):
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
-import re
 import secrets
 import sqlite3
 import sys
@@ -36,84 +34,27 @@ from bpkit.grading.grader import (  # noqa: F401 - known_lessons, lesson_exercis
     lesson_exercises,
 )
 from bpkit.grading.sandbox import SandboxUnavailable, check_bwrap, kill_all
+from bpkit.grading.identity import parse_due
+from bpkit.grading.roster import RosterError, read_roster
 from bpkit.grading.view import ViewUnavailable
-from bpkit.notebook import LESSON_FILE, STUDENT_IN_NAME, InvalidNotebook
+from bpkit.notebook import InvalidNotebook
 
 MIN_MEMORY_MB = 300  # below this a kernel cannot even import NumPy and IPython
 MAX_OWNERSHIP_SCAN = 2000  # entries looked at to decide whether a folder is one student's
 
 
-def student_id(path: Path, pattern: re.Pattern) -> str:
-    """The student a file belongs to: the pattern's `student` group of the file stem
-    (`alice_01` -> `alice`), or the folder name for a file that keeps the lesson's own name
-    (`alice/01_neurons.ipynb` -> `alice`)."""
-    stem = path.stem
-    if LESSON_FILE.match(stem):
-        return clean(path.resolve().parent.name, 120).replace("\n", " ")
-    match = pattern.match(stem)
-    found = match.group("student") if match and match.group("student") else stem
-    return clean(found, 120).replace("\n", " ")
+def _stamp(moment) -> str:
+    """A hand-in time as UTC ISO text ("" when the collection does not say)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else ""
 
 
-def file_digest(path: Path) -> tuple[str, str]:
-    """(sha256 of the file, its modification time as UTC ISO); ("", "") for what is not a regular
-    notebook file (a symbolic link, a device, too large: the grade says why), "" for a time no
-    calendar holds."""
-    import hashlib
+def _stored_roster(store):
+    """The roster kept in the gradebook by an earlier run, as identity's Roster (None if none)."""
+    from bpkit.grading.roster import Roster, Student
 
-    from bpkit.files import read_regular, utc_stamp
-    from bpkit.notebook import MAX_NOTEBOOK_BYTES
-
-    try:
-        data = read_regular(path, MAX_NOTEBOOK_BYTES)
-        return hashlib.sha256(data).hexdigest(), utc_stamp(os.lstat(path).st_mtime)
-    except OSError:
-        return "", ""
-
-
-def own_folders(files: list[Path], names: dict[Path, str], pattern: re.Pattern) -> set[Path]:
-    """The folders of `files` that hold one student's notebooks only: their data files may go along.
-    A class folder (many students' notebooks, or too many entries to tell) brings none."""
-    owned = set()
-    for folder in {p.parent for p in files}:
-        students = set()
-        seen = 0
-        for root, dirs, entries in os.walk(folder):
-            dirs[:] = [d for d in dirs if d != ".ipynb_checkpoints"]
-            seen += len(dirs) + len(entries)
-            students |= {student_id(Path(root, e), pattern) for e in entries if e.endswith(".ipynb")}
-            if seen > MAX_OWNERSHIP_SCAN or len(students) > 1:
-                break
-        if seen <= MAX_OWNERSHIP_SCAN and len(students) == 1:
-            owned.add(folder)
-    return owned
-
-
-def parse_due(text: str) -> str:
-    """--due as UTC ISO (a time without a zone is local time)."""
-    from datetime import datetime, timezone
-
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def read_roster(path: Path) -> list[dict]:
-    """id,name,email rows (name and email optional); raises ValueError with what is wrong."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        fields = [f.strip().lower() for f in (reader.fieldnames or [])]
-        if "id" not in fields:
-            raise ValueError(f"{path} needs a header line with an `id` column (and optionally `name`, `email`)")
-        roster, seen = [], set()
-        for number, raw in enumerate(reader, start=2):
-            row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-            if not row.get("id"):
-                raise ValueError(f"{path}, line {number}: empty student id")
-            if row["id"] in seen:
-                raise ValueError(f"{path}, line {number}: student id {row['id']!r} appears twice")
-            seen.add(row["id"])
-            roster.append(dict(id=row["id"], name=row.get("name", ""), email=row.get("email", "")))
-    return roster
+    rows = store.roster()
+    return Roster([Student(r["id"], r.get("name", ""), r.get("email", ""), r.get("canvas_id", "")) for r in rows],
+                  source="the gradebook's roster") if rows else None
 
 
 def _refuse(problem: str) -> int:
@@ -123,7 +64,8 @@ def _refuse(problem: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `bpkit grade` (cli.py builds the parser)."""
-    p.add_argument("submissions", nargs="*", type=Path, help="student notebooks (.ipynb)")
+    p.add_argument("submissions", nargs="*", type=Path, metavar="SOURCE",
+                   help="what was handed in: notebooks, folders (searched for *.ipynb), or a Canvas/Moodle .zip")
     p.add_argument("--out", type=Path, required=True,
                    help="the class's gradebook folder: gradebook.sqlite, CSV exports, report.html, feedback/")
     p.add_argument("--jobs", type=int, default=None, help="submissions graded in parallel (default: cores)")
@@ -133,12 +75,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip files already graded with the same content (a changed file is graded again)")
     p.add_argument("--lesson", metavar="NN", default=None,
                    help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)")
-    p.add_argument("--roster", type=Path, default=None, help="CSV of the class: id,name,email (name, email optional)")
-    p.add_argument("--name-pattern", default=STUDENT_IN_NAME, metavar="REGEX",
-                   help="regex with a (?P<student>...) group, matched against each file stem "
-                        "(default: the stem minus a trailing lesson number, alice_01 -> alice)")
-    p.add_argument("--student", action="append", default=None, metavar="ID",
-                   help="grade only the given files of this student (repeatable); the rest of the gradebook stays")
+    p.add_argument("--roster", type=Path, default=None,
+                   help="CSV of the class: id,name,email[,canvas_id], or Canvas's gradebook export (kept in the "
+                        "gradebook for later runs)")
+    p.add_argument("--student", action="append", nargs="+", default=None, metavar=("ID", "FILE"),
+                   help="grade only this student's hand-ins (repeatable); with FILEs, grade those files as this "
+                        "student's (settles a conflict; a zip entry as --plan shows it: class.zip/<entry>)")
+    p.add_argument("--plan", action="store_true",
+                   help="print which file goes to which student and lesson (late, conflict, not in roster, "
+                        "invalid) and grade nothing")
     p.add_argument("--due", default=None, metavar="ISO-TIME",
                    help="due date, e.g. 2026-12-01T23:59 (local time) or ...Z (UTC): marks late submissions")
     p.add_argument("--export", action="store_true", help="write the exports and report from the gradebook, grade nothing")
@@ -169,19 +114,13 @@ def _check_options(args: argparse.Namespace, lessons: list[str]) -> str | None:
         return f"--memory-mb must be at least {MIN_MEMORY_MB} (a kernel needs that much to start)"
     if args.lesson is not None and args.lesson not in lessons:
         return f"--lesson {args.lesson}: no such lesson; known lessons: {', '.join(lessons)}"
-    try:
-        pattern = re.compile(args.name_pattern)
-    except re.error as exc:
-        return f"--name-pattern is not a valid regex ({exc})"
-    if "student" not in pattern.groupindex:
-        return "--name-pattern needs a (?P<student>...) group"
     if args.due is not None:
         try:
             parse_due(args.due)
         except ValueError:
             return f"--due {args.due!r} is not a date and time like 2026-12-01T23:59"
     if not args.submissions and not args.export:
-        return "no submissions given (give .ipynb files, or --export to rewrite the reports)"
+        return "no submissions given (give notebooks, folders or a Canvas/Moodle .zip, or --export to rewrite the reports)"
     if args.out.exists() and not args.out.is_dir():
         return f"--out {args.out} is a file, not a folder"
     return None
@@ -215,9 +154,9 @@ def main(args: argparse.Namespace) -> int:
     if args.roster is not None:
         try:
             roster = read_roster(args.roster)
-        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as exc:
+        except (OSError, RosterError) as exc:
             return _refuse(f"cannot read the roster: {exc}")
-    due = parse_due(args.due) if args.due else None
+    due = _stamp(parse_due(args.due)) if args.due else None
     sandboxed = not args.no_sandbox
     if sandboxed and not args.export and not args.cluster:  # on a cluster, each worker checks its own
         try:
@@ -230,7 +169,9 @@ def main(args: argparse.Namespace) -> int:
         return _refuse(f"cannot write the gradebook: {exc}")
     try:
         if roster is not None:
-            store.set_roster(roster)
+            store.set_roster([dict(id=r.id, name=r.name, email=r.email, canvas_id=r.canvas_id) for r in roster.students])
+        else:
+            roster = _stored_roster(store)
         if args.export:
             if due:
                 store.set_due([args.lesson] if args.lesson else store.lessons(), due)
@@ -240,50 +181,108 @@ def main(args: argparse.Namespace) -> int:
             elif not args.quiet:
                 print(f"exports and report written in {args.out}")
             return 0
-        return _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exports)
+        return _grade_all(args, store, jobs, sandboxed, due, roster, tqdm, json, write_exports)
     finally:
         store.close()
 
 
-def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exports) -> int:
-    pattern = re.compile(args.name_pattern)
+def _collect(args, roster, due):
+    """The hand-ins of this run (identity.collect), with --student's choices added; CollectionError says why not."""
+    from bpkit.grading.identity import Collection, choose, collect
+
+    collection = collect(list(args.submissions), roster, due=due, lesson=args.lesson)
+    for student, *files in args.student or []:
+        if files:
+            chosen = choose(student, [Path(f) for f in files], roster, due=due, lesson=args.lesson)
+            collection = Collection(collection.records + chosen.records, collection.skipped + chosen.skipped,
+                                    collection.sources + chosen.sources, roster,
+                                    collection.workdir)
+            collection.extra_workdirs = [chosen.workdir]
+    return collection
+
+
+def _to_grade(args, collection) -> list:
+    """The records this run grades: one per distinct file, the --student filter applied; a file chosen
+    with --student ID FILE settles that student's conflict for its lesson."""
+    records = [r for r in collection.records if not r.same_as]
+    chosen = {(r.student, r.lesson) for r in records if r.chosen}
+    records = [r for r in records if r.chosen or (r.student, r.lesson) not in chosen]
+    if args.student:
+        wanted = {student for student, *_ in args.student}
+        records = [r for r in records if r.student in wanted]
+        for student in sorted(wanted - {r.student for r in records}):
+            print(f"bpkit grade: warning: no hand-in among those given belongs to student {student!r}",
+                  file=sys.stderr)
+    return records
+
+
+def _record_flags(record) -> list[str]:
+    """What the collection says of a hand-in, as gradebook flags."""
+    from bpkit.grading.identity import CONFLICT, NOT_IN_ROSTER, OTHER_NAME
+
+    flags = [kind for kind in (CONFLICT, NOT_IN_ROSTER, OTHER_NAME) if kind in record.problems]
+    return flags + (["late"] if record.late else [])
+
+
+def _record_notes(record) -> list[str]:
+    notes = [f"Handed in as {record.where}; {record.matched or 'student unknown'}."]
+    notes += [why[0].upper() + why[1:] + ("" if why.endswith(".") else ".") for kind, why in record.problems.items()
+              if kind != "invalid" and why]
+    if record.late:
+        days = f" by {record.days_late} day{'s' if record.days_late != 1 else ''}" if record.days_late else ""
+        notes.append(f"Late{days} ({record.late_from}).")
+    return notes + list(record.notes)
+
+
+def _grade_all(args, store, jobs, sandboxed, due, roster, tqdm, json, write_exports) -> int:
+    from bpkit.grading.identity import CollectionError, format_plan
+
+    try:
+        collection = _collect(args, roster, due)
+    except CollectionError as exc:
+        return _refuse(str(exc))
+    try:
+        if args.plan:
+            print(format_plan(collection))
+            return 0
+        return _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, write_exports)
+    finally:
+        collection.close()
+        for extra in getattr(collection, "extra_workdirs", []):
+            import shutil
+
+            shutil.rmtree(extra, ignore_errors=True)
+
+
+def _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, write_exports) -> int:
     quiet = args.quiet
     if not sandboxed:
         print("bpkit grade: WARNING: --no-sandbox: student code runs with your rights and can read and change "
               "your files and other submissions; use it only for notebooks you trust", file=sys.stderr)
-    given = list(dict.fromkeys(args.submissions))  # the same path twice is graded once
-    absent = [p for p in given if not p.exists()]
-    for path in absent:
-        print(f"bpkit grade: warning: {clean(path, 300)}: no such file (a mistyped name, or a pattern that matched "
-              f"nothing?); not graded", file=sys.stderr)
-    files = [p for p in given if p.exists()]
-    names = {p: student_id(p, pattern) for p in files}
-    if args.student:
-        wanted = set(args.student)
-        files = [p for p in files if names[p] in wanted]
-        unknown = wanted - {names[p] for p in files}
-        for student in sorted(unknown):
-            print(f"bpkit grade: warning: no file among those given belongs to student {student!r}", file=sys.stderr)
-    roster_ids = {r["id"] for r in store.roster()}
-    outside = sorted({names[p] for p in files} - roster_ids) if roster_ids else []
+    absent = [where for where, why in collection.skipped if why.startswith("no such file")]
+    for where, why in collection.skipped:
+        print(f"bpkit grade: warning: {clean(where, 300)}: {why}; not graded", file=sys.stderr)
+    records = _to_grade(args, collection)
+    outside = sorted({r.student for r in records if "not-in-roster" in r.problems})
     if outside:
         print(f"bpkit grade: warning: not in the roster: {', '.join(outside[:20])}"
               + (" ..." if len(outside) > 20 else ""), file=sys.stderr)
+    conflicts = sorted({f"{r.student} ({r.lesson})" for r in records if r.status == "conflict"})
+    if conflicts:
+        print(f"bpkit grade: warning: two different files for {', '.join(conflicts[:20])}: marked `conflict`, "
+              f"exported blank; grade the one that counts with --student ID FILE (see --plan)", file=sys.stderr)
     unsigned = store.unverified_count()
     if unsigned:
         print(f"bpkit grade: warning: {unsigned} rows of {args.out / 'gradebook.sqlite'} were not written by this grader "
               f"(signature missing or wrong); they are ignored", file=sys.stderr)
-    digests = {p: file_digest(p) for p in files}
-    absolute = {p: clean(os.path.abspath(p), 1000) for p in files}
-    todo = [p for p in files if not (args.resume and store.graded(absolute[p], digests[p][0]))]
-    if len(todo) < len(files) and not quiet:
-        print(f"resuming: {len(files) - len(todo)} files already graded with the same content", file=sys.stderr)
+    todo = [r for r in records if not (args.resume and store.graded(r.where, r.digest))]
+    if len(todo) < len(records) and not quiet:
+        print(f"resuming: {len(records) - len(todo)} files already graded with the same content", file=sys.stderr)
     seed = args.seed if args.seed is not None else secrets.randbits(63)
     options = Options(timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed,
                       fork_server=not args.no_fork_server)
-    owned = own_folders(todo, names, pattern)
     if args.cluster:
-        source = _cluster_results(args, todo, names, options, seed, owned=owned)
+        source = _cluster_results(args, todo, options, seed)
         grader = None
     else:
         try:
@@ -294,18 +293,17 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
         if grader.area.stale_removed and not quiet:
             print(f"removed {grader.area.stale_removed} work folders left by an earlier run that was killed",
                   file=sys.stderr)
-        source = _local_results(grader, todo, names, jobs, owned)
+        source = _local_results(grader, todo, jobs)
     from datetime import datetime, timezone
 
     count, failed, lessons_done, summaries = 0, 0, set(), []  # nothing kept per submission but with --json
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=True if (quiet or args.no_progress) else None,
                file=sys.stderr)
     try:
-        for path, result in source:
-            if roster_ids and names[path] not in roster_ids:
-                result.flags.append("not-in-roster")
+        for record, result in source:
+            _as_handed_in(result, record)
             now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            store.add(result, absolute[path], digests[path][0], digests[path][1], now)
+            store.add(result, record.where, record.digest, _stamp(record.submitted), now)
             count += 1
             failed += result.problem
             lessons_done.add(result.lesson)
@@ -341,6 +339,7 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
     if args.json:
         print(json.dumps({
             "graded": count, "with_problems": failed, "missing_files": [clean(p, 300) for p in absent],
+            "conflicts": conflicts,
             "sandbox": "bwrap" if sandboxed else "none",
             "fork_server": grader is not None and grader.forkserver is not None,
             "cluster": args.cluster, "seed": seed, "out": str(args.out), "results": summaries,
@@ -351,18 +350,41 @@ def _grade_all(args, store, jobs, sandboxed, due, lessons, tqdm, json, write_exp
     return 1 if absent else 0
 
 
-def _local_results(grader, todo, names, jobs, owned):
-    """(path, Result) as each submission finishes, graded by `jobs` threads here."""
+def _as_handed_in(result: Result, record) -> None:
+    """Name the result after where it was handed in (not the private copy), with the collection's flags and notes."""
+    result.submission = clean(record.where, 1000)
+    for row in result.rows:
+        row["submission"] = result.submission
+    for flag in _record_flags(record):
+        if flag not in result.flags:
+            result.flags.append(flag)
+    result.notes[:0] = [clean(n, 600) for n in _record_notes(record)]
+    flags = ";".join(result.flags)
+    for row in result.rows:
+        row["flags"] = flags
+
+
+def _grade_record(grader, record):
+    """One hand-in: `invalid` from the collection without running it, else graded in its sandbox."""
+    if record.status == "invalid":
+        return invalid_result(Path(record.where), record.student, record.lesson or None, record.problems["invalid"],
+                              grader._sandbox_name())
+    files = data_files(record.folder) if record.folder is not None else {}
+    return grader.grade(record.file, record.student, files, lesson=record.lesson or None)
+
+
+def _local_results(grader, todo, jobs):
+    """(record, Result) as each hand-in finishes, graded by `jobs` threads here."""
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="bpkit-grade")
     queue = iter(todo)
     pending: dict = {}
     try:
         while True:
             while len(pending) < 2 * jobs:  # a bounded window: memory does not grow with the class
-                path = next(queue, None)
-                if path is None:
+                record = next(queue, None)
+                if record is None:
                     break
-                pending[pool.submit(_grade_one, grader, path, names[path], path.parent in owned)] = path
+                pending[pool.submit(_grade_record, grader, record)] = record
             if not pending:
                 return
             done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -375,13 +397,8 @@ def _local_results(grader, todo, names, jobs, owned):
         grader.close()
 
 
-def _grade_one(grader, path: Path, student: str, with_data: bool):
-    """One submission, with its folder's data files when the folder is the student's own."""
-    return grader.grade(path, student, data_files(path.parent) if with_data else {})
-
-
-def _cluster_results(args, todo, names, options, seed, task=None, extra=None, owned=frozenset()):
-    """(path, Result) as each submission finishes on the Dask cluster; a task whose worker died is
+def _cluster_results(args, todo, options, seed, task=None, extra=None):
+    """(record, Result) as each hand-in finishes on the Dask cluster; a task whose worker died is
     retried once, then recorded as an `error` row. `task` and `extra` (more run settings) are for tests."""
     from bpkit.grading.cluster import connect, grade_task, pack
 
@@ -399,23 +416,27 @@ def _cluster_results(args, todo, names, options, seed, task=None, extra=None, ow
     queue = iter(todo)
     futures = as_completed()
     owner: dict = {}
-
-    refused: list = []  # (path, Result) of notebooks that could not even be read: no worker needed
+    sandbox = "bwrap" if options.sandboxed else "none"
+    refused: list = []  # (record, Result) of hand-ins that cannot be graded: no worker needed
 
     def submit_next() -> bool:
-        """Send the next readable notebook to the cluster (unreadable ones go to `refused`)."""
+        """Send the next gradable hand-in to the cluster (the others go to `refused`)."""
         while True:
-            path = next(queue, None)
-            if path is None:
+            record = next(queue, None)
+            if record is None:
                 return False
-            try:
-                files = pack(path, path.parent in owned)
-                break
-            except InvalidNotebook as exc:
-                refused.append((path, invalid_result(path, names[path], args.lesson, str(exc),
-                                                     "bwrap" if options.sandboxed else "none")))
-        future = client.submit(task, files, path.name, names[path], run, retries=1, pure=False)
-        owner[future.key] = path
+            reason = record.problems.get("invalid")
+            if reason is None:
+                try:
+                    files = pack(record.file, record.folder)
+                    break
+                except InvalidNotebook as exc:
+                    reason = str(exc)
+            refused.append((record, invalid_result(Path(record.where), record.student, record.lesson or None, reason,
+                                                   sandbox)))
+        future = client.submit(task, files, record.file.name, record.student, {**run, "lesson": record.lesson or None},
+                               retries=1, pure=False)
+        owner[future.key] = record
         futures.add(future)
         return True
 
@@ -426,20 +447,17 @@ def _cluster_results(args, todo, names, options, seed, task=None, extra=None, ow
         while refused:
             yield refused.pop()
         for future in futures:
-            path = owner.pop(future.key)
+            record = owner.pop(future.key)
             try:
                 result = future.result()
             except Exception as exc:  # the worker died twice, or the task itself failed
                 message = (f"not graded: the cluster worker grading it failed twice ({type(exc).__name__}: "
-                           f"{clean(exc, 300)}); grade it again with --student {names[path]}")
-                result = Result(clean(path, 1000), names[path], "", [make_row(path, names[path], "", "", 0, 0, "error",
-                                                                          message)])
-            result.submission = clean(os.path.abspath(path), 1000)
-            for row in result.rows:
-                row["submission"] = result.submission
+                           f"{clean(exc, 300)}); grade it again with --student {record.student}")
+                result = Result(clean(record.where, 1000), record.student, record.lesson,
+                                [make_row(record.where, record.student, record.lesson, "", 0, 0, "error", message)])
             future.release()
             submit_next()
-            yield path, result
+            yield record, result
             while refused:
                 yield refused.pop()
     finally:

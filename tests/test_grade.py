@@ -248,7 +248,7 @@ def test_lesson_falls_back_to_the_file_name(grades):
         ("version3", "notebook format version 3, expected 4"),
         ("picture", "not text"),
         ("plain_json", "without the `nbformat` and `cells` fields"),
-        ("mystery", "unknown lesson: the notebook metadata says lesson '99'"),
+        ("mystery", "metadata says lesson '99', which has no graded exercises"),
     ],
 )
 def test_unreadable_submissions_get_one_invalid_row_with_the_reason(batch, grades, student, reason):
@@ -318,13 +318,13 @@ def test_resume_after_an_interrupted_run_grades_only_the_rest(tmp_path, monkeypa
 
     monkeypatch.setattr(bpkit.grading.store.Store, "add", original_add)
     graded = []
-    original_grade = bpkit.grade.Grader.grade
+    original_grade = bpkit.grade._grade_record
 
-    def spy(grader, path, *args):
-        graded.append(path.stem)
-        return original_grade(grader, path, *args)
+    def spy(grader, record):
+        graded.append(Path(record.where).stem)
+        return original_grade(grader, record)
 
-    monkeypatch.setattr(bpkit.grade.Grader, "grade", spy)
+    monkeypatch.setattr(bpkit.grade, "_grade_record", spy)
     assert main([*args, "--resume"]) == 0
     assert sorted(graded + added) == ["a_01", "b_01", "c_01"]
     assert [row["student"] for row in read_csv(out / "grades.csv")] == ["a", "b", "c"]

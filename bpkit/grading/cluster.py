@@ -21,16 +21,16 @@ MAX_SHIPPED_BYTES = 64 * 2**20  # data files of a submission's folder sent along
 _GRADERS: dict[tuple, object] = {}  # per worker process: run key -> Grader
 
 
-def pack(path: Path, with_data: bool) -> dict[str, bytes]:
-    """The notebook (a regular file, no symbolic link followed) and, when its folder is the student's
-    own, the data files of that folder, as relative path -> bytes; InvalidNotebook when the notebook
-    itself cannot be read."""
+def pack(path: Path, data_folder: Path | None) -> dict[str, bytes]:
+    """The notebook (a regular file, no symbolic link followed) and the data files of `data_folder`
+    (the student's own folder, where the collection found one), as relative path -> bytes;
+    InvalidNotebook when the notebook itself cannot be read."""
     from bpkit.grading.grader import data_files
     from bpkit.notebook import read_notebook_bytes
 
     files = {"submission.ipynb": read_notebook_bytes(path)}
-    if with_data:
-        files.update(data_files(path.parent, MAX_SHIPPED_BYTES))
+    if data_folder is not None:
+        files.update(data_files(data_folder, MAX_SHIPPED_BYTES))
     return files
 
 
@@ -41,7 +41,7 @@ def grade_task(files: dict[str, bytes], file_name: str, student: str, run: dict)
     from bpkit.grading.execute import Options
     from bpkit.grading.grader import Grader
 
-    key = tuple(sorted((k, str(v)) for k, v in run.items()))
+    key = tuple(sorted((k, str(v)) for k, v in run.items() if k != "lesson"))  # one Grader for every lesson
     grader = _GRADERS.get(key)
     if grader is None:
         for path in run["exercises"]:
@@ -52,7 +52,7 @@ def grade_task(files: dict[str, bytes], file_name: str, student: str, run: dict)
             check_bwrap()  # a worker without bubblewrap fails the task with the command that installs it
         options = Options(timeout=run["timeout"], memory_mb=run["memory_mb"], sandboxed=run["sandboxed"],
                           fork_server=run["fork_server"])
-        grader = Grader(options, run["seed"], run["lesson"])
+        grader = Grader(options, run["seed"], None)  # each task says its lesson
         _GRADERS[key] = grader
     folder = Path(tempfile.mkdtemp(prefix="received-", dir=grader.area.path))
     try:
@@ -60,7 +60,7 @@ def grade_task(files: dict[str, bytes], file_name: str, student: str, run: dict)
         name = Path(file_name).name
         notebook = folder / (name if name.endswith(".ipynb") else "submission.ipynb")
         notebook.write_bytes(files.pop("submission.ipynb"))
-        return grader.grade(notebook, student, files)
+        return grader.grade(notebook, student, files, lesson=run.get("lesson"))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -134,11 +134,11 @@ class Grader:
             self.forkserver.close()
         self.area.close()
 
-    def grade(self, path: Path, student: str, files: dict[str, bytes] | None = None) -> Result:
-        """Grade one notebook file with its data `files`; never raises, so one bad submission cannot
-        stop the others."""
+    def grade(self, path: Path, student: str, files: dict[str, bytes] | None = None, lesson: str | None = None) -> Result:
+        """Grade one notebook file with its data `files` as `lesson` (None: the run's --lesson, else the
+        notebook's own); never raises, so one bad submission cannot stop the others."""
         try:
-            return self._grade(path, student, files or {})
+            return self._grade(path, student, files or {}, lesson)
         except Exception as exc:  # a bug of the grader or a checker, reported in the gradebook
             message = f"the grader failed on this notebook ({type(exc).__name__}: {exc}); please report it"
             return Result(clean(path, 1000), student, "", [make_row(path, student, "", "", 0, 0, "error", message)],
@@ -164,7 +164,7 @@ class Grader:
     def _sandbox_name(self) -> str:
         return "bwrap" if self.options.sandboxed else "none"
 
-    def _grade(self, path: Path, student: str, files: dict[str, bytes]) -> Result:
+    def _grade(self, path: Path, student: str, files: dict[str, bytes], lesson: str | None) -> Result:
         from bpkit.checks._core import secret_seed
 
         lessons = known_lessons()
@@ -174,7 +174,7 @@ class Grader:
                 nb = parse_notebook(data)
             except InvalidNotebook as exc:
                 raise InvalidSubmission(str(exc)) from None
-            lesson, notes = find_lesson(nb, path, lessons, self.lesson)
+            lesson, notes = find_lesson(nb, path, lessons, lesson or self.lesson)
         except InvalidSubmission as exc:
             return invalid_result(path, student, self.lesson, str(exc), self._sandbox_name())
         cells = student_cells(nb)

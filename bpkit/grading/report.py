@@ -50,6 +50,7 @@ def write_exports(store: Store) -> dict[str, Path]:
     files["canvas"] = (out / "exports" / "canvas.csv", csv_text(canvas_fields, canvas))
     moodle_fields, moodle = _lms(summary, roster, "moodle")
     files["moodle"] = (out / "exports" / "moodle.csv", csv_text(moodle_fields, moodle))
+    files["unmatched"] = (out / "exports" / "unmatched.csv", csv_text(SUMMARY_FIELDS, _unmatched(summary, roster)))
     files["report"] = (out / "report.html", report_html(latest, summary))
     for path, text in files.values():
         write_atomic(path, text, PRIVATE_FILE)  # every grade of the class: the instructor's alone
@@ -82,29 +83,45 @@ def _nbgrader(summary: list[dict], roster: list[dict], dues: dict[str, str]) -> 
 
 
 def _lms(summary: list[dict], roster: list[dict], kind: str) -> tuple[list[str], list[dict]]:
-    """Canvas: Student, ID, SIS User ID, SIS Login ID, Section, one points column per lesson.
-    Moodle: ID number, Email address, Full name, one points column per lesson (map by ID number)."""
+    """Canvas: Student, ID, SIS User ID, SIS Login ID, Section, one points column per lesson, after a
+    Points Possible row. Moodle: ID number, Email address, Full name, one points column per lesson.
+    With a roster, only roster students (an LMS refuses a whole import for one unknown user); no grade
+    (missing, invalid, conflict) is a blank cell, never 0."""
+    from bpkit.grading.store import NO_GRADE
+
     lessons = sorted({r["lesson"] for r in summary if r["lesson"]})
     maxima = {r["lesson"]: r["max_points"] for r in summary if r["lesson"]}
-    emails = {r["id"]: r["email"] for r in roster}
-    names = {r["id"]: r["name"] for r in roster}
+    known = {r["id"]: r for r in roster}
     columns = [f"bpkit lesson {lesson} ({maxima[lesson]} points)" for lesson in lessons]
     students = sorted({r["student"] for r in summary if r["lesson"]})
+    if known:
+        students = [s for s in students if s in known]
     by = {(r["student"], r["lesson"]): r for r in summary}
     rows = []
+    if kind == "canvas":
+        rows.append({"Student": "    Points Possible", "ID": "", "SIS User ID": "", "SIS Login ID": "", "Section": "",
+                     **{column: maxima[lesson] for lesson, column in zip(lessons, columns)}})
     for student in students:
+        entry_of = known.get(student, {})
         if kind == "canvas":
-            row = {"Student": names.get(student, student), "ID": "", "SIS User ID": student, "SIS Login ID": student,
-                   "Section": ""}
+            row = {"Student": entry_of.get("name") or student, "ID": entry_of.get("canvas_id", ""),
+                   "SIS User ID": student, "SIS Login ID": student, "Section": ""}
         else:
-            row = {"ID number": student, "Email address": emails.get(student, ""), "Full name": names.get(student, student)}
+            row = {"ID number": student, "Email address": entry_of.get("email", ""),
+                   "Full name": entry_of.get("name") or student}
         for lesson, column in zip(lessons, columns):
             entry = by.get((student, lesson))
-            row[column] = entry["total"] if entry and entry["status"] not in ("missing",) else ""
+            row[column] = entry["total"] if entry and entry["status"] not in NO_GRADE else ""
         rows.append(row)
     head = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] if kind == "canvas" else [
         "ID number", "Email address", "Full name"]
     return head + columns, rows
+
+
+def _unmatched(summary: list[dict], roster: list[dict]) -> list[dict]:
+    """Rows of students who are not in the roster: left out of the LMS exports, listed here."""
+    known = {r["id"] for r in roster}
+    return [r for r in summary if known and r["student"] not in known and r["lesson"]]
 
 
 # -- the HTML report -------------------------------------------------------------------------------

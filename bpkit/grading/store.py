@@ -54,10 +54,13 @@ CREATE INDEX IF NOT EXISTS results_of ON results(submission_id);
 
 
 def submission_status(result: Result) -> str:
-    """graded (every exercise ran), incomplete (some could not be checked) or invalid."""
+    """graded (every exercise ran), incomplete (some could not be checked), invalid, or conflict (another
+    file of the same student and lesson was handed in: no grade stands until the instructor chooses)."""
     statuses = {row["status"] for row in result.rows}
     if "invalid" in statuses:
         return "invalid"
+    if "conflict" in result.flags:
+        return "conflict"
     return "incomplete" if statuses & {"error", "timeout"} else "graded"
 
 
@@ -99,6 +102,8 @@ class Store:
                 os.chmod(companion, PRIVATE_FILE)
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        if "canvas_id" not in {row[1] for row in self.db.execute("PRAGMA table_info(roster)")}:  # an older gradebook
+            self.db.execute("ALTER TABLE roster ADD COLUMN canvas_id TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -154,8 +159,9 @@ class Store:
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM roster")
-            self.db.executemany("INSERT INTO roster (id, name, email) VALUES (?,?,?)",
-                                [(r["id"], r.get("name", ""), r.get("email", "")) for r in roster])
+            self.db.executemany("INSERT INTO roster (id, name, email, canvas_id) VALUES (?,?,?,?)",
+                                [(r["id"], r.get("name", ""), r.get("email", ""), r.get("canvas_id", ""))
+                                 for r in roster])
             self.db.execute("COMMIT")
 
     def set_due(self, lessons, due_at: str) -> None:
@@ -219,8 +225,8 @@ class Store:
 
     def roster(self) -> list[dict]:
         with self._lock:
-            rows = self.db.execute("SELECT id, name, email FROM roster ORDER BY id").fetchall()
-        return [dict(id=i, name=n, email=e) for i, n, e in rows]
+            rows = self.db.execute("SELECT id, name, email, canvas_id FROM roster ORDER BY id").fetchall()
+        return [dict(id=i, name=n, email=e, canvas_id=c) for i, n, e, c in rows]
 
 
 def _private_out(out: Path) -> None:
@@ -269,6 +275,9 @@ def csv_text(fields: list[str], rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+NO_GRADE = ("missing", "invalid", "conflict")  # statuses under which no grade stands: exported blank
+
+
 def percentage(total: int, possible: int) -> str:
     return f"{100 * total / possible:.1f}" if possible else "0.0"
 
@@ -281,7 +290,7 @@ def summary_rows(latest: list[Latest], roster: list[dict], dues: dict[str, str])
         rows.append(dict(student=sub.student, name=names.get(sub.student, ""), lesson=sub.lesson, status=sub.status,
                          total=sub.total, max_points=sub.max_points, percentage=percentage(sub.total, sub.max_points),
                          flags=sub.flags, sandbox=sub.sandbox, submission=sub.path, submitted_at=sub.submitted_at,
-                         late=_late(sub.submitted_at, dues.get(sub.lesson))))
+                         late="yes" if "late" in sub.flags.split(";") else _late(sub.submitted_at, dues.get(sub.lesson))))
     lessons = sorted({s.lesson for s in latest if s.lesson})
     handed = {(s.student, s.lesson) for s in latest}
     for student in roster:
@@ -313,5 +322,5 @@ def table_rows(summary: list[dict]) -> tuple[list[str], list[dict]]:
         if not r["lesson"]:
             continue
         line = table.setdefault(r["student"], {"student": r["student"], "name": r["name"]})
-        line[f"lesson_{r['lesson']}"] = r["status"] if r["status"] in ("missing", "invalid") else r["percentage"]
+        line[f"lesson_{r['lesson']}"] = r["status"] if r["status"] in NO_GRADE else r["percentage"]
     return ["student", "name", *[f"lesson_{lesson}" for lesson in lessons]], [table[s] for s in sorted(table)]

@@ -5,7 +5,6 @@ the reason that goes into the gradebook.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
