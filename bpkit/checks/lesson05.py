@@ -371,14 +371,14 @@ SLOW_VISITED_HINT = (
 class _GraphExercise(Exercise):
     """An exercise on Value graphs: errors such as RecursionError get their own hint, recursion is refused."""
 
-    def verdict(self, index: int, observation: dict, cases: list[Case] | None = None) -> None:
+    def _verdict(self, index: int, observation: dict, cases: list[Case]) -> None:
         recursion = observation.get("recursion") or {}
         if "error" not in observation and recursion.get("depth", 1) >= 2:
-            case = (cases or self.cases())[index]
+            case = cases[index]
             name = recursion.get("function") or "a function"
             self.fail(case, f"`{name}` calls itself ({recursion['depth']} calls deep on this graph; on the "
                             f"100,000-node chain that ends in a RecursionError or a crash)", hint=SELF_CALL_HINT)
-        super().verdict(index, observation, cases)
+        super()._verdict(index, observation, cases)
 
     def error_hint(self, error: dict) -> str:
         if error["type"] == "RecursionError":
