@@ -23,12 +23,34 @@ def _gd_step_cases() -> list[Case]:
         Case("zero gradient (a minimum): nothing moves", (rng.normal(size=5), np.zeros(5), 0.1)),
         Case("lr=0: nothing moves", (rng.normal(size=(2, 3)), rng.normal(size=(2, 3)), 0.0)),
         Case("large gradients, lr=1e-3", (rng.normal(size=(3, 5)), 1e3 * rng.normal(size=(3, 5)), 1e-3)),
+        # The lesson's batch_gd calls gd_step(b, db, lr) with a float bias b = 0.0: a plain float must work.
+        Case("a float weight (the bias: gd_step(b, db, lr) with b = 0.0)", (0.0, float(rng.normal()), 0.1)),
+        Case("a float weight and gradient, lr=0.5", (float(rng.normal()), float(rng.normal()), 0.5)),
     ]
     return cases
 
 
+SCALAR_HINT = ("w may be a plain float (the lesson calls gd_step(b, db, lr) with the bias b = 0.0), which has no "
+               ".copy() and cannot be changed in place: return w - lr * grad, a new value for floats and arrays alike")
+
+
+class _GdStepExercise(Exercise):
+    """gd_step: an answer that only works on arrays is told that the lesson passes floats too."""
+
+    def error_hint(self, error: dict) -> str:
+        if error["type"] in ("AttributeError", "TypeError") and "'float'" in error["message"]:
+            return SCALAR_HINT
+        return super().error_hint(error)
+
+
+def _gd_step_via_copy(w, grad, lr):
+    w_new = w.copy()  # fails for a float w
+    w_new -= lr * grad
+    return w_new
+
+
 register(
-    Exercise(
+    _GdStepExercise(
         id="gd_step",
         lesson="07",
         points=1,
@@ -36,6 +58,7 @@ register(
         cases=_gd_step_cases,
         reference=_gd_step,
         mistakes=[
+            Mistake(_gd_step_via_copy, SCALAR_HINT),
             Mistake(lambda w, grad, lr: w + lr * grad, "sign error: step *against* the gradient, w - lr * grad (w + lr * grad climbs uphill)"),
             Mistake(lambda w, grad, lr: w - grad, "the learning rate is missing: scale the gradient by lr before subtracting"),
             Mistake(lambda w, grad, lr: w - grad / lr, "multiply the gradient by lr, do not divide by it"),
