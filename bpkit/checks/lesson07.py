@@ -83,6 +83,10 @@ HINT_DROP_LAST = (
     "the last, smaller batch is missing: when N is not a multiple of batch_size, still yield the "
     "leftover samples (range(0, N, batch_size) with slices [i:i + batch_size] does this)"
 )
+HINT_SHORT_SLICE = (
+    "every batch is one sample short, so some samples are never visited: slice idx[i:i + batch_size] "
+    "(the end of a slice is already excluded; no - 1)"
+)
 HINT_REPEAT = (
     "some samples appear twice and others never: sample without replacement, i.e. shuffle a "
     "permutation (rng.permutation(N)), not rng.integers or rng.choice(N, N) with replacement"
@@ -203,7 +207,13 @@ def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
         exercise.fail(case, f"{int(np.sum(counts > 1))} sample(s) were yielded more than once in one pass", hint=HINT_REPEAT)
     if np.any(counts == 0):
         missing = int(np.sum(counts == 0))
-        hint = HINT_DROP_LAST if missing == n % batch_size and missing < batch_size else HINT_REPEAT
+        if missing == n % batch_size and missing < batch_size:
+            hint = HINT_DROP_LAST
+        elif sizes == [min(batch_size - 1, n - start) for start in range(0, n, batch_size)]:
+            hint = HINT_SHORT_SLICE
+        else:  # nothing came out twice: say what is known, no guess at the cause
+            hint = ("every sample must come out exactly once per pass: yield idx[i:i + batch_size] for i in "
+                    "range(0, N, batch_size) over one permutation idx")
         exercise.fail(case, f"{missing} of the {n} samples never came out", hint=hint)
     n_full, rest = divmod(n, batch_size)
     expected_sizes = [batch_size] * n_full + ([rest] if rest else [])
@@ -261,6 +271,13 @@ def _mb_drop_last(X, y, batch_size, rng):
         yield X[batch], y[batch]
 
 
+def _mb_drop_one_per_batch(X, y, batch_size, rng):
+    idx = rng.permutation(len(X))
+    for start in range(0, len(X), batch_size):
+        batch = idx[start:start + batch_size - 1]  # an off-by-one slice end: one sample short per batch
+        yield X[batch], y[batch]
+
+
 def _mb_repeat(X, y, batch_size, rng):
     idx = rng.integers(0, len(X), size=len(X))
     for start in range(0, len(X), batch_size):
@@ -309,6 +326,7 @@ register(
             Mistake(_mb_separate, HINT_SEPARATE),
             Mistake(_mb_drop_last, HINT_DROP_LAST),
             Mistake(_mb_repeat, HINT_REPEAT),
+            Mistake(_mb_drop_one_per_batch, HINT_SHORT_SLICE),
             Mistake(_mb_fixed_seed, HINT_FIXED_SEED),
             Mistake(_mb_global, HINT_GLOBAL),
             Mistake(_mb_blocks, HINT_BLOCKS),
