@@ -104,6 +104,8 @@ class Exercise:
             try:
                 self.verdict(index, observations[-1], cases)
             except CheckFailure:
+                if "output" not in observations[-1]:
+                    raise  # an error or a time limit: its hint does not name a mistake, so needs no evidence
                 # Judge again with the other cases observed too, so a hint names a mistake only if that
                 # mistake reproduces the answer on every case (a few seconds at most: an answer may be slow).
                 started = time.monotonic()
