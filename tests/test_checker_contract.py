@@ -123,3 +123,26 @@ def test_an_answer_that_hangs_is_stopped_with_the_slow_hint(exercise_id):
         exercise(lambda *args, **kwargs: time.sleep(5))
     assert time.monotonic() - started < 2
     assert "did not return within 0.05 s" in str(info.value) and exercise.slow_hint in str(info.value)
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_no_mistakes_hint_appears_for_another_mistakes_output(exercise_id):
+    """A hint names a mistake only when that mistake reproduces the answer: never another registered one's."""
+    exercise = EXERCISES[exercise_id]
+    for k, mistake in enumerate(exercise.mistakes):
+        message = failure_message(exercise_id, lambda *args, _fn=mistake.fn, **kwargs: _fn(*args, **kwargs))
+        for other in exercise.mistakes:
+            if other.hint != mistake.hint:
+                assert f"hint:     {other.hint}" not in message, f"mistake {k} got another mistake's hint"
+
+
+def test_a_hint_needs_the_mistake_on_every_case_not_one_coinciding_value():
+    """x1 + x2 + w1 + w2 + b coincides with crossed pairs on one case only: it must not be told 'crossed'."""
+    exercise = EXERCISES["weighted_sum"]
+    bias_only = exercise.mistakes[0]  # float(x @ w): the bias is missing
+
+    def sometimes(x, w, b):  # the bias-free mistake on the first case only, right nowhere else
+        return bias_only.fn(x, w, b) if x.size == 1 else float(x @ w + b) + 1.0
+
+    message = failure_message("weighted_sum", sometimes)
+    assert bias_only.hint not in message

@@ -242,3 +242,28 @@ def test_observe_keeps_its_five_argument_form_for_the_grader():
     observation = _harness.observe(exercise.reference, case.args, case.kwargs, exercise.kind, exercise.strict_fp)
     assert set(observation) == {"output", "after"}
     exercise.verdict(0, observation)
+
+
+# -- answers that switch the floating-point checks off: judged on their values ------------------
+
+
+def test_sigmoid_that_silences_overflow_itself_fails_on_the_tail_values():
+    def sigmoid(z):
+        with np.errstate(over="ignore"):  # the learner's own errstate overrides the check's strict one
+            return 1 / (1 + np.exp(-z))
+
+    message = failure_message("sigmoid", sigmoid)
+    assert "negative tail" in message and "np.exp(-z) overflowed" in message
+
+
+@pytest.mark.parametrize("exercise_id, derivative", [
+    ("sigmoid_prime", lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
+    ("tanh_prime", lambda z: 4 / (np.exp(z) + np.exp(-z)) ** 2 - 0 * (np.exp(z) - np.exp(-z)) ** 2),
+])
+def test_unsimplified_derivatives_fail_far_in_saturation(exercise_id, derivative):
+    def quiet(z):
+        with np.errstate(all="ignore"):
+            return derivative(z)
+
+    message = failure_message(exercise_id, quiet)
+    assert "z from -800 to 800" in message and "NaN" in message

@@ -69,7 +69,8 @@ def test_dropout_same_mask_for_every_unit_fails_keep_fraction():
         return x * mask, mask
 
     message = failure_message("dropout_forward", all_or_nothing)
-    assert "expected about 1 - p" in message or "dropped units although p=0" in message
+    assert ("expected about 1 - p" in message or "dropped units although p=0" in message
+            or "every unit was kept or dropped together" in message)
 
 
 def test_dropout_forward_returning_only_out_fails_clearly():
@@ -375,3 +376,30 @@ def test_train_mlp_that_fits_but_follows_another_recipe_fails_with_the_recipe():
 
     message = failure_message("train_mlp", train_mlp)
     assert "rng.permutation(N)" in message and "W1: wrong values" in message
+
+
+def test_dropout_mask_from_the_global_random_state_fails():
+    def dropout_forward(x, p, rng, train=True):
+        if not train:
+            return x, np.ones_like(x)
+        mask = (np.random.rand(*x.shape) >= p) / (1 - p)  # np.random, not the rng it was given
+        return x * mask, mask
+
+    message = failure_message("dropout_forward", dropout_forward)
+    assert "same rng state returned different masks" in message and "not from np.random" in message
+
+
+def test_early_stopping_without_resetting_the_wait_fails():
+    def early_stopping_epoch(val_losses, patience):
+        best, best_epoch, bad = float("inf"), 0, 0
+        for epoch, loss in enumerate(val_losses):
+            if loss < best:
+                best, best_epoch = loss, epoch  # the count of bad epochs is never reset
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+        return best_epoch
+
+    message = failure_message("early_stopping_epoch", early_stopping_epoch)
+    assert "the wait restarts at each best" in message and "back to 0 at every new minimum" in message

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -100,16 +102,48 @@ class Exercise:
                 f"in the exercise cell, run that cell, then run this check again."
             )
         cases = self.cases()
+        observations: list[dict] = []
         for index, case in enumerate(cases):
-            observation = _harness.observe(fn, case.args, case.kwargs, self.kind, self.strict_fp, self.time_limit)
-            # The same JSON round trip as in grading, so a notebook and the grader agree exactly.
-            observation = json.loads(json.dumps(observation))
-            self.verdict(index, observation, cases)
+            observations.append(self._observe(fn, case, self.time_limit))
+            try:
+                self.verdict(index, observations[-1], cases)
+            except CheckFailure:
+                if "output" not in observations[-1]:
+                    raise  # an error or a time limit: its hint does not name a mistake, so needs no evidence
+                # Judge again with the other cases observed too, so a hint names a mistake only if that
+                # mistake reproduces the answer on every case (a few seconds at most: an answer may be slow).
+                started = time.monotonic()
+                for later in cases[index + 1:]:
+                    left = EVIDENCE_BUDGET - (time.monotonic() - started)
+                    if left <= 0:
+                        break
+                    observations.append(self._observe(fn, later, min(self.time_limit, left)))
+                self.verdict(index, observations[index], cases, observations)
+                raise
         print(f"✔ {self.id} passed ({len(cases)} cases)")
 
-    def verdict(self, index: int, observation: dict, cases: list[Case] | None = None) -> None:
-        """Judge one JSON observation of case `index`; raise CheckFailure when it is wrong."""
-        case = (cases or self.cases())[index]
+    def _observe(self, fn: Callable, case: Case, time_limit: float | None) -> dict:
+        observation = _harness.observe(fn, case.args, case.kwargs, self.kind, self.strict_fp, time_limit)
+        # The same JSON round trip as in grading, so a notebook and the grader agree exactly.
+        return json.loads(json.dumps(observation))
+
+    def verdict(self, index: int, observation: dict, cases: list[Case] | None = None,
+                observations: list[dict] | None = None) -> None:
+        """Judge one JSON observation of case `index`; raise CheckFailure when it is wrong.
+
+        observations: the answer's observations of the other cases too (as many as were made), the
+        evidence a hint needs; without them the cases before `index` count as passed, as in a check
+        that stops at its first failing case.
+        """
+        cases = cases or self.cases()
+        token = _EVIDENCE.set(_Evidence(index, cases, observations))
+        try:
+            self._verdict(index, observation, cases)
+        finally:
+            _EVIDENCE.reset(token)
+
+    def _verdict(self, index: int, observation: dict, cases: list[Case]) -> None:
+        case = cases[index]
         if "error" in observation:
             error = observation["error"]
             if error.get("not_implemented"):
@@ -167,31 +201,105 @@ class Exercise:
         """
         if received is None:
             return NONE_HINT
-        wrongs = []
+        evidence = _EVIDENCE.get()
+        if evidence is not None and evidence.nested:
+            return self.generic_hint  # judging a mistake's own output: only pass or fail matters
+        wrongs, whole = [], []
         for mistake in self.mistakes:
             try:
-                wrong = mistake.fn(*_copy_args(case.args), **case.kwargs)
+                with np.errstate(all="ignore"):  # an unstable mistake must not print warnings here
+                    wrong = mistake.fn(*_copy_args(case.args), **case.kwargs)
             except Exception:
                 continue
             if compare(wrong, received, self.rtol, self.atol) is None:
-                return mistake.hint
+                whole.append(mistake)
             wrongs.append((mistake, wrong))
+        hint = self._only_hint(whole, evidence)
+        if hint:
+            return hint
         expected = self.reference(*_copy_args(case.args), **case.kwargs)
         found = difference(expected, received, self.rtol, self.atol)
         if found is not None and found[0]:
             path = [i for i, _ in found[0]]
             part = _item_at(received, path)
+            explains = []
             for mistake, wrong in wrongs:
                 try:
                     wrong_part = _item_at(wrong, path)
                 except (IndexError, KeyError, TypeError):
                     continue
                 if compare(wrong_part, part, self.rtol, self.atol) is None:
-                    return mistake.hint
+                    explains.append(mistake)
+            hint = self._only_hint(explains, evidence, path=path)
+            if hint:
+                return hint
         if self.structure_hint and found is not None and not found[0] and isinstance(expected, (tuple, list)):
             return self.structure_hint  # not a tuple/list of the right length at all
         shape_hint = _shape_hint(received, expected)
-        return shape_hint or self.generic_hint
+        return shape_hint or difference_hint(expected, received, case, self.reference, self.rtol, self.atol) \
+            or self.generic_hint
+
+    def _only_hint(self, candidates: list[Mistake], evidence, path: list | None = None) -> str | None:
+        """The hint of the one mistake (among candidates) that behaves like the answer on every case seen."""
+        if evidence is None or not candidates:
+            return candidates[0].hint if candidates and len({m.hint for m in candidates}) == 1 else None
+        fitting = [m for m in candidates if self._consistent(m, evidence, path)]
+        hints = {m.hint for m in fitting}
+        return fitting[0].hint if len(hints) == 1 else None
+
+    def _consistent(self, mistake: Mistake, evidence, path: list | None) -> bool:
+        """Does the mistake behave like the answer on every other case observed?
+
+        Whole output (path None): it passes where the answer passed and returns the same where it failed.
+        One part (path): that part of its output equals the answer's (the reference's where the answer passed).
+        """
+        for j, other in enumerate(evidence.cases):
+            if j == evidence.index:
+                continue
+            if evidence.observations is None:
+                if j > evidence.index:
+                    break
+                learner = None  # an earlier case, passed
+            elif j < len(evidence.observations):
+                learner = evidence.observations[j]
+            else:
+                break  # not observed (the time budget ran out)
+            with np.errstate(all="ignore"):
+                own = json.loads(json.dumps(_harness.observe(mistake.fn, other.args, other.kwargs, self.kind,
+                                                             False, None)))
+            if learner is not None and "error" in learner:
+                if "error" not in own or own["error"]["type"] != learner["error"]["type"]:
+                    return False
+                continue
+            if "error" in own:
+                return False
+            if path is not None:
+                theirs = (_harness.decode(learner["output"]) if learner is not None
+                          else self.reference(*_copy_args(other.args), **other.kwargs))
+                try:
+                    if compare(_item_at(_harness.decode(own["output"]), path), _item_at(theirs, path),
+                               self.rtol, self.atol) is not None:
+                        return False
+                except (IndexError, KeyError, TypeError):
+                    return False
+                continue
+            learner_passed = learner is None or self._passes(j, learner, evidence.cases)
+            if learner_passed != self._passes(j, own, evidence.cases):
+                return False
+            if not learner_passed and compare(_harness.decode(own["output"]), _harness.decode(learner["output"]),
+                                              self.rtol, self.atol) is not None:
+                return False
+        return True
+
+    def _passes(self, index: int, observation: dict, cases: list[Case]) -> bool:
+        token = _EVIDENCE.set(_Evidence(index, cases, None, nested=True))
+        try:
+            self._verdict(index, observation, cases)
+            return True
+        except CheckFailure:
+            return False
+        finally:
+            _EVIDENCE.reset(token)
 
     def error_hint(self, error: dict) -> str:
         message = error["message"].lower()
@@ -229,7 +337,8 @@ class StableExercise(Exercise):
     def diagnose(self, case: Case, received: Any) -> str:
         hint = super().diagnose(case, received)
         large = "1e3" in case.label or "1000" in case.label
-        return self.large_hint if self.large_hint and large and hint == self.generic_hint else hint
+        named = hint in {m.hint for m in self.mistakes}
+        return self.large_hint if self.large_hint and large and not named and hint != NONE_HINT else hint
 
     def error_hint(self, error: dict) -> str:
         text = f"{error['type']} {error['message']}".lower()
@@ -244,6 +353,22 @@ class StableExercise(Exercise):
 
 
 EXERCISES: dict[str, Exercise] = {}
+
+# Seconds a notebook check spends, after the first failing case, observing the rest for a hint's evidence.
+EVIDENCE_BUDGET = 2.0
+
+
+@dataclass
+class _Evidence:
+    """What a verdict knows of the answer: the failing case, all cases, and the observations made."""
+
+    index: int
+    cases: list
+    observations: list | None
+    nested: bool = False  # judging a mistake's output to see whether it passes: no hint needed
+
+
+_EVIDENCE: contextvars.ContextVar[_Evidence | None] = contextvars.ContextVar("bpkit_evidence", default=None)
 
 # The grader draws every check input from a secret per-run seed, so a notebook cannot know (or
 # store answers for) the inputs it will be graded on. In a learner's notebook no secret is set and
@@ -387,6 +512,72 @@ def _shape_hint(received: Any, expected: Any) -> str | None:
             return f"same numbers of entries but the wrong shape: reshape or keep the axes of the input {expected.shape}"
         if received.ndim < expected.ndim:
             return "an axis is missing: did you sum or average over an axis that should stay?"
+    return None
+
+
+def _argument_names(reference: Callable, case: Case) -> list[tuple[str, Any]]:
+    """(name, value) of each argument of the case, named as the reference names its parameters."""
+    try:
+        names = list(inspect.signature(reference).parameters)
+    except (TypeError, ValueError):
+        names = []
+    named = [(names[i] if i < len(names) else f"argument {i + 1}", a) for i, a in enumerate(case.args)]
+    return named + list(case.kwargs.items())
+
+
+def difference_hint(expected: Any, received: Any, case: Case, reference: Callable, rtol: float, atol: float) -> str | None:
+    """Say how a numeric answer differs from the expected one, where one simple relation explains all of it.
+
+    A sign, a constant factor, an offset equal to one of the inputs (the bias, say), a transpose, or a
+    few wrong entries; None when no such relation holds (then nothing is guessed).
+    """
+    if isinstance(expected, tuple) and isinstance(received, (tuple, list)) and len(expected) == len(received):
+        for e, r in zip(expected, received):
+            if difference(e, r, rtol, atol) is not None:
+                return difference_hint(e, r, case, reference, rtol, atol)
+        return None
+    try:
+        e = np.asarray(expected, dtype=float)
+        r = np.asarray(received, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if r.shape != e.shape:
+        if r.size == e.size == 1:
+            r = r.reshape(e.shape)
+        elif e.ndim == 2 and r.shape == e.shape[::-1] and np.allclose(r.T, e, rtol=rtol, atol=atol):
+            return "your answer is the transpose of the expected one: check the order of a matrix product or a .T"
+        else:
+            return None
+    if not (np.all(np.isfinite(e)) and np.all(np.isfinite(r))) or e.size == 0:
+        return None
+    close = lambda a, b: np.allclose(a, b, rtol=rtol, atol=atol)  # noqa: E731
+    if close(r, -e):
+        return "your answer has the opposite sign of the expected one everywhere: a sign error (a minus too many or too few)"
+    scale = np.max(np.abs(e))
+    if scale > 0 and np.all((np.abs(e) > 1e-9 * scale) | (np.abs(r) <= atol)):
+        ratios = r[np.abs(e) > 1e-9 * scale] / e[np.abs(e) > 1e-9 * scale]
+        c = float(np.median(ratios))
+        if c != 0 and close(r, c * e):
+            return (f"your answer is {c:.6g} times the expected one everywhere: a constant factor is wrong "
+                    f"(a division or multiplication by a constant, such as N, 2 or the learning rate, too many or too few)")
+    offset = r - e
+    if close(offset, offset.flat[0]) and abs(offset.flat[0]) > atol:
+        d = offset.flat[0]
+        for name, value in _argument_names(reference, case):
+            if _is_number(value) and not isinstance(value, bool) and float(value) != 0:
+                if np.isclose(d, float(value), rtol=rtol, atol=atol):
+                    return f"your answer is the expected one plus {name} (= {float(value):.6g}): {name} is counted once too often"
+                if np.isclose(d, -float(value), rtol=rtol, atol=atol):
+                    return f"your answer is the expected one minus {name} (= {float(value):.6g}): {name} is missing"
+        if e.size > 1:
+            return f"every entry is off by the same amount, {d:.6g}: a constant term is wrong"
+    if e.size > 1:
+        wrong = ~np.isclose(r, e, rtol=rtol, atol=atol)
+        if 0 < wrong.sum() <= max(1, e.size // 4):
+            where = [tuple(int(i) for i in idx) for idx in np.argwhere(wrong)[:3]]
+            shown = ", ".join(str(w[0]) if len(w) == 1 else str(w) for w in where)
+            return (f"only {int(wrong.sum())} of {e.size} entries are wrong (at index {shown}{', ...' if wrong.sum() > 3 else ''}): "
+                    f"the formula is right in general; look at what is special about those entries")
     return None
 
 

@@ -12,6 +12,8 @@ An observation is a dict:
     {"output": <encoded return value>, "after": [digest of each argument's arrays after the call, or None]}
 or  {"error": {"type": "ValueError", "message": "...", "not_implemented": False}}
 A call that runs past its time limit gives {"error": {"type": "TimeLimit", ..., "time_limit": seconds}};
+kind="calls" calls the function once per argument tuple of the case (args is a tuple of them, kwargs shared) and
+records the list of outputs: a check can then compare calls, e.g. that the same rng state gives the same result.
 kind="nodes" adds {"recursion": {"function": name, "depth": n}}, the deepest nesting of any one
 function of the learner's during the call (1 when nothing recursed), and {"unwatched": "sys.setprofile"}
 when the learner's code switched that watch off. Readers ignore keys they do not know.
@@ -285,7 +287,11 @@ def _call(fn, call_args, call_kwargs, kind, strict_fp, nodes, recursion: dict):
         with _catch_warnings(), _errstate(**(STRICT if strict_fp else {})):
             if strict_fp:
                 _simplefilter("error", RuntimeWarning)
-            out = fn(*call_args, **call_kwargs)
+            if kind == "calls":
+                # Each call gets its own copies (observe deep-copied each tuple apart), in order.
+                out = [fn(*one, **_deepcopy(call_kwargs)) for one in call_args]
+            else:
+                out = fn(*call_args, **call_kwargs)
         if kind == "iterate":
             # A generator does its work only when iterated: consume it inside the try.
             items = []

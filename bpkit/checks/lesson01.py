@@ -60,6 +60,8 @@ register(
         reference=_neuron_forward,
         mistakes=[
             Mistake(lambda x, w, b, activation: _weighted_sum(x, w, b), "the activation is missing: return activation(z)"),
+            Mistake(lambda x, w, b, activation: activation(float(x @ w)),
+                    "the bias is missing: the activation takes z = w.x + b (reuse your weighted_sum(x, w, b))"),
             Mistake(lambda x, w, b, activation: activation(float(x @ w)) + b, "apply the activation to w.x + b, with the bias inside"),
             Mistake(lambda x, w, b, activation: float(activation(x) @ w + b), "the activation goes after the weighted sum, not on the inputs"),
         ],

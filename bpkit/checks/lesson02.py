@@ -20,6 +20,28 @@ EXACT_LIMIT_HINT = (
     "sigmoid(-1000) must be exactly 0.0 and sigmoid(1000) exactly 1.0 (float64 rounds them so): "
     "did you clip z or add a small epsilon? With e = np.exp(-np.abs(z)) no clipping is needed"
 )
+TAIL_HINT = (
+    "far in the negative tail sigmoid(z) equals e^z (sigmoid(-720) is about 2.03e-313), but your answer came back 0 "
+    "there: np.exp(-z) overflowed to inf (with the overflow warning switched off, e.g. by np.errstate) and "
+    "1 / (1 + inf) lost the value. Compute e = np.exp(-np.abs(z)) and use e / (1 + e) where z < 0"
+)
+PRECISION_HINT = (
+    "far in the negative tail sigmoid(z) equals e^z (sigmoid(-720) is about 2.03e-313): your formula loses it "
+    "(0.5 * (1 + tanh(z / 2)) rounds to 0 below z = -37). Compute e = np.exp(-np.abs(z)) and use e / (1 + e) "
+    "where z < 0, which keeps e^z to the last digit"
+)
+TAIL_Z = np.array([-725.0, -720.0, -715.0, -712.0, -710.0, -709.0, -700.0, -50.0])  # subnormal below -708: 1 ulp stays under 1e-8 relative here
+
+
+def _quiet(fn):
+    """A mistake computed as a learner who switched the overflow warning off would compute it."""
+
+    def wrapped(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+
+    wrapped.__name__ = getattr(fn, "__name__", "mistake")
+    return wrapped
 
 
 def _sigmoid(z):
@@ -36,6 +58,9 @@ def _sigmoid_cases() -> list[Case]:
         Case("z = zeros (sigmoid(0) = 0.5)", (np.zeros(5),)),
         Case("z from -30 to 30", (np.linspace(-30, 30, 13),)),
         Case("z at the limits, -1000 to 1000", (np.array([-1000.0, -100.0, -20.0, 0.0, 20.0, 100.0, 1000.0]),)),
+        # Judged on the values, so an answer that switches the overflow error off cannot pass: here
+        # 1 / (1 + exp(-z)) gives 0 instead of e^z, which float64 still holds (as a subnormal number).
+        Case("z far in the negative tail, -725 to -50 (sigmoid(z) = e^z, kept to 6 digits)", (TAIL_Z.copy(),)),
     ]
 
 
@@ -46,6 +71,15 @@ def _compare_sigmoid(exercise: Exercise, case: Case, received) -> None:
     if limits.any() and not np.array_equal(np.asarray(received, dtype=float)[limits], expected[limits]):
         exercise.fail(case, "not exactly 0 and 1 at z = -1000 and 1000", expected=expected, received=received,
                       hint=EXACT_LIMIT_HINT)
+    tail = (case.args[0] < -40) & (case.args[0] > -1000)
+    if tail.any():
+        got = np.asarray(received, dtype=float)[tail]
+        if not np.allclose(got, expected[tail], rtol=1e-6, atol=0.0):
+            # The naive formula is exact down to z = -709 and loses only what exp(-z) = inf destroys.
+            overflowed = np.allclose(got[case.args[0][tail] >= -709], expected[tail][case.args[0][tail] >= -709],
+                                     rtol=1e-6, atol=0.0)
+            exercise.fail(case, "wrong values in the tail (relative error above 1e-6)", expected=expected,
+                          received=received, hint=TAIL_HINT if overflowed else PRECISION_HINT)
 
 
 register(
@@ -67,6 +101,8 @@ register(
                     "the 1 + in the denominator is missing: 1 / (1 + exp(-z)), not 1 / exp(-z)"),
             Mistake(lambda z: _sigmoid(z) * (1 - _sigmoid(z)),
                     "that is the derivative s (1 - s); sigmoid itself is s = 1 / (1 + exp(-z))"),
+            Mistake(_quiet(lambda z: 1.0 / (1.0 + np.exp(-z))), TAIL_HINT),
+            Mistake(lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)), PRECISION_HINT),
         ],
     )
 )
@@ -85,6 +121,10 @@ def _derivative_cases(seed: int) -> list[Case]:
         Case("z of shape (2, 5)", (rng.normal(size=(2, 5)) * 2,)),
         Case("z = zeros", (np.zeros(3),)),
         Case("z from -10 to 10 (saturation)", (np.linspace(-10, 10, 9),)),
+        # Far into saturation: the unsimplified derivations (exp(-z) / (1 + exp(-z))**2, the quotient rule)
+        # compute inf / inf = NaN here, judged on the returned values whatever warnings the answer turns off.
+        Case("z from -800 to 800 (deep saturation: the slope is 0 or tiny, never NaN)",
+             (np.array([-800.0, -720.0, -400.0, -360.0, -50.0, 0.0, 50.0, 360.0, 400.0, 720.0, 800.0]),)),
     ]
 
 
@@ -110,6 +150,9 @@ register(
             Mistake(_sigmoid, "that is sigmoid itself; its slope is sigmoid(z) (1 - sigmoid(z))"),
             Mistake(lambda z: 1 - _sigmoid(z) ** 2, "1 - s^2 is the tanh pattern; for the sigmoid it is s (1 - s)"),
             Mistake(lambda z: _sigmoid(z) * (1 + _sigmoid(z)), "sign error: s (1 - s), with a minus"),
+            Mistake(_quiet(lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
+                    "exp(-z) / (1 + exp(-z))**2 is right on paper but computes inf / inf = NaN for z below -709: "
+                    "write it with s = sigmoid(z) (your stable one) as s * (1 - s)"),
         ],
     )
 )
@@ -132,6 +175,10 @@ register(
             Mistake(lambda z: 1 - np.tanh(z), "the square is missing: 1 - tanh(z)**2"),
             Mistake(lambda z: 1 + np.tanh(z) ** 2, "sign error: 1 - tanh(z)**2 (the slope is at most 1, at z = 0)"),
             Mistake(lambda z: np.tanh(z) * (1 - np.tanh(z)), "t (1 - t) is the sigmoid pattern; for tanh it is 1 - t^2"),
+            Mistake(_quiet(lambda z: ((np.exp(z) + np.exp(-z)) ** 2 - (np.exp(z) - np.exp(-z)) ** 2)
+                           / (np.exp(z) + np.exp(-z)) ** 2),
+                    "the quotient-rule form is right on paper but its squares overflow for |z| above 355 and give "
+                    "inf - inf = NaN: simplify it to 1 - np.tanh(z)**2 (np.tanh is stable)"),
         ],
     )
 )

@@ -372,8 +372,8 @@ SLOW_VISITED_HINT = (
 class _GraphExercise(Exercise):
     """An exercise on Value graphs: errors such as RecursionError get their own hint, recursion is refused."""
 
-    def verdict(self, index: int, observation: dict, cases: list[Case] | None = None) -> None:
-        case = (cases or self.cases())[index]
+    def _verdict(self, index: int, observation: dict, cases: list[Case]) -> None:
+        case = cases[index]
         recursion = observation.get("recursion")
         graphs = [arg["__graph__"] for arg in case.args if isinstance(arg, dict) and "__graph__" in arg]
         watched = bool(graphs) and len(graphs[-1]) <= _harness.RECURSION_WATCH_MAX_NODES
@@ -386,7 +386,7 @@ class _GraphExercise(Exercise):
             name = recursion.get("function") or "a function"
             self.fail(case, f"`{name}` calls itself ({recursion['depth']} calls deep on this graph; on the "
                             f"100,000-node chain that ends in a RecursionError or a crash)", hint=SELF_CALL_HINT)
-        super().verdict(index, observation, cases)
+        super()._verdict(index, observation, cases)
 
     def error_hint(self, error: dict) -> str:
         if error["type"] == "RecursionError":

@@ -23,12 +23,34 @@ def _gd_step_cases() -> list[Case]:
         Case("zero gradient (a minimum): nothing moves", (rng.normal(size=5), np.zeros(5), 0.1)),
         Case("lr=0: nothing moves", (rng.normal(size=(2, 3)), rng.normal(size=(2, 3)), 0.0)),
         Case("large gradients, lr=1e-3", (rng.normal(size=(3, 5)), 1e3 * rng.normal(size=(3, 5)), 1e-3)),
+        # The lesson's batch_gd calls gd_step(b, db, lr) with a float bias b = 0.0: a plain float must work.
+        Case("a float weight (the bias: gd_step(b, db, lr) with b = 0.0)", (0.0, float(rng.normal()), 0.1)),
+        Case("a float weight and gradient, lr=0.5", (float(rng.normal()), float(rng.normal()), 0.5)),
     ]
     return cases
 
 
+SCALAR_HINT = ("w may be a plain float (the lesson calls gd_step(b, db, lr) with the bias b = 0.0), which has no "
+               ".copy() and cannot be changed in place: return w - lr * grad, a new value for floats and arrays alike")
+
+
+class _GdStepExercise(Exercise):
+    """gd_step: an answer that only works on arrays is told that the lesson passes floats too."""
+
+    def error_hint(self, error: dict) -> str:
+        if error["type"] in ("AttributeError", "TypeError") and "'float'" in error["message"]:
+            return SCALAR_HINT
+        return super().error_hint(error)
+
+
+def _gd_step_via_copy(w, grad, lr):
+    w_new = w.copy()  # fails for a float w
+    w_new -= lr * grad
+    return w_new
+
+
 register(
-    Exercise(
+    _GdStepExercise(
         id="gd_step",
         lesson="07",
         points=1,
@@ -36,6 +58,7 @@ register(
         cases=_gd_step_cases,
         reference=_gd_step,
         mistakes=[
+            Mistake(_gd_step_via_copy, SCALAR_HINT),
             Mistake(lambda w, grad, lr: w + lr * grad, "sign error: step *against* the gradient, w - lr * grad (w + lr * grad climbs uphill)"),
             Mistake(lambda w, grad, lr: w - grad, "the learning rate is missing: scale the gradient by lr before subtracting"),
             Mistake(lambda w, grad, lr: w - grad / lr, "multiply the gradient by lr, do not divide by it"),
@@ -59,6 +82,10 @@ HINT_SEPARATE = (
 HINT_DROP_LAST = (
     "the last, smaller batch is missing: when N is not a multiple of batch_size, still yield the "
     "leftover samples (range(0, N, batch_size) with slices [i:i + batch_size] does this)"
+)
+HINT_SHORT_SLICE = (
+    "every batch is one sample short, so some samples are never visited: slice idx[i:i + batch_size] "
+    "(the end of a slice is already excluded; no - 1)"
 )
 HINT_REPEAT = (
     "some samples appear twice and others never: sample without replacement, i.e. shuffle a "
@@ -180,7 +207,13 @@ def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
         exercise.fail(case, f"{int(np.sum(counts > 1))} sample(s) were yielded more than once in one pass", hint=HINT_REPEAT)
     if np.any(counts == 0):
         missing = int(np.sum(counts == 0))
-        hint = HINT_DROP_LAST if missing == n % batch_size and missing < batch_size else HINT_REPEAT
+        if missing == n % batch_size and missing < batch_size:
+            hint = HINT_DROP_LAST
+        elif sizes == [min(batch_size - 1, n - start) for start in range(0, n, batch_size)]:
+            hint = HINT_SHORT_SLICE
+        else:  # nothing came out twice: say what is known, no guess at the cause
+            hint = ("every sample must come out exactly once per pass: yield idx[i:i + batch_size] for i in "
+                    "range(0, N, batch_size) over one permutation idx")
         exercise.fail(case, f"{missing} of the {n} samples never came out", hint=hint)
     n_full, rest = divmod(n, batch_size)
     expected_sizes = [batch_size] * n_full + ([rest] if rest else [])
@@ -238,6 +271,13 @@ def _mb_drop_last(X, y, batch_size, rng):
         yield X[batch], y[batch]
 
 
+def _mb_drop_one_per_batch(X, y, batch_size, rng):
+    idx = rng.permutation(len(X))
+    for start in range(0, len(X), batch_size):
+        batch = idx[start:start + batch_size - 1]  # an off-by-one slice end: one sample short per batch
+        yield X[batch], y[batch]
+
+
 def _mb_repeat(X, y, batch_size, rng):
     idx = rng.integers(0, len(X), size=len(X))
     for start in range(0, len(X), batch_size):
@@ -286,6 +326,7 @@ register(
             Mistake(_mb_separate, HINT_SEPARATE),
             Mistake(_mb_drop_last, HINT_DROP_LAST),
             Mistake(_mb_repeat, HINT_REPEAT),
+            Mistake(_mb_drop_one_per_batch, HINT_SHORT_SLICE),
             Mistake(_mb_fixed_seed, HINT_FIXED_SEED),
             Mistake(_mb_global, HINT_GLOBAL),
             Mistake(_mb_blocks, HINT_BLOCKS),

@@ -160,6 +160,11 @@ register(
                     "that is the error rate: count the rows where the prediction EQUALS the label"),
             Mistake(lambda logits, y: float(np.mean(np.max(logits, axis=1) == y)),
                     "compare the position of the largest logit (np.argmax) with y, not its value (np.max)"),
+            Mistake(lambda logits, y: float(np.sum(np.argmax(logits, axis=1) == y) // len(y)),
+                    "// is integer division (7 // 10 = 0): divide with / to get a fraction"),
+            Mistake(lambda logits, y: float(np.mean((logits[:, -1] > 0.5) == y)),
+                    "logits are not probabilities, and with C classes the prediction is the class of the largest "
+                    "logit: np.argmax(logits, axis=1), not a threshold at 0.5"),
         ],
     )
 )

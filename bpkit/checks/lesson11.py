@@ -93,7 +93,7 @@ def _adam_step(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
 
 
 def _adam_variant(correct_m=True, correct_v=True, t_shift=0, eps_inside=False, sqrt_then_correct=False,
-                  no_one_minus=False, return_hats=False):
+                  no_one_minus=False, return_hats=False, sign=-1.0):
     """Build a wrong Adam (one flag at a time) for the typical-mistake list."""
 
     def step(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -111,7 +111,7 @@ def _adam_variant(correct_m=True, correct_v=True, t_shift=0, eps_inside=False, s
                 denom = np.sqrt(v_hat + eps)
             else:
                 denom = np.sqrt(v_hat) + eps
-            w_new = w - lr * m_hat / denom
+            w_new = w + sign * lr * m_hat / denom
         if return_hats:
             return w_new, m_hat, v_hat
         return w_new, m_new, v_new
@@ -183,6 +183,10 @@ register(
                 _adam_variant(no_one_minus=True),
                 "the moving averages weigh the new gradient by (1 - beta): m_new = beta1 * m + (1 - beta1) * grad, "
                 "v_new = beta2 * v + (1 - beta2) * grad**2",
+            ),
+            Mistake(
+                _adam_variant(sign=1.0),
+                "sign error in the update: step against the gradient, w_new = w - lr * m_hat / (np.sqrt(v_hat) + eps)",
             ),
             Mistake(
                 _adam_variant(return_hats=True),

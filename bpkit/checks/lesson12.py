@@ -111,16 +111,29 @@ def _dropout_forward(x, p, rng, train=True):
 
 
 def _dropout_cases() -> list[Case]:
+    """Each case is a list of calls (kind="calls"); the first two share an rng state, the third has another."""
     rng = case_rng(1203)
+
+    def same_state_then_another(x, p, seed):
+        return ((x, p, case_rng(seed)), (x, p, case_rng(seed)), (x, p, case_rng(seed + 100)))
+
     return [
-        Case("x (4, 5), p=0.5", (rng.normal(size=(4, 5)), 0.5, case_rng(1))),
-        Case("x (1, 8), p=0.25 (batch of one)", (rng.normal(size=(1, 8)), 0.25, case_rng(2))),
+        Case("x (4, 5), p=0.5, called twice with the same rng state, then with another",
+             same_state_then_another(rng.normal(size=(4, 5)), 0.5, 1)),
+        Case("x (1, 8), p=0.25 (batch of one), called twice with the same rng state, then with another",
+             same_state_then_another(rng.normal(size=(1, 8)), 0.25, 2)),
         Case("large input x (200, 500), p=0.2: the kept fraction must be close to 1 - p",
-             (rng.normal(size=(200, 500)) + 3.0, 0.2, case_rng(3))),
-        Case("large input x (200, 500), p=0.7", (rng.normal(size=(200, 500)) - 2.0, 0.7, case_rng(4))),
-        Case("p=0 (nothing dropped)", (rng.normal(size=(3, 4)), 0.0, case_rng(5))),
-        Case("train=False (evaluation)", (rng.normal(size=(6, 3)), 0.5, case_rng(6)), {"train": False}),
+             ((rng.normal(size=(200, 500)) + 3.0, 0.2, case_rng(3)),)),
+        Case("large input x (200, 500), p=0.7", ((rng.normal(size=(200, 500)) - 2.0, 0.7, case_rng(4)),)),
+        Case("p=0 (nothing dropped)", ((rng.normal(size=(3, 4)), 0.0, case_rng(5)),)),
+        Case("train=False (evaluation)", ((rng.normal(size=(6, 3)), 0.5, case_rng(6)),), {"train": False}),
     ]
+
+
+_HINT_GLOBAL_RNG = ("draw the mask from the `rng` argument (rng.random(x.shape) >= p), not from np.random: "
+                    "the same rng state must give the same mask, so a run can be repeated")
+_HINT_RNG_UNUSED = ("a different rng state must give a different mask: draw it from the `rng` argument "
+                    "(rng.random(x.shape) >= p), do not seed a generator of your own inside the function")
 
 
 _HINT_P_SCALE = "kept units are scaled by 1 / (1 - p), not by p or 1 / p"
@@ -131,6 +144,29 @@ _HINT_OUT = "out must be x * mask, with the same mask you return"
 
 
 def _compare_dropout(exercise: Exercise, case: Case, received) -> None:
+    """Each call as one dropout, then across calls: same rng state, same mask; another state, another mask."""
+    if not isinstance(received, list) or len(received) != len(case.args):  # the harness's list of outputs
+        exercise.fail(case, "the calls did not all return", hint="return a pair (out, mask) from every call")
+    for one, output in zip(case.args, received):
+        _compare_one_dropout(exercise, Case(case.label, one, case.kwargs), output)
+    if len(received) == 3 and case.kwargs.get("train", True):
+        masks = [np.asarray(output[1], dtype=float) for output in received]
+        if not np.array_equal(masks[0], masks[1]):
+            exercise.fail(case, "two calls with the same rng state returned different masks", expected=masks[0],
+                          received=masks[1], hint=_HINT_GLOBAL_RNG)
+        p = case.args[0][1]
+        # Two honest masks of independent states agree with probability ((1-p)^2 + p^2)^n: judge only where
+        # that is below 1e-6 (the grader draws fresh states every run, so a fluke must be out of reach).
+        if ((1 - p) ** 2 + p**2) ** masks[0].size > 1e-6:
+            return
+        if all(np.unique(mask).size == 1 for mask in masks):
+            exercise.fail(case, "every unit was kept or dropped together", received=masks[0],
+                          hint="draw each unit independently: keep it when rng.random(x.shape) >= p (one draw per unit)")
+        if np.array_equal(masks[0], masks[2]):
+            exercise.fail(case, "calls with different rng states returned the same mask", hint=_HINT_RNG_UNUSED)
+
+
+def _compare_one_dropout(exercise: Exercise, case: Case, received) -> None:
     x, p = case.args[0], case.args[1]
     train = case.kwargs.get("train", True)
     problem = _pair_problem(received, x.shape, ("out", "mask"))
@@ -209,6 +245,17 @@ def _dropout_always(x, p, rng, train=True):
     return x * mask, mask
 
 
+def _dropout_global_rng(x, p, rng, train=True):
+    if not train:
+        return x.copy(), np.ones_like(x)
+    mask = (np.random.random(x.shape) >= p) / (1.0 - p)
+    return x * mask, mask
+
+
+def _dropout_own_seed(x, p, rng, train=True):
+    return _dropout_forward(x, p, np.random.default_rng(0), train)
+
+
 def _dropout_out_unmasked(x, p, rng, train=True):
     _, mask = _dropout_forward(x, p, rng, train)
     return x * (mask > 0), mask
@@ -230,7 +277,10 @@ register(
             Mistake(_dropout_unscaled, _HINT_NO_SCALE),
             Mistake(_dropout_always, _HINT_EVAL),
             Mistake(_dropout_out_unmasked, _HINT_OUT),
+            Mistake(_dropout_global_rng, _HINT_GLOBAL_RNG),
+            Mistake(_dropout_own_seed, _HINT_RNG_UNUSED),
         ],
+        kind="calls",
     )
 )
 
@@ -287,14 +337,17 @@ def _early_stopping_epoch(val_losses, patience):
     return best_epoch
 
 
-def _early_stopping_variant(extra_wait=0, return_stop=False, never_stop_last=False, ties_improve=False):
+def _early_stopping_variant(extra_wait=0, return_stop=False, never_stop_last=False, ties_improve=False,
+                            no_reset=False, against_previous=False):
     """Build a wrong early stopping (one flag at a time) for the typical-mistake list."""
 
     def fn(val_losses, patience):
-        best, best_epoch, waited = np.inf, 0, 0
+        best, best_epoch, waited, previous = np.inf, 0, 0, np.inf
         for epoch, loss in enumerate(val_losses):
-            if loss < best or (ties_improve and loss == best):
-                best, best_epoch, waited = loss, epoch, 0
+            improved = loss < (previous if against_previous else best) or (ties_improve and loss == best)
+            previous = loss
+            if improved:
+                best, best_epoch, waited = loss, epoch, (waited if no_reset else 0)
             else:
                 waited += 1
                 if waited == patience + extra_wait:
@@ -306,6 +359,12 @@ def _early_stopping_variant(extra_wait=0, return_stop=False, never_stop_last=Fal
 
 def _early_stopping_cases() -> list[Case]:
     return [
+        # The counter restarts at every new minimum: a miss, a new best, a miss, then later bests.
+        Case("patience=2: a miss, a new best, a miss, then two new bests (the wait restarts at each best)",
+             ([1.0, 1.1, 0.9, 1.0, 0.8, 0.7], 2)),
+        # A loss below the previous epoch's but above the best is not an improvement.
+        Case("patience=2: a loss that beats the previous epoch but not the best is no improvement",
+             ([1.0, 0.5, 0.8, 0.7, 0.9, 0.85, 0.95, 0.99], 2)),
         Case("patience=2: a lower loss after the stop must be ignored",
              ([1.0, 0.8, 0.7, 0.75, 0.72, 0.6, 0.65, 0.66, 0.67, 0.3], 2)),
         Case("patience=2: one epoch without improvement is not enough to stop",
@@ -341,6 +400,12 @@ register(
                     "return the index of the BEST epoch (whose weights you keep), not the epoch at which training stopped"),
             Mistake(_early_stopping_variant(never_stop_last=True),
                     "if patience never runs out, return the index of the minimum, not the last epoch"),
+            Mistake(_early_stopping_variant(no_reset=True),
+                    "set the count of epochs without improvement back to 0 at every new minimum: `patience` "
+                    "counts epochs IN A ROW without a new best"),
+            Mistake(_early_stopping_variant(against_previous=True),
+                    "compare each loss with the BEST loss so far, not with the previous epoch's: a loss below the "
+                    "previous one but above the best is no new minimum"),
             Mistake(_early_stopping_variant(ties_improve=True),
                     "a tie is not a new minimum: use `<`, so an equal loss counts as an epoch without improvement"),
         ],
