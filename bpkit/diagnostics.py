@@ -100,7 +100,8 @@ def training_stats(
     outputs saturated, sigmoid/tanh; else None), "dead" (fraction of ReLU units zero on every
     example; else None), "grad_norm" (||dL/dW|| for Linear, ||dL/d output|| otherwise),
     "update_ratio" (lr ||dL/dW|| / ||W|| for Linear; else None) and "verdict" (ok / saturated /
-    dead / vanishing / exploding / nan). A param row has "layer", "name", "shape", "data_norm",
+    dead / vanishing / exploding / nan). A param row has "layer", "name" ("layer 2 W": layers with
+    parameters counted from 1, input side first), "shape", "data_norm",
     "grad_norm", "update_ratio" (inf when the parameter is all zeros, e.g. a fresh bias).
     """
     layers, X, lr = _check_inputs(model, X, lr, optimizer)
@@ -135,12 +136,14 @@ def training_stats(
 
     grad_of = {id(p): g for p, g in zip(params, param_grads)}
     param_rows = []
+    with_params = [index for index, layer in enumerate(layers) if layer.parameters()]
     for index, layer in enumerate(layers):
         for p in layer.parameters():
             data_norm, grad_norm = _norm(p.data), _norm(grad_of[id(p)])
             param_rows.append({
                 "layer": index,
-                "name": f"{index}.{p.name or 'param'}",
+                # counted as the lessons count: layer 1 is the first layer with weights, on the input side
+                "name": f"layer {with_params.index(index) + 1} {p.name or 'param'}",
                 "shape": tuple(p.data.shape),
                 "data_norm": data_norm,
                 "grad_norm": grad_norm,

@@ -49,9 +49,19 @@ class InvalidNotebook(ValueError):
     """A file is not a notebook that can be read; the message says why and what to do."""
 
 
+STUB_MESSAGE = "{}: your code here"  # the message of the stub's NotImplementedError
+_STUB_MESSAGE = re.compile(r"^(\w+): your code here$")
+
+
 def stub_line(exercise_id: str, indent: str = "") -> str:
     """The line that stands for a solution in the learner's notebook."""
-    return f'{indent}raise NotImplementedError("{exercise_id}: your code here")'
+    return f'{indent}raise NotImplementedError("{STUB_MESSAGE.format(exercise_id)}")'
+
+
+def stub_exercise(message: str) -> str | None:
+    """The exercise id of a stub's NotImplementedError message (see stub_line), else None."""
+    match = _STUB_MESSAGE.match(message)
+    return match.group(1) if match else None
 
 
 def check_source(exercise_id: str) -> str:

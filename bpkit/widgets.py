@@ -7,8 +7,16 @@ what a learner sees in the widget is what the tests check. This is the only bpki
 uses ipywidgets, and it imports it inside the functions: importing bpkit never needs it.
 
 Sliders use continuous_update=False (the plot redraws when the slider is released, not on every
-pixel). The figure is rendered to a PNG and shown in an Output widget that is cleared before each
-redraw; figures are not registered with pyplot, so memory does not grow as the controls move.
+pixel). The figure is rendered to a PNG and shown in an Image widget whose value each redraw replaces;
+figures are not registered with pyplot, so memory does not grow as the controls move.
+
+Why an Image widget and not ipywidgets' interactive_output (an Output widget that captures display()):
+a notebook runner without a browser (nbclient, hence nbval, nbconvert --execute, papermill) stands in
+for an Output widget itself, and answers each captured output by sending a comm message to the kernel
+on the shell channel while it is waiting on that same channel for the cell's reply. That reply was then
+sometimes never seen: headless runs of lesson 07 stalled for the whole cell timeout right after the
+explorer cell (2 runs in 7; nbclient issue #312 is the same hang). An Image widget only sends from the
+kernel, so the runner never writes to the kernel while a cell runs.
 Each returned VBox carries `.bpkit_state`, a dict with the latest "data" (the twin's
 fig.bpkit_data), "kwargs" and "draws" (count), so code and tests can read what is on screen.
 """
@@ -46,21 +54,23 @@ def _explorer(
 ) -> "ipywidgets.VBox":
     """Wire `controls` (keyword name -> widget) to `twin(**values)` and lay out intro, controls, plot."""
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     state: dict[str, Any] = {"draws": 0, "data": None, "kwargs": None}
+    plot = widgets.Image(format="png", layout=widgets.Layout(min_height="330px"))  # no jump while redrawing
 
-    def draw(**kwargs: Any) -> None:
+    def draw(change: Any = None) -> None:
+        kwargs = {name: control.value for name, control in controls.items()}
         fig = twin(**kwargs)
         png = _figure_png(fig)
-        state.update(data=fig.bpkit_data, kwargs=dict(kwargs), draws=state["draws"] + 1)
+        state.update(data=fig.bpkit_data, kwargs=kwargs, draws=state["draws"] + 1)
         fig.clear()  # drop the artists now; the PNG is all the page needs
-        display(Image(data=png, format="png"))
+        plot.value = png
 
-    out = widgets.interactive_output(draw, controls)
-    out.layout = widgets.Layout(min_height="330px")  # keeps the page from jumping while redrawing
+    for control in controls.values():
+        control.observe(draw, "value")
+    draw()
     row = widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
-    box = widgets.VBox([widgets.HTML(intro), row, out])
+    box = widgets.VBox([widgets.HTML(intro), row, plot])
     box.bpkit_state = state
     return box
 
@@ -96,7 +106,12 @@ def _toggle(description: str, options: tuple[str, ...], value: str) -> "ipywidge
     import ipywidgets as widgets
 
     return widgets.ToggleButtons(options=list(options), value=value, description=description,
-                                 style={"button_width": "80px", **_STYLE})
+                                 style={"button_width": _button_width(options), **_STYLE})
+
+
+def _button_width(options: tuple[str, ...]) -> str:
+    """One width for a row of buttons that fits its longest label ("rosenbrock", not "rosenb...")."""
+    return f"{max(len(option) for option in options) + 4}ch"  # ch: the width of a digit; + 4 for the padding
 
 
 def learning_rate_explorer() -> "ipywidgets.VBox":

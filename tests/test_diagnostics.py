@@ -124,9 +124,9 @@ def test_update_ratio_is_lr_times_grad_over_data(batch):
     W = model.layers[2].W
     expected = 0.5 * np.linalg.norm(W.grad) / np.linalg.norm(W.data)
     assert stats["layers"][2]["update_ratio"] == pytest.approx(expected)
-    param = next(p for p in stats["params"] if p["name"] == "2.W")
+    param = next(p for p in stats["params"] if p["name"] == "layer 2 W")
     assert param["update_ratio"] == pytest.approx(expected) and param["shape"] == (32, 32)
-    bias = next(p for p in stats["params"] if p["name"] == "0.b")
+    bias = next(p for p in stats["params"] if p["name"] == "layer 1 b")
     assert bias["data_norm"] == 0.0 and bias["update_ratio"] == float("inf")  # fresh zero bias
 
 
@@ -171,6 +171,12 @@ def test_dashboard_prints_the_table_and_returns_the_figure(batch, capsys):
     assert "saturated" in lines[3] and "1 Sigmoid()" in lines[3]
     # histograms: 2 sigmoid stages + the output, two rows each, plus the update-ratio bars
     assert len(fig.axes) == 3 * 2 + 1
+
+
+def test_update_ratio_bars_are_labelled_by_layer_in_words(batch):
+    fig = dashboard(healthy(), *batch, SoftmaxCrossEntropy())
+    labels = [tick.get_text() for tick in fig.axes[-1].get_xticklabels()]
+    assert labels == ["layer 1 W", "layer 2 W", "layer 3 W"]  # fresh zero biases have no ratio to show
 
 
 def test_a_mean_that_rounds_to_zero_has_no_sign(batch):

@@ -6,7 +6,9 @@ with room to spare, so that a printed verdict cannot flip on another CPU, BLAS o
 """
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +45,25 @@ def test_lesson05_best_errors_and_steps_sit_far_from_the_printed_bounds():
         assert abs(exponent - decade) < 0.4  # rounds to the printed power of ten, not near a half
     # the lesson's point: central differences are far more accurate at their best step
     assert central.min() < forward.min() / 100
+
+
+def _solution_cell(notebook: str, start: str) -> str:
+    """The source of the first code cell of solutions/<notebook> that contains `start`."""
+    import nbformat
+
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "solutions" / notebook, as_version=4)
+    return next(c.source for c in nb.cells if c.cell_type == "code" and start in c.source)
+
+
+def test_lesson05_the_neuron_bias_makes_tanh_and_its_slope_round_numbers():
+    source = _solution_cell("05_chain_rule.ipynb", "values = {")
+    line = next(line for line in source.splitlines() if line.startswith("values = {"))
+    values = ast.literal_eval(line.split("=", 1)[1].strip())  # the numbers the lesson uses
+    z = values["x1"] * values["w1"] + values["x2"] * values["w2"] + values["b"]
+    # the text: b makes z = artanh(1/sqrt(2)) ~ 0.8814, so o = 1/sqrt(2) ~ 0.7071 and do/dz = 1 - o^2 = 0.5
+    assert abs(z - math.atanh(1 / math.sqrt(2))) < 1e-14
+    assert f"{z:.4f}" == "0.8814" and f"{math.tanh(z):.4f}" == "0.7071"
+    assert abs((1 - math.tanh(z) ** 2) - 0.5) < 1e-14
 
 
 # ---- lesson 06: the gradient-check table and backprop versus finite differences --------------
@@ -193,3 +214,36 @@ def test_lesson10_hand_written_momentum_matches_the_library_far_below_the_bound(
     nesterov = descend(quadratic_grad, start, lambda p: Momentum(p, lr=0.03, beta=0.9, nesterov=True), steps=40)
     assert np.abs(np.array(path) - library).max() < 1e-14  # printed "< 1e-12"
     assert np.abs(np.array(lookaheads) - nesterov).max() < 1e-14
+
+
+# ---- lesson 09: the dashboard of the sick and of the healthy network ---------------------------
+
+
+def _weight_update_ratios(activation, init) -> tuple[list[float], list[str]]:
+    """update/data of every Linear layer (input first) and its verdict, for the lesson's 8-layer network."""
+    from bpkit.diagnostics import training_stats
+
+    X_train, y_train, _, _ = _digits_for_lesson09()
+    model = mlp(64, [64] * 7 + [10], np.random.default_rng(0), activation=activation, init=init)
+    stats = training_stats(model, X_train[:256], y_train[:256], SoftmaxCrossEntropy())  # lr 1e-2, as dashboard
+    rows = [row for row in stats["layers"] if row["kind"] == "linear"]
+    return [row["update_ratio"] for row in rows], [row["verdict"] for row in rows]
+
+
+def test_lesson09_sick_network_ratios_fall_towards_the_input_yet_read_ok():
+    def normal(d_in, d_out, rng):
+        return rng.normal(0.0, 1.0, size=(d_in, d_out))
+
+    ratios, verdicts = _weight_update_ratios("sigmoid", normal)
+    # the text: the ratio shrinks layer by layer towards the input, to about 30 times below 1e-3 there
+    # (printed: 3.1e-05 ... 1.7e-03), and the verdict still says "ok" for those layers
+    assert all(a < b for a, b in zip(ratios, ratios[1:]))
+    assert 20 < 1e-3 / ratios[0] < 45  # printed with 0 decimals as 32: far from a rounding boundary
+    assert ratios[-1] > 1e-3
+    assert verdicts == ["ok"] * len(verdicts)
+
+
+def test_lesson09_healthy_network_ratios_stay_within_a_factor_of_6_of_1e_3():
+    ratios, verdicts = _weight_update_ratios("relu", "he")
+    assert all(1e-3 / 6 < r < 1e-3 * 6 for r in ratios), ratios  # printed 9.4e-04 ... 5.0e-03
+    assert verdicts == ["ok"] * len(verdicts)

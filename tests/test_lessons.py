@@ -1,11 +1,11 @@
 """Every released lesson runs top to bottom; the only errors are the stubs' NotImplementedError.
 
-A learner opening a lesson must see no other error before writing any code: a cell that depends on an
-exercise may raise NotImplementedError, a check cell may say "not implemented yet", nothing else.
+A learner opening a lesson must see no other error and no traceback before writing any code: a cell
+that depends on an exercise says in one line which exercise it waits for, a check cell says in one line
+"not implemented yet", nothing else.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import nbformat
@@ -13,11 +13,14 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from bpkit.checks._ipython import waiting_line
+from bpkit.course import check_status
 from bpkit.notebook import (
     CHECK_TAG,
     EXERCISE_TAG,
     RUN_ON_TAG,
     lesson_notebooks,
+    stub_exercise,
     tagged_ids,
 )
 
@@ -54,24 +57,28 @@ def run_all(lesson: Path, folder: Path) -> tuple[nbformat.NotebookNode, str | No
 def stub_problems(nb: nbformat.NotebookNode) -> tuple[list[str], set[str]]:
     """Errors a stub does not explain, and the exercises whose check cell said "not implemented yet".
 
-    Allowed: NotImplementedError, the check's "not implemented yet", and a NameError for a name that
-    only a cell which itself failed (because of a stub) would have bound.
+    Allowed: a stub's NotImplementedError shown as the one line naming its exercise, and a check's
+    one-line "not implemented yet". Any other error, any traceback, any stderr text is a problem.
     """
-    from bpkit.release import cell_names
-
-    problems, checked, unbound = [], set(), set()
+    problems, checked = [], set()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        where = f"cell {index + 1}"
         errors = [o for o in cell.get("outputs", []) if o["output_type"] == "error"]
         for o in errors:
-            missing = re.fullmatch(r"name '(\w+)' is not defined", o["evalue"]) if o["ename"] == "NameError" else None
-            if not (not_implemented(o) or (missing and missing.group(1) in unbound)):
-                problems.append(f"cell {index + 1} raised {o['ename']}: {o['evalue'][:200]}\n{cell.source[:200]}")
-        bound, _ = cell_names(cell.source)
-        unbound = (unbound | bound) if errors else (unbound - bound)
-        if any(not_implemented(o) and o["ename"] == "CheckFailure" for o in errors):
-            checked.update(tagged_ids(cell, CHECK_TAG))
+            shown = "\n".join(o.get("traceback", []))
+            if not not_implemented(o):
+                problems.append(f"{where} raised {o['ename']}: {o['evalue'][:200]}\n{cell.source[:200]}")
+            elif o["ename"] == "NotImplementedError" and shown != waiting_line(stub_exercise(o["evalue"]) or "?"):
+                problems.append(f"{where}: a stub's error is shown as more than its one line:\n{shown[:500]}")
+            elif o["ename"] == "CheckFailure" and len(o.get("traceback", [])) != 1:
+                problems.append(f"{where}: the check shows a traceback, not its one line:\n{shown[:500]}")
+        for o in cell.get("outputs", []):
+            if o["output_type"] == "stream" and o["name"] == "stderr":
+                problems.append(f"{where} wrote to stderr:\n{o['text'][:500]}")
+        # What `bpkit progress` reads from the saved outputs: an unwritten exercise is "not started".
+        checked.update(eid for eid in tagged_ids(cell, CHECK_TAG) if check_status(eid, cell.outputs) == "not started")
     return problems, checked
 
 
@@ -79,13 +86,13 @@ def stub_problems(nb: nbformat.NotebookNode) -> tuple[list[str], set[str]]:
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
 def test_run_all_on_a_lesson_with_stubs_reaches_every_check(solution, tmp_path):
     """Run All in JupyterLab on an untouched lesson goes to the end, and every check cell runs and says
-    "not implemented yet"; no cell shows an error a stub does not explain."""
+    "not implemented yet"; no cell shows an error a stub does not explain, nor any traceback."""
     lesson = ROOT / "lessons" / solution.name
     assert lesson.exists(), f"{lesson} is missing: run `bpkit release solutions/ lessons/`"
     nb, stopped = run_all(lesson, tmp_path)
     assert stopped is None, f"{lesson.name}: Run All stops early (a cell needs the {RUN_ON_TAG} tag):\n{stopped}"
     problems, checked = stub_problems(nb)
-    assert not problems, f"{lesson.name}: errors other than 'not implemented':\n" + "\n\n".join(problems)
+    assert not problems, f"{lesson.name}: more than one-line 'not implemented' errors:\n" + "\n\n".join(problems)
     exercises = {eid for cell in nb.cells for eid in tagged_ids(cell, EXERCISE_TAG)}
     assert exercises, f"{lesson.name} has no exercise cell"
     silent = sorted(exercises - checked)

@@ -1,8 +1,8 @@
 """Tests for bpkit.widgets: each explorer builds its controls, draws once, and redraws when a control moves.
 
-Outside a kernel the Output widget does not capture anything, so these tests read what was drawn
-from `box.bpkit_state` (the twin's numbers for the current control values). The browser tests
-check the same explorers rendered in JupyterLab.
+These tests read what was drawn from `box.bpkit_state` (the twin's numbers for the current control
+values) and the Image widget's PNG. The browser tests check the same explorers rendered in JupyterLab;
+tests/test_lessons.py runs lesson 07 headless and checks the runner never writes to the kernel.
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ EXPLORERS = {
 
 def _controls(box: "ipywidgets.VBox") -> dict[str, "ipywidgets.Widget"]:
     """The explorer's controls keyed by description."""
-    intro, row, out = box.children
-    assert isinstance(intro, ipywidgets.HTML) and isinstance(out, ipywidgets.Output)
+    intro, row, plot = box.children
+    assert isinstance(intro, ipywidgets.HTML) and isinstance(plot, ipywidgets.Image)
     return {w.description: w for w in row.children}
 
 
@@ -43,12 +43,10 @@ def _by_keyword(box, keyword):
 
 @pytest.fixture(autouse=True)
 def _no_rendering(monkeypatch):
-    # Outside a kernel IPython's display() only prints a repr, and rasterising the PNG is the slow
-    # part of a redraw: skip both here (test_png_is_a_real_image renders one for real).
-    import IPython.display
-
-    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: None)
-    monkeypatch.setattr(widgets, "_figure_png", lambda fig: b"")
+    # Rasterising the PNG is the slow part of a redraw: each redraw shows the number of the draw instead
+    # (test_the_image_shows_the_png renders one for real).
+    count = iter(range(1, 1000))
+    monkeypatch.setattr(widgets, "_figure_png", lambda fig: b"draw %d" % next(count))
 
 
 @pytest.mark.parametrize("name", sorted(EXPLORERS))
@@ -57,11 +55,29 @@ def test_explorer_draws_once_and_redraws_when_a_control_moves(name):
     assert isinstance(box, ipywidgets.VBox)
     state = box.bpkit_state
     assert state["draws"] == 1 and state["data"] is not None
+    assert box.children[2].value == b"draw 1"
     keyword, new_value = EXPLORERS[name]
     control = _by_keyword(box, keyword)
     control.value = new_value
     assert state["draws"] == 2
     assert state["kwargs"][keyword] == new_value
+    assert box.children[2].value == b"draw 2"  # the image shows the new figure
+
+
+def test_the_image_shows_the_png(monkeypatch):
+    monkeypatch.setattr(widgets, "_figure_png", _REAL_FIGURE_PNG)
+    box = widgets.depth_init_explorer()
+    assert box.children[2].value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", sorted(EXPLORERS))
+def test_toggle_buttons_are_wide_enough_for_their_longest_label(name):
+    box = getattr(widgets, name)()
+    for toggle in (w for w in _controls(box).values() if isinstance(w, ipywidgets.ToggleButtons)):
+        width = toggle.style.button_width
+        assert width.endswith("ch"), width
+        longest = max(len(label) for label in toggle._options_labels)
+        assert float(width[:-2]) >= longest + 2, f"{toggle.description}: {width} for {longest} characters"
 
 
 @pytest.mark.parametrize("name", sorted(EXPLORERS))
@@ -127,3 +143,25 @@ def test_only_bpkit_widgets_imports_ipywidgets():
     pattern = re.compile(r"^\s*(import ipywidgets|from ipywidgets)", re.MULTILINE)
     users = sorted(p.name for p in Path(bpkit.__file__).parent.rglob("*.py") if pattern.search(p.read_text()))
     assert users == ["widgets.py"]
+
+
+@pytest.mark.slow
+def test_a_headless_runner_never_writes_to_the_kernel_while_an_explorer_cell_runs(monkeypatch):
+    # nbclient answers each output an Output widget captures with a message on the shell channel, sent
+    # while it waits on that channel for the cell's reply; that reply was sometimes lost and lesson 07
+    # stalled for the whole cell timeout. The explorers draw into an Image widget: nothing to answer.
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.output_widget import OutputWidget
+
+    sent = []
+    monkeypatch.setattr(OutputWidget, "_publish_msg", lambda self, *args, **kwargs: sent.append(args))
+    cells = [nbformat.v4.new_code_cell(f"from bpkit.widgets import {name}; {name}()") for name in sorted(EXPLORERS)]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    assert sent == []
+    models = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
+    assert sum(model["model_name"] == "ImageModel" for model in models) == len(EXPLORERS)
+    assert not any(model["model_name"] == "OutputModel" for model in models)
+    for cell in nb.cells:
+        assert [o["output_type"] for o in cell.outputs] == ["execute_result"]  # the explorer, no error

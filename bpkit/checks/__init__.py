@@ -19,6 +19,7 @@ import sys
 from importlib import import_module
 from pathlib import Path
 
+from bpkit.checks import _ipython
 from bpkit.checks._core import EXERCISES, Case, CheckFailure, Exercise, Mistake, StableExercise, case_rng, register
 
 _LESSON_MODULES = [f"lesson{n:02d}" for n in range(14)]
@@ -62,6 +63,8 @@ for _path in filter(None, os.environ.get("BPKIT_EXERCISES", "").split(os.pathsep
     load_exercises(_path)
 
 globals().update(EXERCISES)
+
+_ipython.register()  # in a notebook, a demo cell that calls an unwritten exercise says so in one line
 
 __all__ = ["EXERCISES", "Case", "CheckFailure", "Exercise", "ExerciseLoadError", "Mistake", "StableExercise",
            "case_rng", "load_exercises", "register", *EXERCISES]
