@@ -329,7 +329,7 @@ def _latin1_run(base: Path):
 
 FORMULA_NAMES = ['=HYPERLINK("http:evil.example";"click")', "-2+3+cmd|' -C calc'!A0", "@SUM(1+1)*cmd|'x'!A0"]
 CSV_EXPORTS = ["grades.csv", "summary.csv", "history.csv", "table.csv", "exports/nbgrader.csv",
-               "exports/canvas.csv", "exports/moodle.csv"]
+               "exports/canvas.csv", "exports/moodle.csv", "exports/unmatched.csv"]
 
 
 def _formula_run(base: Path):
@@ -464,9 +464,14 @@ def _sight_runs(base: Path) -> dict[str, GradeRun]:
     subs = base / "class"
     ctx = atk.Ctx(token=base.name, out=base / "out", canary=next_to_class)
     secrets_ = [str(home_secret), str(next_to_class), str(clone / "01_neurons.ipynb"), str(exercises),
-                str(subs / "submissions.zip")]
-    paths = write(subs, [("honest", atk.solution_01()), ("reader", atk.reader(ctx, secrets_))])
-    shutil.make_archive(str(subs / "submissions"), "zip", subs)  # the class's Canvas download, lying next to them
+                str(base / "submissions.zip")]
+    # One folder per student (as `bpkit lab` homes or nbgrader collect them): re-grading one student with
+    # --student must not leave the classmates' folders visible.
+    subs.mkdir()
+    paths = [*write(subs / "honest", [("01_neurons", atk.solution_01())]),
+             *write(subs / "reader", [("01_neurons", atk.reader(ctx, secrets_))])]
+    shutil.make_archive(str(base / "submissions"), "zip", subs)  # the class's Canvas download, next to the class
+    shutil.copyfile(base / "submissions.zip", subs / "reader" / "submissions.zip")  # ...and in a student's folder
     runs = {}
     for name, extra in SIGHT_VARIANTS.items():
         runs[name] = grade(f"sight-{name}", base, paths, "--exercises", str(exercises), *extra,
@@ -897,19 +902,23 @@ def stall_run(launched):
 @pytest.mark.parametrize("variant", list(SIGHT_VARIANTS))
 def test_a_notebook_reads_nothing_it_was_not_handed(sight_runs, variant):
     """The instructor's 0600 key, a file next to the class, another clone's solutions, --exercises, the
-    class zip, and any path of the test run: unreadable and unseen with --jobs 2, --student,
-    --no-fork-server and --cluster local:2 alike."""
+    class zip, a classmate's folder, and any path of the test run: unreadable and unseen with --jobs 2,
+    --student, --no-fork-server and --cluster local:2 alike."""
+    from bpkit.checks import EXERCISES
+
     run = sight_runs[variant]
-    assert_completed(run, ["reader"] if variant == "student" else ["reader", "honest"])
-    assert_zero(run, "reader")
+    assert run.rc == 0, run.why()
+    by_student: dict = {}
+    for row in run.grades():  # one folder per student: rows are told apart by the student column
+        by_student.setdefault(row["student"], []).append(row)
+    assert set(by_student) == ({"reader"} if variant == "student" else {"reader", "honest"}), run.why()
+    assert all(row["points"] == "0" for row in by_student["reader"]), by_student["reader"]
     feedback = (run.out / "feedback" / "reader_01.md").read_text(encoding="utf-8")
     assert "READER-HITS" not in feedback, f"{variant}: the reader found {feedback[feedback.find('READER-HITS'):][:600]}"
     assert "PRIVATE KEY" not in feedback
     if variant != "student":
-        from bpkit.checks import EXERCISES
-
         lesson_01 = [e.id for e in EXERCISES.values() if e.lesson == "01"]
-        assert {r["exercise"]: r["status"] for r in run.rows("honest")} == {i: "pass" for i in lesson_01}
+        assert {r["exercise"]: r["status"] for r in by_student["honest"]} == {i: "pass" for i in lesson_01}
 
 
 @needs_sandbox

