@@ -30,13 +30,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE_COMMIT = "2b7e937"  # the last grader without a sandbox
+PREVIOUS_COMMIT = "00f9aa5"  # the last fork server whose sandbox was a deny-list over the disk (issue 20)
 LESSONS = {"01": "01_neurons.ipynb", "06": "06_backprop.ipynb", "13": "13_capstone.ipynb"}
 
 
-def export_before(dest: Path) -> Path | None:
-    """The bpkit package of BEFORE_COMMIT, unpacked into dest (None outside a git checkout)."""
+def export_before(dest: Path, commit: str = BEFORE_COMMIT) -> Path | None:
+    """The bpkit package of `commit`, unpacked into dest (None outside a git checkout)."""
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE_COMMIT, "bpkit"], check=True,
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "bpkit"], check=True,
                                  capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -45,9 +46,12 @@ def export_before(dest: Path) -> Path | None:
     return dest
 
 
-def run_grader(files: list[Path], out: Path, jobs: int, mode: str, before: Path | None) -> dict:
+def run_grader(files: list[Path], out: Path, jobs: int, mode: str, before: Path | None,
+               previous: Path | None = None) -> dict:
     """One grading run in a subprocess; wall seconds, grader peak memory and the --json summary."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    if mode == "previous":  # the fork server of PREVIOUS_COMMIT, its package first on the path
+        env["PYTHONPATH"] = str(previous)
     if mode == "before":
         env["PYTHONPATH"] = str(before)
         command = [sys.executable, "-m", "bpkit", "grade", *map(str, files), "--out", str(out), "--jobs", str(jobs),
@@ -104,20 +108,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer copies; skip the 1,000-submission runs")
     parser.add_argument("--class-size", type=int, default=1000)
+    parser.add_argument("--lessons", nargs="+", default=list(LESSONS), choices=list(LESSONS),
+                        help="lessons to time (default: all three)")
+    parser.add_argument("--no-before", action="store_true", help=f"skip the grader of {BEFORE_COMMIT} (no sandbox)")
     args = parser.parse_args()
     n = {"01": 6, "06": 3, "13": 2} if args.quick else {"01": 40, "06": 8, "13": 4}
     figures: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "per_lesson": {}, "class": {}}
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         tmp = Path(tmp)
-        before = export_before(tmp / "before")
-        modes = (["before"] if before else []) + ["sandbox", "forkserver"]
-        print(f"paths compared: {', '.join(modes)}  (before = commit {BEFORE_COMMIT}, no sandbox)")
+        before = None if args.no_before else export_before(tmp / "before")
+        previous = export_before(tmp / "previous", PREVIOUS_COMMIT)
+        modes = (["before"] if before else []) + (["previous"] if previous else []) + ["sandbox", "forkserver"]
+        print(f"paths compared: {', '.join(modes)}  (before = commit {BEFORE_COMMIT}, no sandbox; previous = "
+              f"commit {PREVIOUS_COMMIT}, fork server in a deny-list sandbox; sandbox and forkserver: this tree)")
         print(f"{'lesson':>6} {'jobs':>4} " + " ".join(f"{m + ' s/sub':>16}" for m in modes) + "  fork-server kernel CPU s/sub")
-        for lesson in LESSONS:
+        for lesson in args.lessons:
             files = copies(lesson, n[lesson], tmp / f"subs{lesson}")
             run_grader(files[:1], tmp / f"warm{lesson}", 1, "forkserver", before)  # caches warm, not timed
             for jobs in (1, 2):
-                row = {m: run_grader(files, tmp / f"out-{lesson}-{jobs}-{m}", jobs, m, before) for m in modes}
+                row = {m: run_grader(files, tmp / f"out-{lesson}-{jobs}-{m}", jobs, m, before, previous) for m in modes}
                 figures["per_lesson"][f"{lesson}/jobs{jobs}"] = {
                     m: round(r["per_submission"], 3) for m, r in row.items()} | {
                     "forkserver_kernel_cpu": round(row["forkserver"]["kernel_cpu_per_submission"], 3),
@@ -133,6 +142,9 @@ def main() -> None:
                       f"{result['per_submission']:.2f} s/submission, grader peak {result['peak_mb']:.0f} MB")
     latest = ROOT / "benchmarks" / "latest.json"
     data = json.loads(latest.read_text()) if latest.exists() else {}
+    old = data.get("grading", {})
+    figures["per_lesson"] = {**old.get("per_lesson", {}), **figures["per_lesson"]}  # lessons not re-timed keep theirs
+    figures["class"] = figures["class"] or old.get("class", {})
     data["grading"] = figures
     latest.write_text(json.dumps(data, indent=2) + "\n")
     print(f"figures written to {latest} (key 'grading')")

@@ -188,16 +188,21 @@ def main(args: argparse.Namespace) -> int:
 
 def _collect(args, roster, due):
     """The hand-ins of this run (identity.collect), with --student's choices added; CollectionError says why not."""
-    from bpkit.grading.identity import Collection, choose, collect
+    from bpkit.grading.identity import choose, collect
 
     collection = collect(list(args.submissions), roster, due=due, lesson=args.lesson)
+    collection.chosen = []  # the --student ID FILE collections, closed with this one
     for student, *files in args.student or []:
         if files:
-            chosen = choose(student, [Path(f) for f in files], roster, due=due, lesson=args.lesson)
-            collection = Collection(collection.records + chosen.records, collection.skipped + chosen.skipped,
-                                    collection.sources + chosen.sources, roster,
-                                    collection.workdir)
-            collection.extra_workdirs = [chosen.workdir]
+            try:
+                chosen = choose(student, [Path(f) for f in files], roster, due=due, lesson=args.lesson)
+            except BaseException:
+                collection.close()
+                raise
+            collection.chosen.append(chosen)
+            collection.records += chosen.records
+            collection.skipped += chosen.skipped
+            collection.sources += chosen.sources
     return collection
 
 
@@ -221,7 +226,9 @@ def _record_flags(record) -> list[str]:
     from bpkit.grading.identity import CONFLICT, NOT_IN_ROSTER, OTHER_NAME
 
     flags = [kind for kind in (CONFLICT, NOT_IN_ROSTER, OTHER_NAME) if kind in record.problems]
-    return flags + (["late"] if record.late else [])
+    # Late by the LMS's own marker (Canvas's _late_): a flag, since no time and due date may say so. Late by
+    # time against --due shows in summary.csv's late column, which follows the gradebook's due dates.
+    return flags + (["late"] if record.late and "marker" in record.late_from else [])
 
 
 def _record_notes(record) -> list[str]:
@@ -247,11 +254,9 @@ def _grade_all(args, store, jobs, sandboxed, due, roster, tqdm, json, write_expo
             return 0
         return _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, write_exports)
     finally:
+        for chosen in collection.chosen:
+            chosen.close()
         collection.close()
-        for extra in getattr(collection, "extra_workdirs", []):
-            import shutil
-
-            shutil.rmtree(extra, ignore_errors=True)
 
 
 def _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, write_exports) -> int:
@@ -303,7 +308,7 @@ def _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, wr
         for record, result in source:
             _as_handed_in(result, record)
             now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            store.add(result, record.where, record.digest, _stamp(record.submitted), now)
+            store.add(result, clean(record.where, 1000), record.digest, _stamp(record.submitted), now)
             count += 1
             failed += result.problem
             lessons_done.add(result.lesson)
@@ -364,13 +369,18 @@ def _as_handed_in(result: Result, record) -> None:
         row["flags"] = flags
 
 
+def _student(record) -> str:
+    """The record's student id as the gradebook keeps it: valid UTF-8, one line, capped."""
+    return clean(record.student, 120).replace("\n", " ")
+
+
 def _grade_record(grader, record):
     """One hand-in: `invalid` from the collection without running it, else graded in its sandbox."""
     if record.status == "invalid":
-        return invalid_result(Path(record.where), record.student, record.lesson or None, record.problems["invalid"],
-                              grader._sandbox_name())
+        return invalid_result(Path(clean(record.where, 1000)), _student(record), record.lesson or None,
+                              record.problems["invalid"], grader._sandbox_name())
     files = data_files(record.folder) if record.folder is not None else {}
-    return grader.grade(record.file, record.student, files, lesson=record.lesson or None)
+    return grader.grade(record.file, _student(record), files, lesson=record.lesson or None)
 
 
 def _local_results(grader, todo, jobs):
@@ -432,9 +442,9 @@ def _cluster_results(args, todo, options, seed, task=None, extra=None):
                     break
                 except InvalidNotebook as exc:
                     reason = str(exc)
-            refused.append((record, invalid_result(Path(record.where), record.student, record.lesson or None, reason,
-                                                   sandbox)))
-        future = client.submit(task, files, record.file.name, record.student, {**run, "lesson": record.lesson or None},
+            refused.append((record, invalid_result(Path(clean(record.where, 1000)), _student(record),
+                                                   record.lesson or None, reason, sandbox)))
+        future = client.submit(task, files, record.file.name, _student(record), {**run, "lesson": record.lesson or None},
                                retries=1, pure=False)
         owner[future.key] = record
         futures.add(future)
@@ -452,9 +462,9 @@ def _cluster_results(args, todo, options, seed, task=None, extra=None):
                 result = future.result()
             except Exception as exc:  # the worker died twice, or the task itself failed
                 message = (f"not graded: the cluster worker grading it failed twice ({type(exc).__name__}: "
-                           f"{clean(exc, 300)}); grade it again with --student {record.student}")
-                result = Result(clean(record.where, 1000), record.student, record.lesson,
-                                [make_row(record.where, record.student, record.lesson, "", 0, 0, "error", message)])
+                           f"{clean(exc, 300)}); grade it again with --student {_student(record)}")
+                result = Result(clean(record.where, 1000), _student(record), record.lesson,
+                                [make_row(record.where, _student(record), record.lesson, "", 0, 0, "error", message)])
             future.release()
             submit_next()
             yield record, result

@@ -43,7 +43,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -140,7 +139,11 @@ class Collection:
         return [s.id for s in self.roster.students if s.id not in present] if self.roster else []
 
     def close(self) -> None:
-        """Remove the private copies (the records' `file` and extracted zips)."""
+        """Remove the private copies (the records' `file` and extracted zips) and release their lock."""
+        area = getattr(self, "area", None)
+        if area is not None:
+            area.close()
+            self.area = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
@@ -301,7 +304,12 @@ class _Run:
         if lesson is not None and lesson not in lessons:
             raise CollectionError(f"--lesson {lesson}: no such lesson; known lessons: {', '.join(lessons)}")
         self.roster, self.due, self.lesson, self.lessons = roster, due, lesson, lessons
-        self.workdir = Path(tempfile.mkdtemp(prefix="bpkit-collect-"))  # 0700: other users cannot read the copies
+        # A locked run folder under $TMPDIR/bpkit-grade-<uid>/ (0700: other users cannot read the copies), so
+        # the next run removes it should this one be killed before it cleans up.
+        from bpkit.grading.sandbox import WorkArea
+
+        self.area = WorkArea()
+        self.workdir = self.area.path
         self.records: list[HandIn] = []
         self.skipped: list[tuple[str, str]] = []
         self.sources: list[tuple[str, str]] = []
@@ -313,12 +321,14 @@ class _Run:
         try:
             yield
         except BaseException:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.area.close()
             raise
 
     def finish(self) -> Collection:
         _mark_conflicts(self.records)
-        return Collection(self.records, self.skipped, self.sources, self.roster, self.workdir)
+        collection = Collection(self.records, self.skipped, self.sources, self.roster, self.workdir)
+        collection.area = self.area
+        return collection
 
     # -- reading: each file once, into a private copy ---------------------------------------------
 
@@ -664,11 +674,15 @@ class _Run:
             elif named is not None and named != assignment:
                 record.refuse(f"the file name says lesson {named}, the assignment is lesson {assignment} "
                               f"({assignment_from})")
+        elif declared is not None and named is not None and named != declared:
+            # Handed in as lesson `named` (its name is how the class filed it): invalid there, and it does
+            # not stand for the lesson its metadata names.
+            record.lesson, record.lesson_from = named, "file name"
+            record.refuse(f"the notebook's metadata says lesson {declared} but the file name says lesson {named}: "
+                          f"not graded as {named}, and it does not replace a lesson-{declared} hand-in; hand in "
+                          f"the notebook of lesson {named}")
         elif declared is not None:
             record.lesson, record.lesson_from = declared, "metadata"
-            if named is not None and named != declared:
-                record.refuse(f"the notebook's metadata says lesson {declared} but the file name says lesson "
-                              f"{named}: hand in the notebook of the right lesson, or grade it with --lesson NN")
         elif named is not None:
             record.lesson, record.lesson_from = named, "file name"
             record.notes.append("no lesson metadata: the lesson is the file name's")
