@@ -79,10 +79,10 @@ def test_a_dead_worker_is_retried_once_then_the_submission_gets_an_error_row(tmp
     args = argparse.Namespace(cluster="local:2", lesson=None, exercises=[])
     options = Options(timeout=30, memory_mb=1024)
     with collect(paths, None) as collection:
-        results = dict(_cluster_results(args, collection.records, options, seed=1,
+        results = list(_cluster_results(args, collection.records, options, seed=1,
                                         task=_dies_on_the_first_try_of_ben_and_always_on_cat,
                                         extra={"marker_dir": str(tmp_path)}))
-    by_student = {record.student: r for record, r in results.items()}
+    by_student = {record.student: r for record, r in results}
     assert by_student["ann"].rows[0]["status"] == "pass"
     assert by_student["ben"].rows[0]["status"] == "pass"  # its worker died once: retried on another one
     assert (tmp_path / "ben.tried").exists()
