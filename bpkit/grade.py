@@ -211,7 +211,8 @@ def _store_settings(store, args, settings, roster) -> str | None:
     if ids:
         store.set_canvas_assignments(ids)
     if overrides:
-        known = {r["id"] for r in store.roster()} | {s.student for s in store.all()} | set(getattr(args, "run_students", ()))
+        known = {r["id"] for r in store.roster()} | {s.student for s in store.all()}
+        known |= set(getattr(args, "run_students", ()))
         for student, lesson, exercise, *_ in overrides:
             if roster is not None and student not in known:
                 return (f"--override {student}:{lesson}:{exercise}: no student {student!r} in the roster or the "

@@ -200,7 +200,8 @@ def test_override_options_on_the_command_line(tmp_path, capsys):
 
 def _stored(store: Store, student: str, points: int, flags=(), days_late=None) -> None:
     rows = [make_row("x.ipynb", student, "01", eid, points if eid == FIRST else 0, course_facts.exercise_points(eid),
-                     "pass" if eid == FIRST and points else "fail", "m") for eid in course_facts.lesson_exercise_ids("01")]
+                     "pass" if eid == FIRST and points else "fail", "m")
+            for eid in course_facts.lesson_exercise_ids("01")]
     store.add(Result(f"{student}_01.ipynb", student, "01", rows, flags=list(flags)), f"{student}_01.ipynb", "0" * 64,
               "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", days_late)
 
@@ -247,3 +248,17 @@ def test_an_override_of_an_invalid_or_missing_lesson_is_listed_not_applied(tmp_p
     assert "Overrides with nothing to apply to" in report
     assert "emailed a fixed file" in report and "absent with a note" in report
     store.close()
+
+
+@pytest.mark.slow
+def test_grading_the_chosen_file_settles_a_conflict(tmp_path, monkeypatch):
+    batch = fx.planted_conflict(in_class(tmp_path))
+    out = tmp_path / "grades"
+    assert grade(batch, out, monkeypatch) == 0
+    dave = {r["student"]: r for r in read_csv(out / "summary.csv")}["dave"]
+    assert dave["status"] == "conflict"
+    assert next(r for r in read_csv(out / "exports" / "canvas.csv") if r["SIS Login ID"] == "dave")[
+        f"bpkit lesson 01 ({POINTS_01} points)"] == ""
+    assert grade(batch, out, monkeypatch, "--student", "dave", "inbox/dave_01_v2.ipynb") == 0
+    dave = {r["student"]: r for r in read_csv(out / "summary.csv")}["dave"]
+    assert (dave["status"], dave["percentage"], dave["submission"]) == ("graded", "100.0", "inbox/dave_01_v2.ipynb")

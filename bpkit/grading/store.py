@@ -226,7 +226,8 @@ class Store:
     def overrides(self) -> list[dict]:
         """The overrides whose signature holds (one written by hand is ignored), by student, lesson, exercise."""
         with self._lock:
-            rows = self.db.execute("SELECT student, lesson, exercise, points, reason, given_at, signature FROM overrides"
+            rows = self.db.execute("SELECT student, lesson, exercise, points, reason, given_at, signature"
+                                   " FROM overrides"
                                    " ORDER BY student, lesson, exercise").fetchall()
         return [dict(student=s, lesson=le, exercise=e, points=p, reason=r, given_at=g)
                 for s, le, e, p, r, g, signature in rows
