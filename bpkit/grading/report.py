@@ -128,7 +128,7 @@ def _nbgrader(summary: list[dict], roster: list[dict], dues: dict[str, str]) -> 
     return rows
 
 
-CANVAS_COLUMN = re.compile(r"\A(.*)\s\((\d+)\)\Z")  # Canvas's importer rule /\A(.*)\s\((\d+)\)\z/: `Name (id)`
+CANVAS_COLUMN = re.compile(r"\A(.*)\s\((\d+)\)\Z")  # Canvas importer: `Name (id)`, Ruby \z
 
 
 def _lms(summary: list[dict], roster: list[dict], kind: str,
