@@ -77,7 +77,8 @@ def feedback_text(result: Result, adjustments: list[str] = ()) -> str:
         lines.append(f"| `{row['exercise']}` | {row['points']} / {row['max_points']} | {mark} {verdict} |")
     lines.append("")
     if adjustments:
-        lines += ["## Adjustments by the instructor", ""] + [f"- {clean(line, MAX_NOTE)}" for line in adjustments] + [""]
+        lines += ["## Adjustments by the instructor", ""]
+        lines += [f"- {clean(line, MAX_NOTE)}" for line in adjustments] + [""]
     for row in result.rows:
         if row["status"] != "pass":
             verdict = verdicts.get(row["status"], row["status"])
