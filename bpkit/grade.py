@@ -86,6 +86,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "invalid) and grade nothing")
     p.add_argument("--due", default=None, metavar="ISO-TIME",
                    help="due date, e.g. 2026-12-01T23:59 (local time) or ...Z (UTC): marks late submissions")
+    p.add_argument("--late-penalty", default=None, metavar="PERCENT_PER_DAY[:MAX_PERCENT]",
+                   help="percentage points off a late submission per started day late (a Canvas late mark without "
+                        "a time: one day), at most MAX_PERCENT; for --lesson, else every lesson of the run (kept)")
+    p.add_argument("--override", action=_OverrideAction, dest="overrides", default=[],
+                   metavar="STUDENT:LESSON:EXERCISE=POINTS",
+                   help="the instructor's points for one exercise (repeatable; each needs a --reason after it); "
+                        "kept in the gradebook across re-grades, shown in the feedback, the report and the exports")
+    p.add_argument("--reason", action=_ReasonAction, dest="overrides", metavar="TEXT",
+                   help="why: the reason of the --override options before it that have none")
+    p.add_argument("--canvas-assignment", action="append", default=[], metavar="NN=ID",
+                   help="the Canvas assignment id of lesson NN (repeatable, kept): canvas.csv names its column "
+                        "`bpkit lesson NN (ID)`, which Canvas's importer matches by id")
     p.add_argument("--export", action="store_true", help="write the exports and report from the gradebook, grade nothing")
     p.add_argument("--exercises", action="append", type=Path, default=[], metavar="PATH",
                    help="a .py file or folder of your own exercises (same API as bpkit.checks; repeatable)")
@@ -102,6 +114,113 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (errors still go to stderr)")
     p.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")
+
+
+class _OverrideAction(argparse.Action):
+    """--override SPEC: kept in order as [spec, reason], the reason filled in by the --reason after it."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        overrides = list(getattr(namespace, self.dest) or [])
+        overrides.append([value, None])
+        setattr(namespace, self.dest, overrides)
+
+
+class _ReasonAction(argparse.Action):
+    """--reason TEXT: the reason of every --override before it that has none yet."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        overrides = list(getattr(namespace, self.dest) or [])
+        waiting = [o for o in overrides if o[1] is None]
+        if not waiting:
+            parser.error("--reason must follow the --override it explains")
+        if not value.strip():
+            parser.error("--reason is empty: say why the points are changed")
+        for o in waiting:
+            o[1] = value.strip()
+        setattr(namespace, self.dest, overrides)
+
+
+def parse_override(spec: str, reason: str | None) -> tuple[str, str, str, int, str]:
+    """STUDENT:LESSON:EXERCISE=POINTS with its reason, checked against the course; ValueError says what is wrong."""
+    from bpkit.checks import EXERCISES
+
+    if not reason:
+        raise ValueError(f"--override {spec}: no --reason after it (every override needs one: "
+                         f"--override {spec} --reason 'why')")
+    head, equals, points = spec.rpartition("=")
+    parts = head.split(":")
+    if not equals or len(parts) != 3 or not all(p.strip() for p in parts):
+        raise ValueError(f"--override {spec!r}: write STUDENT:LESSON:EXERCISE=POINTS, e.g. alice:01:weighted_sum=2")
+    student, lesson, exercise = (p.strip() for p in parts)
+    lessons = known_lessons()
+    if lesson not in lessons:
+        raise ValueError(f"--override {spec}: no lesson {lesson!r}; known lessons: {', '.join(lessons)}")
+    ids = {eid: e for eid, e in EXERCISES.items() if e.lesson == lesson}
+    if exercise not in ids:
+        raise ValueError(f"--override {spec}: lesson {lesson} has no exercise {exercise!r}; its exercises: "
+                         f"{', '.join(ids)}")
+    most = ids[exercise].points
+    try:
+        value = int(points.strip())
+    except ValueError:
+        raise ValueError(f"--override {spec}: POINTS must be a whole number from 0 to {most}") from None
+    if not 0 <= value <= most:
+        raise ValueError(f"--override {spec}: {exercise} is worth 0 to {most} points, not {value}")
+    return student, lesson, exercise, value, reason
+
+
+def _settings(args: argparse.Namespace) -> tuple[object, dict[str, str], list[tuple]] | str:
+    """--late-penalty, --canvas-assignment and --override, checked: (penalty, ids, overrides), or the problem."""
+    from bpkit.grading.identity import CollectionError, parse_late_penalty
+
+    penalty = None
+    if args.late_penalty is not None:
+        try:
+            penalty = parse_late_penalty(args.late_penalty)
+        except CollectionError as exc:
+            return str(exc)
+    ids = {}
+    lessons = known_lessons()
+    for given in args.canvas_assignment:
+        lesson, equals, number = given.partition("=")
+        lesson, number = lesson.strip(), number.strip()
+        if not equals or not number.isdigit() or not number.isascii():
+            return f"--canvas-assignment {given!r}: write NN=ID with Canvas's numeric assignment id, e.g. 01=12345"
+        if lesson not in lessons:
+            return f"--canvas-assignment {given}: no lesson {lesson!r}; known lessons: {', '.join(lessons)}"
+        ids[lesson] = number
+    overrides = []
+    for spec, reason in args.overrides:
+        try:
+            overrides.append(parse_override(spec, reason))
+        except ValueError as exc:
+            return str(exc)
+    return penalty, ids, overrides
+
+
+def _store_settings(store, args, settings, roster) -> str | None:
+    """Keep this run's late penalty, Canvas ids and overrides in the gradebook (None, or why not)."""
+    from datetime import datetime, timezone
+
+    penalty, ids, overrides = settings
+    if penalty is not None:
+        lessons = [args.lesson] if args.lesson else sorted(set(store.lessons()) | set(getattr(args, "run_lessons", ())))
+        if not lessons:
+            return "--late-penalty: no lesson to apply it to yet (give --lesson NN, or grade first)"
+        store.set_late_penalty(lessons, penalty.per_day, penalty.maximum)
+    if ids:
+        store.set_canvas_assignments(ids)
+    if overrides:
+        known = {r["id"] for r in store.roster()} | {s.student for s in store.all()}
+        known |= set(getattr(args, "run_students", ()))
+        for student, lesson, exercise, *_ in overrides:
+            if roster is not None and student not in known:
+                return (f"--override {student}:{lesson}:{exercise}: no student {student!r} in the roster or the "
+                        f"gradebook")
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for student, lesson, exercise, points, reason in overrides:
+            store.set_override(student, lesson, exercise, points, clean(reason, 600), now)
+    return None
 
 
 def _check_options(args: argparse.Namespace, lessons: list[str]) -> str | None:
@@ -149,6 +268,9 @@ def main(args: argparse.Namespace) -> int:
     problem = _check_options(args, lessons)
     if problem:
         return _refuse(problem)
+    settings = _settings(args)
+    if isinstance(settings, str):
+        return _refuse(settings)
     jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
     roster = None
     if args.roster is not None:
@@ -175,12 +297,16 @@ def main(args: argparse.Namespace) -> int:
         if args.export:
             if due:
                 store.set_due([args.lesson] if args.lesson else store.lessons(), due)
+            problem = _store_settings(store, args, settings, roster)
+            if problem:
+                return _refuse(problem)
             paths = write_exports(store)
             if args.json:
                 print(json.dumps({"exported": {name: str(path) for name, path in paths.items()}}, indent=1))
             elif not args.quiet:
                 print(f"exports and report written in {args.out}")
             return 0
+        args.settings = settings
         return _grade_all(args, store, jobs, sandboxed, due, roster, tqdm, json, write_exports)
     finally:
         store.close()
@@ -252,6 +378,11 @@ def _grade_all(args, store, jobs, sandboxed, due, roster, tqdm, json, write_expo
         if args.plan:
             print(format_plan(collection))
             return 0
+        args.run_lessons = {r.lesson for r in collection.records if r.lesson}
+        args.run_students = {r.student for r in collection.records}
+        problem = _store_settings(store, args, args.settings, collection.roster)
+        if problem:
+            return _refuse(problem)
         return _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, write_exports)
     finally:
         for chosen in collection.chosen:
@@ -308,7 +439,8 @@ def _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, wr
         for record, result in source:
             _as_handed_in(result, record)
             now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            store.add(result, clean(record.where, 1000), record.digest, _stamp(record.submitted), now)
+            store.add(result, clean(record.where, 1000), record.digest, _stamp(record.submitted), now,
+                      record.days_late if record.late else None)
             count += 1
             failed += result.problem
             lessons_done.add(result.lesson)

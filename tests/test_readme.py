@@ -54,6 +54,20 @@ def test_readme_and_the_guide_document_every_cli_command():
             assert f"`bpkit {command} [DIR]`" in README, f"document `bpkit {command} [DIR]` in the README"
 
 
+def test_the_guide_documents_every_option_of_bpkit_grade():
+    """An instructor finds every option of `bpkit grade` (--late-penalty, --override, ...) in the guide."""
+    import argparse
+
+    from bpkit.grade import add_arguments
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    assert "--override" in options and "--canvas-assignment" in options
+    missing = [o for o in options if not re.search(re.escape(o) + r"(?![\w-])", TEACHING)]
+    assert not missing, f"document these options of bpkit grade in docs/teaching.md: {missing}"
+
+
 def test_readme_is_for_learners_first_and_short():
     sections = re.findall(r"^## (.+)$", README, re.MULTILINE)
     assert sections[0] == "Quick start", sections

@@ -51,8 +51,9 @@ def make_row(submission, student, lesson, exercise, points, max_points, status, 
                 flags=";".join(flags))
 
 
-def feedback_text(result: Result) -> str:
-    """The student's feedback file: score, one line per exercise, then each failure in full."""
+def feedback_text(result: Result, adjustments: list[str] = ()) -> str:
+    """The student's feedback file: score, one line per exercise, the instructor's adjustments (late
+    penalty, overridden points, with the reasons), then each failure in full."""
     total = sum(int(row["points"]) for row in result.rows)
     possible = sum(int(row["max_points"]) for row in result.rows)
     lines = [f"# Feedback for {result.student}", ""]
@@ -71,8 +72,13 @@ def feedback_text(result: Result) -> str:
     for row in result.rows:
         mark = "✔" if row["status"] == "pass" else "✘"
         verdict = verdicts.get(row["status"], row["status"])
+        if row.get("override") is not None:
+            mark, verdict = "✎", f"{verdict}; set by the instructor"
         lines.append(f"| `{row['exercise']}` | {row['points']} / {row['max_points']} | {mark} {verdict} |")
     lines.append("")
+    if adjustments:
+        lines += ["## Adjustments by the instructor", ""]
+        lines += [f"- {clean(line, MAX_NOTE)}" for line in adjustments] + [""]
     for row in result.rows:
         if row["status"] != "pass":
             verdict = verdicts.get(row["status"], row["status"])

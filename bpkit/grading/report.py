@@ -15,14 +15,17 @@ from collections import Counter
 from pathlib import Path
 
 from bpkit.files import PRIVATE_FILE, private_folder, write_atomic
+from bpkit.grading.gradebook import Result, feedback_text
 from bpkit.grading.store import (
     GRADE_FIELDS,
     HISTORY_FIELDS,
     SUMMARY_FIELDS,
     Store,
     csv_text,
+    feedback_name,
     summary_rows,
     table_rows,
+    unapplied_overrides,
 )
 
 NBGRADER_FIELDS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
@@ -36,7 +39,9 @@ def write_exports(store: Store) -> dict[str, Path]:
     latest = store.latest()
     roster = store.roster()
     dues = store.dues()
-    summary = summary_rows(latest, roster, dues)
+    overrides = store.overrides()
+    summary = summary_rows(latest, roster, dues, store.late_penalties())
+    _adjusted_feedback(store, latest, summary)
     files = {
         "grades": (out / "grades.csv", csv_text(GRADE_FIELDS, [row for sub in latest for row in sub.rows])),
         "summary": (out / "summary.csv", csv_text(SUMMARY_FIELDS, summary)),
@@ -46,15 +51,55 @@ def write_exports(store: Store) -> dict[str, Path]:
     files["table"] = (out / "table.csv", csv_text(fields, table))
     private_folder(out / "exports")
     files["nbgrader"] = (out / "exports" / "nbgrader.csv", csv_text(NBGRADER_FIELDS, _nbgrader(summary, roster, dues)))
-    canvas_fields, canvas = _lms(summary, roster, "canvas")
+    canvas_fields, canvas = _lms(summary, roster, "canvas", store.canvas_assignments())
     files["canvas"] = (out / "exports" / "canvas.csv", csv_text(canvas_fields, canvas))
     moodle_fields, moodle = _lms(summary, roster, "moodle")
     files["moodle"] = (out / "exports" / "moodle.csv", csv_text(moodle_fields, moodle))
     files["unmatched"] = (out / "exports" / "unmatched.csv", csv_text(SUMMARY_FIELDS, _unmatched(summary, roster)))
-    files["report"] = (out / "report.html", report_html(latest, summary))
+    conflicts = _conflict_files(store.all(), latest)
+    files["report"] = (out / "report.html", report_html(latest, summary, conflicts,
+                                                        unapplied_overrides(latest, overrides)))
     for path, text in files.values():
         write_atomic(path, text, PRIVATE_FILE)  # every grade of the class: the instructor's alone
     return {name: path for name, (path, _) in files.items()}
+
+
+def _adjusted_feedback(store: Store, latest, summary: list[dict]) -> None:
+    """Rewrite the feedback file of each submission the instructor adjusted (a late penalty, an override),
+    from the gradebook: adjustments made later (say with --export) reach the student too."""
+    by = {(r["student"], r["lesson"]): r for r in summary}
+    for sub in latest:
+        row = by.get((sub.student, sub.lesson), {})
+        lines = adjustment_lines(row, sub.overrides)
+        if not lines:
+            continue
+        result = Result(sub.path, sub.student, sub.lesson, sub.rows, list(sub.notes),
+                        [f for f in sub.flags.split(";") if f], sub.sandbox)
+        write_atomic(store.out / "feedback" / feedback_name(sub.student, sub.lesson), feedback_text(result, lines),
+                     PRIVATE_FILE)
+
+
+def adjustment_lines(row: dict, overrides: list[dict]) -> list[str]:
+    """What the instructor changed in one submission's grade, as sentences for the feedback file."""
+    lines = [f"`{o['exercise']}`: {o['points']} / {o['max_points']} points (the grader gave {o['was']}): {o['reason']}"
+             for o in overrides]
+    if row.get("late_penalty"):
+        days = row.get("days_late")
+        late = f"late by {days} day{'s' if days != 1 else ''}" if days not in ("", None) else "marked late"
+        lines.append(f"Handed in {late}: {row['late_penalty']} points off; {row['total']} / {row['max_points']} "
+                     f"points ({row['percentage']}%) count.")
+    return lines
+
+
+def _conflict_files(every, latest) -> dict[tuple[str, str], list[str]]:
+    """(student, lesson) -> the files in conflict, for the lessons whose counting submission is a conflict."""
+    open_ = {(s.student, s.lesson) for s in latest if s.status == "conflict"}
+    files: dict[tuple[str, str], list[str]] = {}
+    for s in every:
+        if (s.student, s.lesson) in open_ and "conflict" in s.flags.split(";") and s.path not in files.get(
+                (s.student, s.lesson), []):
+            files.setdefault((s.student, s.lesson), []).append(s.path)
+    return files
 
 
 def _history(store: Store, latest) -> list[dict]:
@@ -78,13 +123,20 @@ def _nbgrader(summary: list[dict], roster: list[dict], dues: dict[str, str]) -> 
         last, first = _split_name(r["name"])
         rows.append(dict(assignment=f"lesson_{r['lesson']}", duedate=dues.get(r["lesson"], ""), timestamp=r["submitted_at"],
                          student_id=r["student"], last_name=last, first_name=first, email=emails.get(r["student"], ""),
-                         raw_score=r["total"], late_submission_penalty=0, score=r["total"], max_score=r["max_points"]))
+                         raw_score=r["raw_total"], late_submission_penalty=r["late_penalty"] or 0, score=r["total"],
+                         max_score=r["max_points"]))
     return rows
 
 
-def _lms(summary: list[dict], roster: list[dict], kind: str) -> tuple[list[str], list[dict]]:
+CANVAS_COLUMN = re.compile(r"\A(.*)\s\((\d+)\)\Z")  # Canvas importer: `Name (id)`, Ruby \z
+
+
+def _lms(summary: list[dict], roster: list[dict], kind: str,
+         assignments: dict[str, str] | None = None) -> tuple[list[str], list[dict]]:
     """Canvas: Student, ID, SIS User ID, SIS Login ID, Section, one points column per lesson, after a
-    Points Possible row. Moodle: ID number, Email address, Full name, one points column per lesson.
+    Points Possible row; a lesson with a Canvas assignment id (--canvas-assignment) is the column
+    `bpkit lesson NN (id)`, which Canvas's importer matches to that assignment by its id.
+    Moodle: ID number, Email address, Full name, one points column per lesson.
     With a roster, only roster students (an LMS refuses a whole import for one unknown user); no grade
     (missing, invalid, conflict) is a blank cell, never 0."""
     from bpkit.grading.store import NO_GRADE
@@ -92,7 +144,9 @@ def _lms(summary: list[dict], roster: list[dict], kind: str) -> tuple[list[str],
     lessons = sorted({r["lesson"] for r in summary if r["lesson"]})
     maxima = {r["lesson"]: r["max_points"] for r in summary if r["lesson"]}
     known = {r["id"]: r for r in roster}
-    columns = [f"bpkit lesson {lesson} ({maxima[lesson]} points)" for lesson in lessons]
+    assignments = assignments or {}
+    columns = [f"bpkit lesson {lesson} ({assignments[lesson]})" if kind == "canvas" and lesson in assignments
+               else f"bpkit lesson {lesson} ({maxima[lesson]} points)" for lesson in lessons]
     students = sorted({r["student"] for r in summary if r["lesson"]})
     if known:
         students = [s for s in students if s in known]
@@ -198,8 +252,11 @@ def frequent_hints(latest, limit: int = 15) -> list[tuple[str, str, int]]:
     return [(exercise, hint, n) for (exercise, hint), n in counter.most_common(limit)]
 
 
-def report_html(latest, summary) -> str:
+def report_html(latest, summary, conflicts: dict | None = None, unapplied: list[dict] | None = None) -> str:
+    """The class report; `conflicts` (student, lesson) -> files in conflict, `unapplied` overrides with nothing
+    to apply to."""
     esc = html.escape
+    conflicts = conflicts or {}
     plots = _plots(latest, summary)
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>bpkit class report</title>",
@@ -227,14 +284,33 @@ def report_html(latest, summary) -> str:
         parts.append(f"<tr><td>{esc(exercise)}</td><td>{esc(hint)}</td><td>{n}</td></tr>")
     parts.append("</table>")
     parts.append(f"<p id='not-attempted'>Exercises handed in unfinished (the released stub): {not_attempted(latest)}.</p>")
-    look = [r for r in summary if r["flags"] or r["status"] in ("incomplete", "invalid")]
+    look = [r for r in summary if r["flags"] or r["status"] in ("incomplete", "invalid", "conflict")
+            or r["late"] == "yes"]
     parts.append("<h2>Submissions that need a look</h2><table id='attention'>"
-                 "<tr><th>student</th><th>lesson</th><th>status</th><th>flags</th><th>file</th></tr>")
+                 "<tr><th>student</th><th>lesson</th><th>status</th><th>flags</th><th>late</th><th>overrides</th>"
+                 "<th>file</th></tr>")
     for r in look:
-        mark = " class='bad'" if r["status"] in ("incomplete", "invalid") else ""
+        mark = " class='bad'" if r["status"] in ("incomplete", "invalid", "conflict") else ""
+        late = ""
+        if r["late"] == "yes":
+            late = "late" + (f" by {r['days_late']} d" if r["days_late"] not in ("", None) else "")
+            late += f", {r['late_penalty']} points off" if r["late_penalty"] else ""
+        files = conflicts.get((r["student"], r["lesson"])) or [r["submission"]]
+        shown = "<br>".join(esc(f) for f in files)
+        if r["status"] == "conflict":
+            shown += "<br><i>settle it: bpkit grade ... --student " + esc(r["student"]) + " FILE</i>"
         parts.append(f"<tr><td>{esc(r['student'])}</td><td>{esc(r['lesson'])}</td><td{mark}>{esc(r['status'])}</td>"
-                     f"<td>{esc(r['flags'])}</td><td>{esc(Path(r['submission']).name)}</td></tr>")
+                     f"<td>{esc(r['flags'])}</td><td>{esc(late)}</td><td>{esc(r['overrides'])}</td>"
+                     f"<td>{shown}</td></tr>")
     parts.append("</table>")
+    if unapplied:
+        parts.append("<h2>Overrides with nothing to apply to</h2><p>No graded submission of that student and lesson "
+                     "(missing, invalid or in conflict): the override waits for one.</p><table id='unapplied'>"
+                     "<tr><th>student</th><th>lesson</th><th>exercise</th><th>points</th><th>reason</th></tr>")
+        for o in unapplied:
+            parts.append(f"<tr><td>{esc(o['student'])}</td><td>{esc(o['lesson'])}</td><td>{esc(o['exercise'])}</td>"
+                         f"<td>{o['points']}</td><td>{esc(o['reason'])}</td></tr>")
+        parts.append("</table>")
     fields, table = table_rows(summary)
     parts.append("<h2>Students</h2><table id='students'><tr>" + "".join(f"<th>{esc(f)}</th>" for f in fields) + "</tr>")
     for row in table:

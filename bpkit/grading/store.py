@@ -19,7 +19,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bpkit.files import PRIVATE_FILE, private_folder, write_atomic
@@ -29,7 +29,7 @@ KEY_FILE = ".bpkit-key"
 DB_FILE = "gradebook.sqlite"
 GRADE_FIELDS = ["submission", "student", "lesson", "exercise", "points", "max_points", "status", "message", "flags"]
 SUMMARY_FIELDS = ["student", "name", "lesson", "status", "total", "max_points", "percentage", "flags", "sandbox",
-                  "submission", "submitted_at", "late"]
+                  "submission", "submitted_at", "late", "days_late", "raw_total", "late_penalty", "overrides"]
 HISTORY_FIELDS = ["id", "student", "lesson", "status", "total", "max_points", "submission", "sha256", "submitted_at",
                   "graded_at", "counts"]
 SCHEMA = """
@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE TABLE IF NOT EXISTS roster (id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS due (lesson TEXT PRIMARY KEY, due_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS late_penalty (lesson TEXT PRIMARY KEY, per_day REAL NOT NULL, maximum REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS canvas_assignment (lesson TEXT PRIMARY KEY, assignment TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS overrides (
+    student TEXT NOT NULL, lesson TEXT NOT NULL, exercise TEXT NOT NULL, points INTEGER NOT NULL,
+    reason TEXT NOT NULL, given_at TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (student, lesson, exercise)
+);
 CREATE INDEX IF NOT EXISTS by_student ON submissions(student, lesson);
 CREATE INDEX IF NOT EXISTS by_file ON submissions(path, sha256);
 CREATE INDEX IF NOT EXISTS results_of ON results(submission_id);
@@ -81,6 +87,9 @@ class Latest:
     flags: str
     sandbox: str
     rows: list[dict]
+    days_late: int | None = None  # from the collection (None: not late, or late by a marker only)
+    notes: list[str] = field(default_factory=list)
+    overrides: list[dict] = field(default_factory=list)  # the instructor's overrides applied to rows
 
 
 class Store:
@@ -104,6 +113,8 @@ class Store:
         self.db.executescript(SCHEMA)
         if "canvas_id" not in {row[1] for row in self.db.execute("PRAGMA table_info(roster)")}:  # an older gradebook
             self.db.execute("ALTER TABLE roster ADD COLUMN canvas_id TEXT NOT NULL DEFAULT ''")
+        if "days_late" not in {row[1] for row in self.db.execute("PRAGMA table_info(submissions)")}:
+            self.db.execute("ALTER TABLE submissions ADD COLUMN days_late TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -125,7 +136,8 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def add(self, result: Result, path: str, sha256: str, submitted_at: str, graded_at: str) -> int:
+    def add(self, result: Result, path: str, sha256: str, submitted_at: str, graded_at: str,
+            days_late: int | None = None) -> int:
         """Record one graded submission in one transaction and write its feedback file."""
         status = submission_status(result)
         total = sum(int(r["points"]) for r in result.rows)
@@ -134,14 +146,15 @@ class Store:
                   ";".join(result.flags), result.sandbox, json.dumps(result.notes)]
         rows = [(i, r["exercise"], int(r["points"]), int(r["max_points"]), r["status"], r["message"])
                 for i, r in enumerate(result.rows)]
-        signature = self._sign(fields, rows)
+        late = str(int(days_late)) if days_late is not None else ""
+        signature = self._sign(_signed(fields, late), rows)
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 cursor = self.db.execute(
                     "INSERT INTO submissions (path, student, lesson, sha256, submitted_at, graded_at, status, total,"
-                    " max_points, flags, sandbox, notes, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (*fields, signature),
+                    " max_points, flags, sandbox, notes, days_late, signature) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (*fields, late, signature),
                 )
                 sid = cursor.lastrowid
                 self.db.executemany(
@@ -172,7 +185,58 @@ class Store:
                                 [(lesson, due_at) for lesson in sorted(set(lessons)) if lesson])
             self.db.execute("COMMIT")
 
+    def set_late_penalty(self, lessons, per_day: float, maximum: float) -> None:
+        """Remember the late penalty of these lessons (percentage points a day, at most `maximum`)."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO late_penalty (lesson, per_day, maximum) VALUES (?, ?, ?)",
+                                [(lesson, float(per_day), float(maximum)) for lesson in sorted(set(lessons)) if lesson])
+            self.db.execute("COMMIT")
+
+    def set_canvas_assignments(self, ids: dict[str, str]) -> None:
+        """Remember the Canvas assignment id of each lesson (canvas.csv's `Name (id)` columns)."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO canvas_assignment (lesson, assignment) VALUES (?, ?)",
+                                sorted(ids.items()))
+            self.db.execute("COMMIT")
+
+    def set_override(self, student: str, lesson: str, exercise: str, points: int, reason: str, given_at: str) -> None:
+        """The instructor's points for one exercise of one student's lesson, with the reason; replaces an
+        earlier override of the same exercise, and holds over every later grading of that lesson."""
+        fields = [student, lesson, exercise, int(points), reason, given_at]
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT OR REPLACE INTO overrides (student, lesson, exercise, points, reason, given_at,"
+                            " signature) VALUES (?,?,?,?,?,?,?)", (*fields, self._sign(["override", *fields], [])))
+            self.db.execute("COMMIT")
+
     # -- reading ---------------------------------------------------------------------------------
+
+    def late_penalties(self) -> dict[str, tuple[float, float]]:
+        """lesson -> (percentage points a day, at most)."""
+        with self._lock:
+            return {lesson: (per_day, maximum) for lesson, per_day, maximum
+                    in self.db.execute("SELECT lesson, per_day, maximum FROM late_penalty")}
+
+    def canvas_assignments(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.db.execute("SELECT lesson, assignment FROM canvas_assignment").fetchall())
+
+    def overrides(self) -> list[dict]:
+        """The overrides whose signature holds (one written by hand is ignored), by student, lesson, exercise."""
+        with self._lock:
+            rows = self.db.execute("SELECT student, lesson, exercise, points, reason, given_at, signature"
+                                   " FROM overrides"
+                                   " ORDER BY student, lesson, exercise").fetchall()
+        return [dict(student=s, lesson=le, exercise=e, points=p, reason=r, given_at=g)
+                for s, le, e, p, r, g, signature in rows
+                if hmac.compare_digest(signature, self._sign(["override", s, le, e, p, r, g], []))]
+
+    def unverified_overrides(self) -> int:
+        with self._lock:
+            total = self.db.execute("SELECT COUNT(*) FROM overrides").fetchone()[0]
+        return total - len(self.overrides())
 
     def dues(self) -> dict[str, str]:
         with self._lock:
@@ -187,19 +251,19 @@ class Store:
         with self._lock:
             subs = self.db.execute(
                 "SELECT id, path, student, lesson, sha256, submitted_at, graded_at, status, total, max_points, flags,"
-                f" sandbox, notes, signature FROM submissions {where} ORDER BY id", params).fetchall()
+                f" sandbox, notes, days_late, signature FROM submissions {where} ORDER BY id", params).fetchall()
             found = []
-            for sid, *fields, signature in subs:
+            for sid, *fields, late, signature in subs:
                 rows = self.db.execute(
                     "SELECT position, exercise, points, max_points, status, message FROM results"
                     " WHERE submission_id = ? ORDER BY position", (sid,)).fetchall()
-                if not hmac.compare_digest(signature, self._sign(list(fields), [tuple(r) for r in rows])):
+                if not hmac.compare_digest(signature, self._sign(_signed(fields, late), [tuple(r) for r in rows])):
                     continue
-                path, student, lesson, sha, submitted, graded, status, total, possible, flags, sandbox, _ = fields
+                path, student, lesson, sha, submitted, graded, status, total, possible, flags, sandbox, notes = fields
                 dict_rows = [dict(submission=path, student=student, lesson=lesson, exercise=r[1], points=r[2],
                                   max_points=r[3], status=r[4], message=r[5], flags=flags) for r in rows]
                 found.append(Latest(sid, path, student, lesson, sha, submitted, graded, status, total, possible,
-                                    flags, sandbox, dict_rows))
+                                    flags, sandbox, dict_rows, int(late) if late else None, _notes(notes)))
             return found
 
     def unverified_count(self) -> int:
@@ -221,12 +285,68 @@ class Store:
             key = (sub.student, sub.lesson)
             if key not in best or (sub.submitted_at, sub.id) >= (best[key].submitted_at, best[key].id):
                 best[key] = sub
-        return sorted(best.values(), key=lambda s: (s.student, s.lesson))
+        return apply_overrides(sorted(best.values(), key=lambda s: (s.student, s.lesson)), self.overrides())
 
     def roster(self) -> list[dict]:
         with self._lock:
             rows = self.db.execute("SELECT id, name, email, canvas_id FROM roster ORDER BY id").fetchall()
         return [dict(id=i, name=n, email=e, canvas_id=c) for i, n, e, c in rows]
+
+
+def _signed(fields: list, days_late: str) -> list:
+    """The signed fields of a submission: days_late joins them where there is one, so rows an older
+    grader signed (without the column) still hold, and a row whose days are changed or erased does not."""
+    return list(fields) + [days_late] if days_late else list(fields)
+
+
+def _notes(text: str) -> list[str]:
+    try:
+        notes = json.loads(text)
+    except ValueError:
+        return []
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+OVERRIDE_FLAG = "override"
+
+
+def apply_overrides(latest: list[Latest], overrides: list[dict]) -> list[Latest]:
+    """The submissions that count with the instructor's overrides in their exercise rows (points set, the
+    reason in the message, flag `override`). An override of a lesson with no graded exercise row (missing,
+    invalid) applies to nothing: unapplied_overrides lists it."""
+    by_lesson: dict[tuple[str, str], dict[str, dict]] = {}
+    for o in overrides:
+        by_lesson.setdefault((o["student"], o["lesson"]), {})[o["exercise"]] = o
+    changed = []
+    for sub in latest:
+        given = by_lesson.get((sub.student, sub.lesson))
+        if not given or sub.status in ("invalid", "conflict"):
+            changed.append(sub)
+            continue
+        rows, applied = [], []
+        for row in sub.rows:
+            o = given.get(row["exercise"])
+            if o is None:
+                rows.append(row)
+                continue
+            points = min(int(o["points"]), int(row["max_points"]))
+            applied.append(dict(o, was=row["points"], points=points, max_points=row["max_points"]))
+            rows.append(dict(row, points=points, override=o["reason"],
+                             message=f"Set to {points} / {row['max_points']} points by the instructor "
+                                     f"(was {row['points']}): {o['reason']}\n" + row["message"]))
+        if not applied:
+            changed.append(sub)
+            continue
+        flags = ";".join([f for f in sub.flags.split(";") if f] + [OVERRIDE_FLAG])
+        changed.append(replace(sub, rows=[dict(r, flags=flags) for r in rows], flags=flags, overrides=applied,
+                               total=sum(int(r["points"]) for r in rows)))
+    return changed
+
+
+def unapplied_overrides(latest: list[Latest], overrides: list[dict]) -> list[dict]:
+    """Overrides with no exercise row to apply to: no submission, or one that is invalid or in conflict."""
+    applied = {(s.student, s.lesson, o["exercise"]) for s in latest for o in s.overrides}
+    return [o for o in overrides if (o["student"], o["lesson"], o["exercise"]) not in applied]
 
 
 def _private_out(out: Path) -> None:
@@ -282,15 +402,35 @@ def percentage(total: int, possible: int) -> str:
     return f"{100 * total / possible:.1f}" if possible else "0.0"
 
 
-def summary_rows(latest: list[Latest], roster: list[dict], dues: dict[str, str]) -> list[dict]:
-    """One row per student and lesson: the submission that counts, or `missing` for a roster student."""
+def points_text(points: float):
+    """Points as the exports write them: a whole number as one, else two decimals (a late penalty's share)."""
+    return int(points) if float(points).is_integer() else round(float(points), 2)
+
+
+def summary_rows(latest: list[Latest], roster: list[dict], dues: dict[str, str],
+                 penalties: dict[str, tuple[float, float]] | None = None) -> list[dict]:
+    """One row per student and lesson: the submission that counts, or `missing` for a roster student. Where
+    the lesson has a late penalty and the submission is late, `total` and `percentage` are after it
+    (`raw_total` before, `late_penalty` the points taken off)."""
+    from bpkit.grading.identity import LatePenalty
+
     names = {r["id"]: r["name"] for r in roster}
     rows = []
     for sub in latest:
+        late = "yes" if "late" in sub.flags.split(";") else _late(sub.submitted_at, dues.get(sub.lesson))
+        off = 0.0
+        rule = (penalties or {}).get(sub.lesson)
+        if rule and late == "yes" and sub.status not in NO_GRADE and sub.max_points:
+            share = LatePenalty(*rule).deduction(100 * sub.total / sub.max_points, sub.days_late)
+            off = share * sub.max_points / 100
+        total = sub.total - off
         rows.append(dict(student=sub.student, name=names.get(sub.student, ""), lesson=sub.lesson, status=sub.status,
-                         total=sub.total, max_points=sub.max_points, percentage=percentage(sub.total, sub.max_points),
-                         flags=sub.flags, sandbox=sub.sandbox, submission=sub.path, submitted_at=sub.submitted_at,
-                         late="yes" if "late" in sub.flags.split(";") else _late(sub.submitted_at, dues.get(sub.lesson))))
+                         total=points_text(total), max_points=sub.max_points,
+                         percentage=percentage(total, sub.max_points), flags=sub.flags, sandbox=sub.sandbox,
+                         submission=sub.path, submitted_at=sub.submitted_at, late=late,
+                         days_late=sub.days_late if sub.days_late is not None and late == "yes" else "",
+                         raw_total=sub.total, late_penalty=points_text(off) if off else "",
+                         overrides="; ".join(f"{o['exercise']}={o['points']} ({o['reason']})" for o in sub.overrides)))
     lessons = sorted({s.lesson for s in latest if s.lesson})
     handed = {(s.student, s.lesson) for s in latest}
     for student in roster:
@@ -298,7 +438,8 @@ def summary_rows(latest: list[Latest], roster: list[dict], dues: dict[str, str])
             if (student["id"], lesson) not in handed:
                 rows.append(dict(student=student["id"], name=student["name"], lesson=lesson, status="missing",
                                  total=0, max_points=_max_points(lesson), percentage="0.0", flags="", sandbox="",
-                                 submission="", submitted_at="", late=""))
+                                 submission="", submitted_at="", late="", days_late="", raw_total=0, late_penalty="",
+                                 overrides=""))
     return sorted(rows, key=lambda r: (r["student"], r["lesson"]))
 
 
