@@ -279,3 +279,22 @@ def test_a_function_that_switches_off_the_time_limit_still_runs_out_of_time():
 
     observation = _harness.observe(slow_and_unalarmed, (1.0,), {}, "plain", False, 0.2)
     assert observation["error"]["type"] == "TimeLimit", observation
+
+
+def test_building_a_graph_pauses_the_garbage_collector_and_restores_its_state():
+    import gc
+
+    from bpkit.checks.lesson05 import _chain_spec
+
+    spec = _chain_spec(100_000)
+    assert gc.isenabled()
+    nodes = _harness.build_graph(spec)
+    assert gc.isenabled() and len(nodes) == 100_000 and nodes[-1].inputs == (nodes[-2],)
+    gc.disable()
+    try:
+        _harness.build_graph({"__graph__": [("leaf", [], 1.0)]})
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
+    with pytest.raises(RecursionError):  # the case keeps its purpose: a recursive sort fails on it
+        recursive_topological_order(nodes[-1])
