@@ -178,9 +178,9 @@ def test_clip_grad_norm_dividing_by_a_zero_norm_is_named():
 
     def numpy_floats(grads, max_norm):
         total = np.sqrt(sum(np.sum(g**2) for g in grads))
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # the learner's own: 0 / 0 gives NaN, not an error
             scale = max_norm / total if total > max_norm or total == 0 else 1.0
-        return [g * scale for g in grads], float(total)
+            return [g * scale for g in grads], float(total)
 
     for answer in (python_floats, numpy_floats):
         message = failure_message("clip_grad_norm", answer)
