@@ -358,3 +358,23 @@ def test_a_function_that_prints_instead_of_returning_gets_one_consistent_hint(ca
 def test_linear_backward_names_the_wrong_gradient():
     message = failure_message("linear_backward", lambda dout, x, W: (dout @ W.T, x.T @ dout * 2, dout.sum(axis=0)))
     assert "dW (item 2 of the returned tuple): wrong values" in message
+
+
+def test_sigmoid_backward_keeps_the_tail_that_a_switched_off_overflow_loses():
+    """Like sigmoid's: the naive formula under the learner's own errstate returns 0 where the slope is e^z."""
+    from bpkit.checks import lesson06
+
+    def quiet_naive(dout, z):
+        with np.errstate(over="ignore"):
+            s = 1 / (1 + np.exp(-z))
+        return dout * s * (1 - s)
+
+    message = failure_message("sigmoid_backward", quiet_naive)
+    assert "negative tail" in message and f"hint:     {lesson06.SIGMOID_TAIL_HINT}" in message, message
+
+    def reused_lesson02_sigmoid(dout, z):  # the stable sigmoid of lesson 02, then s (1 - s)
+        e = np.exp(-np.abs(z))
+        s = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        return dout * s * (1 - s)
+
+    checks.sigmoid_backward(reused_lesson02_sigmoid)

@@ -166,3 +166,22 @@ def test_clip_each_array_on_its_own_gets_the_joint_norm_hint_whatever_total_it_r
 def test_clip_returning_a_pair_never_gets_the_return_a_pair_hint():
     message = failure_message("clip_grad_norm", lambda grads, max_norm: ([g * 0.5 for g in grads], 1.0))
     assert "return a pair" not in message and "ONE norm over every entry" in message
+
+
+def test_clip_grad_norm_dividing_by_a_zero_norm_is_named():
+    """max_norm / total_norm on all-zero gradients: ZeroDivisionError (floats) or NaN (NumPy), one hint for both."""
+    from bpkit.checks.lesson09 import ZERO_NORM_HINT
+
+    def python_floats(grads, max_norm):
+        total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
+        return [g * min(1.0, max_norm / total) for g in grads], total
+
+    def numpy_floats(grads, max_norm):
+        total = np.sqrt(sum(np.sum(g**2) for g in grads))
+        with np.errstate(all="ignore"):  # the learner's own: 0 / 0 gives NaN, not an error
+            scale = max_norm / total if total > max_norm or total == 0 else 1.0
+            return [g * scale for g in grads], float(total)
+
+    for answer in (python_floats, numpy_floats):
+        message = failure_message("clip_grad_norm", answer)
+        assert "failed on all-zero gradients" in message and f"hint:     {ZERO_NORM_HINT}" in message, message

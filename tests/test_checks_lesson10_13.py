@@ -319,19 +319,26 @@ def test_mlp_loss_and_grads_backward_loop_off_by_one_gets_its_hint():
     assert "stops one layer early (off by one)" in message
 
 
-def learner_train_mlp(X, y, sizes, epochs, lr, batch_size, rng, *, last_batch=True, correct_bias=True, t_per_epoch=False):
+def learner_train_mlp(X, y, sizes, epochs, lr, batch_size, rng, *, last_batch=True, correct_bias=True, t_per_epoch=False,
+                      gain=2.0, beta2=0.999, choice=False, moments_per_epoch=False, shuffle_kept=False,
+                      loss_and_grads=None):
     """A learner's own training loop (not the checker's variant builder), with optional typical mistakes."""
-    params = [(rng.normal(0.0, np.sqrt(2 / d_in), size=(d_in, d_out)), np.zeros(d_out))
+    params = [(rng.normal(0.0, np.sqrt(gain / d_in), size=(d_in, d_out)), np.zeros(d_out))
               for d_in, d_out in zip(sizes[:-1], sizes[1:])]
-    moments = [[(np.zeros_like(W), np.zeros_like(W)), (np.zeros_like(b), np.zeros_like(b))] for W, b in params]
     t = 0
+    kept = np.arange(len(X))
     for epoch in range(epochs):
-        idx = np.arange(len(X))
-        rng.shuffle(idx)  # the same draws as rng.permutation(len(X))
+        if epoch == 0 or moments_per_epoch:
+            moments = [[(np.zeros_like(W), np.zeros_like(W)), (np.zeros_like(b), np.zeros_like(b))] for W, b in params]
+        idx = kept if shuffle_kept else np.arange(len(X))  # kept: shuffles the last epoch's order again
+        if choice:  # other draws than rng.permutation(len(X))
+            idx = rng.choice(len(X), size=len(X), replace=False)
+        else:
+            rng.shuffle(idx)  # the same draws as rng.permutation(len(X))
         end = len(X) if last_batch else len(X) - len(X) % batch_size
         for start in range(0, end, batch_size):
             batch = idx[start:start + batch_size]
-            _, grads = learner_mlp_loss_and_grads(X[batch], y[batch], params)
+            _, grads = (loss_and_grads or learner_mlp_loss_and_grads)(X[batch], y[batch], params)
             t = epoch + 1 if t_per_epoch else t + 1
             new_params = []
             for layer, ((W, b), (dW, db)) in enumerate(zip(params, grads)):
@@ -339,10 +346,10 @@ def learner_train_mlp(X, y, sizes, epochs, lr, batch_size, rng, *, last_batch=Tr
                 for j, (p, g) in enumerate(((W, dW), (b, db))):
                     m, v = moments[layer][j]
                     m = 0.9 * m + 0.1 * g
-                    v = 0.999 * v + 0.001 * g * g
+                    v = beta2 * v + (1 - beta2) * g * g
                     moments[layer][j] = (m, v)
                     m_hat = m / (1 - 0.9**t) if correct_bias else m
-                    v_hat = v / (1 - 0.999**t) if correct_bias else v
+                    v_hat = v / (1 - beta2**t) if correct_bias else v
                     pair.append(p - lr * m_hat / (np.sqrt(v_hat) + 1e-8))
                 new_params.append(tuple(pair))
             params = new_params
@@ -364,18 +371,27 @@ def test_train_mlp_wrong_loops_and_adam_variants_fail_with_their_hint(options, h
     assert hint in message
 
 
-def test_train_mlp_that_fits_but_follows_another_recipe_fails_with_the_recipe():
-    def train_mlp(X, y, sizes, epochs, lr, batch_size, rng):  # shuffles with choice: other draws than permutation
-        params = [(rng.normal(size=(d_in, d_out)) * np.sqrt(2 / d_in), np.zeros(d_out)) for d_in, d_out in zip(sizes[:-1], sizes[1:])]
-        for _ in range(epochs):
-            order = rng.choice(len(X), size=len(X), replace=False)
-            for start in range(0, len(X), batch_size):
-                _, grads = learner_mlp_loss_and_grads(X[order[start:start + batch_size]], y[order[start:start + batch_size]], params)
-                params = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, grads)]
-        return params
+@pytest.mark.parametrize("options, step", [
+    (dict(gain=1.0), "step 1, the initialisation, is wrong"),
+    (dict(beta2=0.99), "the initialisation is right but three full-batch steps are not"),
+    (dict(moments_per_epoch=True), "the initialisation is right but three full-batch steps are not"),
+    (dict(choice=True), "full-batch steps are right but one epoch of several minibatches is not"),
+    (dict(shuffle_kept=True), "full-batch steps and one epoch of minibatches are right but several epochs are not"),
+], ids=["init-scale", "adam-beta2", "moments-reset-each-epoch", "shuffle-by-choice", "reshuffles-last-order"])
+def test_train_mlp_names_the_step_that_is_wrong_not_the_whole_recipe(options, step):
+    """Mistakes no registered one reproduces: the hint names the first step (case) that goes wrong."""
+    message = failure_message("train_mlp", lambda *args: learner_train_mlp(*args, **options))
+    assert f"hint:     {step}" in message, message
+    assert all(f"hint:     {m.hint}" not in message for m in checks.train_mlp.mistakes)
 
-    message = failure_message("train_mlp", train_mlp)
-    assert "rng.permutation(N)" in message and "W1: wrong values" in message
+
+def test_train_mlp_a_wrong_mlp_loss_and_grads_is_named_as_the_gradients():
+    """The right loop over a backward pass that forgets the ReLU mask: the hint points at mlp_loss_and_grads."""
+    from bpkit.checks.lesson13 import _mlp_variant
+
+    message = failure_message("train_mlp", lambda *args: learner_train_mlp(
+        *args, loss_and_grads=_mlp_variant(relu_mask=False)))
+    assert "step 2, the backward pass in mlp_loss_and_grads" in message and "checks.mlp_loss_and_grads" in message
 
 
 def test_dropout_mask_from_the_global_random_state_fails():

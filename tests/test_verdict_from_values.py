@@ -84,6 +84,29 @@ def test_an_observation_without_the_arguments_after_the_call_fails():
     assert status == "fail" and "no record of its arguments after the call" in message, message
 
 
+def test_the_graders_hint_weighs_every_case_not_one_coinciding_value():
+    """judge passes all observations to the verdict: a mistake that coincides with the answer on the
+    first case only is not named; the mistake itself, reproducing every case, still is."""
+    exercise = EXERCISES["weighted_sum"]
+    bias_only = exercise.mistakes[0]  # float(x @ w): the bias is missing
+
+    def sometimes(x, w, b):  # the bias-free mistake on the first case (D=1) only, off by 1 elsewhere
+        return bias_only.fn(x, w, b) if x.size == 1 else float(x @ w + b) + 1.0
+
+    status, message = judge(exercise, observations_of(exercise, sometimes))
+    assert status == "fail" and "failed on random inputs, D=1" in message, message
+    assert bias_only.hint not in message, message
+    status, message = judge(exercise, observations_of(exercise, bias_only.fn))
+    assert status == "fail" and f"hint:     {bias_only.hint}" in message, message
+
+
+def test_a_later_unreadable_observation_is_reported_before_any_verdict():
+    exercise = EXERCISES["weighted_sum"]
+    observations = observations_of(exercise, lambda x, w, b: float(x @ w))
+    observations[-1] = "garbled"
+    assert judge(exercise, observations) == ("error", "not checked: the kernel's reply could not be read")
+
+
 def test_argument_digests_follow_array_equal_with_equal_nan():
     x = np.array([0.0, np.nan, 1.5])
     same = np.array([-0.0, np.float64("nan") * -1, 1.5])  # -0.0 and another NaN: the same values
@@ -256,3 +279,22 @@ def test_a_function_that_switches_off_the_time_limit_still_runs_out_of_time():
 
     observation = _harness.observe(slow_and_unalarmed, (1.0,), {}, "plain", False, 0.2)
     assert observation["error"]["type"] == "TimeLimit", observation
+
+
+def test_building_a_graph_pauses_the_garbage_collector_and_restores_its_state():
+    import gc
+
+    from bpkit.checks.lesson05 import _chain_spec
+
+    spec = _chain_spec(100_000)
+    assert gc.isenabled()
+    nodes = _harness.build_graph(spec)
+    assert gc.isenabled() and len(nodes) == 100_000 and nodes[-1].inputs == (nodes[-2],)
+    gc.disable()
+    try:
+        _harness.build_graph({"__graph__": [("leaf", [], 1.0)]})
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()
+    with pytest.raises(RecursionError):  # the case keeps its purpose: a recursive sort fails on it
+        recursive_topological_order(nodes[-1])

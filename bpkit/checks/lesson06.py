@@ -26,12 +26,14 @@ def _relu_backward(dout, z):
 
 
 def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # = 1 / (1 + exp(-z)), without overflow
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))  # in (0, 1]: cannot overflow
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _sigmoid_backward(dout, z):
-    s = _sigmoid(z)
-    return dout * s * (1.0 - s)
+    e = np.exp(-np.abs(np.asarray(z, dtype=float)))  # s (1 - s) = e / (1 + e)**2 for either sign of z
+    return dout * e / (1.0 + e) ** 2
 
 
 def _numerical_gradient(f, x, eps=1e-6):
@@ -139,7 +141,16 @@ def _sigmoid_cases() -> list[Case]:
     cases.append(Case("batch size 1, shape (1, 4)", (rng.normal(size=(1, 4)), rng.normal(size=(1, 4)))))
     cases.append(Case("z = 0 (the steepest point, slope 1/4)", (rng.normal(size=(2, 2)), np.zeros((2, 2)))))
     cases.append(Case("saturated z of magnitude 1e3", (rng.normal(size=(2, 3)), np.array([[1e3, -1e3, 30.0], [-30.0, 1e3, -1e3]]))))
+    # Judged on the values, like sigmoid's tail in lesson 02, so switching the overflow error off cannot
+    # pass: 1 / (1 + exp(-z)) gives s = 0 here instead of e^z, which float64 still holds. |dout| >= 0.5
+    # keeps the subnormal results at least 1e8 ulps large: 1e-6 relative is far above their round-off.
+    sign = np.where(rng.random(SIGMOID_TAIL_Z.size) < 0.5, -1.0, 1.0)
+    cases.append(Case("z far in the negative tail, -725 to -50 (the slope is e^z, kept to 6 digits)",
+                      (sign * rng.uniform(0.5, 2.0, SIGMOID_TAIL_Z.size), SIGMOID_TAIL_Z.copy())))
     return cases
+
+
+SIGMOID_TAIL_Z = np.array([-725.0, -720.0, -715.0, -712.0, -710.0, -709.0, -700.0, -50.0])
 
 
 def _numerical_gradient_cases() -> list[Case]:
@@ -275,6 +286,45 @@ register(
         ],
     )
 )
+SIGMOID_TAIL_HINT = (
+    "far in the negative tail the slope s (1 - s) equals e^z (about 2.03e-313 at z = -720), but your answer came back "
+    "0 there: np.exp(-z) overflowed to inf (with the overflow warning switched off, e.g. by np.errstate) and "
+    "1 / (1 + inf) lost it. Use your stable sigmoid of lesson 02, or e = np.exp(-np.abs(z)) and s (1 - s) = e / (1 + e)**2"
+)
+SIGMOID_PRECISION_HINT = (
+    "far in the negative tail the slope s (1 - s) equals e^z (about 2.03e-313 at z = -720): your formula loses it "
+    "(0.5 * (1 + tanh(z / 2)) rounds to 0 below z = -37). Use your stable sigmoid of lesson 02, or "
+    "e = np.exp(-np.abs(z)) and s (1 - s) = e / (1 + e)**2, which keep e^z to the last digit"
+)
+
+
+def _compare_sigmoid_backward(exercise: Exercise, case: Case, received) -> None:
+    """The default comparison, then the negative tail to 6 relative digits (where the slope is e^z)."""
+    dout, z = case.args
+    expected = _sigmoid_backward(dout, z)
+    exercise.expect(case, received, expected)
+    tail = (z < -40) & (z > -1000)
+    if tail.any():
+        got = np.asarray(received, dtype=float)[tail]
+        if not np.allclose(got, expected[tail], rtol=1e-6, atol=0.0):
+            # The naive formula is exact down to z = -709 and loses only what exp(-z) = inf destroys.
+            kept = z[tail] >= -709
+            overflowed = np.allclose(got[kept], expected[tail][kept], rtol=1e-6, atol=0.0)
+            exercise.fail(case, "wrong values in the tail (relative error above 1e-6)", expected=expected,
+                          received=received, hint=SIGMOID_TAIL_HINT if overflowed else SIGMOID_PRECISION_HINT)
+
+
+def _quiet_naive_sigmoid_backward(dout, z):
+    """1 / (1 + exp(-z)) with the overflow warning switched off, as a learner's own np.errstate would."""
+    with np.errstate(all="ignore"):
+        s = 1.0 / (1.0 + np.exp(-z))
+        return dout * s * (1.0 - s)
+
+
+def _tanh_form_sigmoid_backward(dout, z):
+    s = 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free, but 0 below z = -37
+    return dout * s * (1.0 - s)
+
 
 register(
     StableExercise(  # checked with overflow as an error, like the stable sigmoid of lesson 02
@@ -285,7 +335,10 @@ register(
         description="gradient through the sigmoid: dout * s (1 - s), s = sigmoid(z)",
         cases=_sigmoid_cases,
         reference=_sigmoid_backward,
+        compare_answer=_compare_sigmoid_backward,
         mistakes=[
+            Mistake(_quiet_naive_sigmoid_backward, SIGMOID_TAIL_HINT),
+            Mistake(_tanh_form_sigmoid_backward, SIGMOID_PRECISION_HINT),
             Mistake(lambda dout, z: _sigmoid(z) * (1 - _sigmoid(z)),
                     "missing dout: s (1 - s) is only the local derivative; multiply it by dout"),
             Mistake(lambda dout, z: dout * z * (1 - z),

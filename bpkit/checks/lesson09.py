@@ -258,8 +258,38 @@ def _clip_squared_norm(grads, max_norm):
     return [g * scale for g in grads], total
 
 
+def _clip_min_factor(grads, max_norm):
+    """min(1, max_norm / total_norm): right, until every gradient is zero (ZeroDivisionError)."""
+    total = _clip_grad_norm(grads, max_norm)[1]
+    scale = min(1.0, max_norm / total)
+    return [g * scale for g in grads], total
+
+
+ZERO_NORM_HINT = (
+    "when every gradient is zero the joint norm is 0 and max_norm / total_norm divides by zero: scale only when "
+    "total_norm > max_norm (0 never is), so all-zero gradients come back unchanged with total_norm 0.0"
+)
+
+
+class _ClipExercise(Exercise):
+    """clip_grad_norm: a division by a zero norm (an error, or NaN from NumPy) is named as such."""
+
+    def error_hint(self, error: dict) -> str:
+        if error["type"] == "ZeroDivisionError" or "divide" in error["message"].lower():
+            return ZERO_NORM_HINT
+        return super().error_hint(error)
+
+    def diagnose(self, case: Case, received) -> str:
+        all_zero = all(not np.any(g) for g in case.args[0])
+        clipped = received[0] if isinstance(received, (tuple, list)) and received else None
+        if all_zero and isinstance(clipped, (list, tuple)) and any(
+                not np.all(np.isfinite(np.asarray(g, dtype=float))) for g in clipped):
+            return ZERO_NORM_HINT  # 0 / 0 gave NaN: the same division by a zero norm
+        return super().diagnose(case, received)
+
+
 register(
-    Exercise(
+    _ClipExercise(
         id="clip_grad_norm",
         lesson="09",
         points=2,
@@ -280,6 +310,7 @@ register(
             Mistake(_clip_squared_norm, "forgot the square root: the L2 norm is sqrt(sum of squares)"),
             Mistake(_clip_values, "clip the norm, not each value: np.clip on the entries changes the gradient's direction"),
             Mistake(_clip_inverted, "the factor is max_norm / total_norm (smaller than 1), not total_norm / max_norm"),
+            Mistake(_clip_min_factor, ZERO_NORM_HINT),
         ],
     )
 )

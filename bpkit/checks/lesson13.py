@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bpkit.checks._core import NONE_HINT, Case, Exercise, Mistake, case_rng, compare, format_value, register
+from bpkit.checks._core import _EVIDENCE, NONE_HINT, Case, Exercise, Mistake, case_rng, compare, format_value, register
 
 SPLIT_SEED = 1313  # fixed: the held-out images must be the same for every learner and every run
 HELDOUT_FRACTION = 0.2
@@ -203,7 +203,7 @@ def _softmax(z):
 
 
 def _mlp_variant(relu_mask=True, mean=True, db_mean=False, relu_last=False, stable=True, mask_at_zero=False,
-                 dW_transposed=False, reverse=False, skip_first=False):
+                 dW_transposed=False, reverse=False, skip_first=False, onehot=True):
     """Build mlp_loss_and_grads (reference with the defaults; one flag changed gives a typical mistake)."""
 
     def mlp_loss_and_grads(X, y, params):
@@ -230,7 +230,8 @@ def _mlp_variant(relu_mask=True, mean=True, db_mean=False, relu_last=False, stab
         loss = float(nll.mean() if mean else nll.sum())
         # 3. backward, last layer first
         dout = probs.copy()
-        dout[np.arange(N), y] -= 1.0  # dL/dlogits = softmax - onehot (per sample)
+        if onehot:
+            dout[np.arange(N), y] -= 1.0  # dL/dlogits = softmax - onehot (per sample)
         if mean:
             dout /= N  # the loss is a mean over the batch
         grads = []
@@ -360,13 +361,31 @@ register(
 
 def _train_variant(init_scale="he", shuffle="each epoch", drop_last=False, bias_correction=True, t_mode="updates",
                    eps_inside=False, sgd=False, sign=1.0, update=True, unpaired_y=False, no_sqrt=False,
-                   swapped_betas=False):
-    """Build train_mlp (the reference with the defaults; one argument changed gives a typical mistake)."""
+                   swapped_betas=False, init_draw="in order", loss_and_grads=None):
+    """Build train_mlp (the reference with the defaults; one argument changed gives a typical mistake).
+
+    init_draw: "in order" (W1, W2, ... drawn as (d_in, d_out)), "last layer first", "transposed"
+    ((d_out, d_in) drawn, then .T), "biases drawn" (b ~ normal too) or "shuffle first" (the first
+    permutation drawn before the weights). loss_and_grads: a wrong mlp_loss_and_grads to train with.
+    """
+    loss_and_grads = loss_and_grads or _mlp_loss_and_grads
+
+    def init(sizes, rng):
+        scale = (lambda d_in: np.sqrt(2.0 / d_in)) if init_scale == "he" else (lambda d_in: 1.0)
+        shapes = list(zip(sizes[:-1], sizes[1:]))
+        if init_draw == "last layer first":
+            return [(rng.normal(size=(d_in, d_out)) * scale(d_in), np.zeros(d_out)) for d_in, d_out in shapes[::-1]][::-1]
+        if init_draw == "transposed":
+            return [(rng.normal(size=(d_out, d_in)).T * scale(d_in), np.zeros(d_out)) for d_in, d_out in shapes]
+        if init_draw == "biases drawn":
+            return [(rng.normal(size=(d_in, d_out)) * scale(d_in), rng.normal(size=d_out) * scale(d_in))
+                    for d_in, d_out in shapes]
+        return [(rng.normal(size=(d_in, d_out)) * scale(d_in), np.zeros(d_out))  # 1. He initialisation
+                for d_in, d_out in shapes]
 
     def train_mlp(X, y, sizes, epochs, lr, batch_size, rng):
-        scale = (lambda d_in: np.sqrt(2.0 / d_in)) if init_scale == "he" else (lambda d_in: 1.0)
-        params = [(rng.normal(size=(d_in, d_out)) * scale(d_in), np.zeros(d_out))  # 1. He initialisation
-                  for d_in, d_out in zip(sizes[:-1], sizes[1:])]
+        first_order = rng.permutation(len(X)) if init_draw == "shuffle first" else None
+        params = init(sizes, rng)
         flat = [p for pair in params for p in pair]  # W1, b1, W2, b2, ...: the arrays params holds
         m = [np.zeros_like(p) for p in flat]
         v = [np.zeros_like(p) for p in flat]
@@ -374,7 +393,9 @@ def _train_variant(init_scale="he", shuffle="each epoch", drop_last=False, bias_
         t = 0
         order = rng.permutation(len(X)) if shuffle == "once" else None
         for epoch in range(epochs):
-            if shuffle == "each epoch":
+            if first_order is not None and epoch == 0:
+                order = first_order
+            elif shuffle == "each epoch":
                 order = rng.permutation(len(X))  # 2. a new shuffle every epoch
             elif shuffle == "never":
                 order = np.arange(len(X))
@@ -385,7 +406,7 @@ def _train_variant(init_scale="he", shuffle="each epoch", drop_last=False, bias_
             stop = len(X) - batch_size + 1 if drop_last else len(X)
             for start in range(0, stop, batch_size):
                 idx = order[start : start + batch_size]
-                _, grads = _mlp_loss_and_grads(X[idx], y[np.sort(idx)] if unpaired_y else y[idx], params)
+                _, grads = loss_and_grads(X[idx], y[np.sort(idx)] if unpaired_y else y[idx], params)
                 if t_mode != "epochs":
                     t += 1  # 3. t counts updates from 1
                 for k, g in enumerate(g for pair in grads for g in pair):
@@ -412,19 +433,29 @@ def _train_variant(init_scale="he", shuffle="each epoch", drop_last=False, bias_
 _train_mlp = _train_variant()
 
 
+@dataclass
+class _TrainCase(Case):
+    """A training problem and the step of the recipe it is the first case to try (see _STEP_HINTS)."""
+
+    step: str = "epochs"
+
+
 def _training_cases() -> list[Case]:
+    # From one step of the recipe to the whole: the first case an answer fails names the wrong step.
     rng = case_rng(1302)
     cases = []
-    for n, sizes, epochs, lr, batch_size, what in (
-        (10, [3, 4, 3], 1, 0.05, 4, "1 epoch, batches of 4, 4 and 2"),
-        (12, [4, 5, 3], 3, 0.01, 5, "3 epochs of batches 5, 5, 2"),
-        (8, [2, 3], 2, 0.1, 8, "no hidden layer, 2 full-batch epochs"),
-        (30, [5, 8, 6, 4], 4, 0.02, 7, "two hidden layers, 4 epochs of batches 7, 7, 7, 7, 2"),
+    for n, sizes, epochs, lr, batch_size, what, step in (
+        (6, [3, 4, 2], 0, 0.05, 3, "0 epochs: just the initial parameters", "init"),
+        (8, [3, 5, 3], 3, 0.05, 8, "3 epochs of one full batch: three Adam steps, no shuffle matters", "update"),
+        (10, [3, 4, 3], 1, 0.05, 4, "1 epoch, batches of 4, 4 and 2", "minibatches"),
+        (12, [4, 5, 3], 3, 0.01, 5, "3 epochs of batches 5, 5, 2", "epochs"),
+        (8, [2, 3], 2, 0.1, 8, "no hidden layer, 2 full-batch epochs", "epochs"),
+        (30, [5, 8, 6, 4], 4, 0.02, 7, "two hidden layers, 4 epochs of batches 7, 7, 7, 7, 2", "epochs"),
     ):
         X, y = rng.normal(size=(n, sizes[0])), rng.integers(0, sizes[-1], size=n)
         seed = int(rng.integers(2**31))
-        cases.append(Case(f"N={n}, sizes={sizes}, {what}, lr={lr} (rng seeded {seed})",
-                          (X, y, sizes, epochs, lr, batch_size, np.random.default_rng(seed))))
+        cases.append(_TrainCase(f"N={n}, sizes={sizes}, {what}, lr={lr} (rng seeded {seed})",
+                                (X, y, sizes, epochs, lr, batch_size, np.random.default_rng(seed)), step=step))
     return cases
 
 
@@ -432,12 +463,24 @@ _HINT_TRAIN_STRUCTURE = "return the trained parameters as a list of (W, b) pairs
 _HINT_TRAIN_NAN = "the parameters became NaN or inf: the steps were too large; check the Adam update (sqrt, eps, bias correction)"
 _HINT_TRAIN_NOT_UPDATED = ("the returned parameters are the initial ones: the update must change the arrays you return "
                            "(update them in place, W -= ..., or put the new arrays back into the list you return)")
-_HINT_TRAIN_RECIPE = (
-    "the parameters differ from the recipe's after these few steps: in this order, 1. W = rng.normal(size=(d_in, d_out)) "
-    "* np.sqrt(2 / d_in) layer by layer, b = zeros; 2. each epoch order = rng.permutation(N), then every minibatch "
-    "X[order[i:i + batch_size]] with its own y; 3. Adam per array with t counting updates from 1. Test your "
-    "mlp_loss_and_grads first: train_mlp uses it"
-)
+# The step an answer gets wrong, named by the first case it fails (its cases go from one step to all).
+_STEP_HINTS = {
+    "init": ("step 1, the initialisation, is wrong (after 0 epochs the parameters are the initial ones): "
+             "W = rng.normal(size=(d_in, d_out)) * np.sqrt(2 / d_in) for each layer, first layer first, b = "
+             "np.zeros(d_out), and nothing else drawn from rng before them"),
+    "update": ("the initialisation is right but three full-batch steps are not (where the shuffle cannot matter): "
+               "the gradients (forward, loss and backward in mlp_loss_and_grads: test it first) or the Adam update: "
+               "m and v per array, created once before training, t = 1, 2, 3 counting updates, m_hat = m / (1 - 0.9**t), "
+               "v_hat = v / (1 - 0.999**t), w -= lr * m_hat / (np.sqrt(v_hat) + 1e-8)"),
+    "minibatches": ("full-batch steps are right but one epoch of several minibatches is not: the minibatch loop. "
+                    "Draw order = rng.permutation(N) at the start of the epoch, take X[order[i:i + batch_size]] with "
+                    "the same indices into y for every i in range(0, N, batch_size) (the last batch may be smaller), "
+                    "and count t += 1 before each update"),
+    "epochs": ("full-batch steps and one epoch of minibatches are right but several epochs are not: each epoch draws "
+               "a new order = rng.permutation(N) of 0..N-1 (not a shuffle of the last epoch's order), and t keeps "
+               "counting updates from one epoch to the next"),
+}
+_HINT_GRADS = "run checks.mlp_loss_and_grads(mlp_loss_and_grads) first: train_mlp trains with its gradients"
 _TRAIN_MISTAKES = [
     (dict(update=False), _HINT_TRAIN_NOT_UPDATED),
     (dict(sign=-1.0), "the update goes uphill: subtract the step, w -= lr * m_hat / (sqrt(v_hat) + eps)"),
@@ -457,8 +500,24 @@ _TRAIN_MISTAKES = [
     (dict(shuffle="once"), "shuffle at the start of EVERY epoch (a new rng.permutation(N) each time), not once before "
                            "training"),
     (dict(unpaired_y=True), "X and y of a minibatch must be taken with the same indices: X[idx], y[idx]"),
-    (dict(init_scale="unit"), "He initialisation scales the normal draws: rng.normal(size=(d_in, d_out)) * "
-                              "np.sqrt(2 / d_in)"),
+    (dict(init_scale="unit"), "step 1, the initialisation: He initialisation scales the normal draws: "
+                              "rng.normal(size=(d_in, d_out)) * np.sqrt(2 / d_in)"),
+    (dict(init_draw="last layer first"), "step 1, the initialisation: draw the weights first layer first (W1, then W2, "
+                                         "...): rng hands out its numbers in order, so the order of the draws decides W"),
+    (dict(init_draw="transposed"), "step 1, the initialisation: draw each W as rng.normal(size=(d_in, d_out)), the "
+                                   "shape it is used in; drawing (d_out, d_in) and transposing gives other numbers"),
+    (dict(init_draw="biases drawn"), "step 1, the initialisation: the biases start at zero, b = np.zeros(d_out); "
+                                     "draw only the weights from rng"),
+    (dict(init_draw="shuffle first"), "step 1, the initialisation: draw every W before the first "
+                                      "rng.permutation(N): each draw from rng changes the numbers of the next"),
+    (dict(loss_and_grads=_mlp_variant(relu_last=True)),
+     "step 2, the forward pass in mlp_loss_and_grads: the last layer is linear, no ReLU on the logits; " + _HINT_GRADS),
+    (dict(loss_and_grads=_mlp_variant(onehot=False)),
+     "step 2, the loss's gradient in mlp_loss_and_grads: dlogits = (softmax - onehot(y)) / N, subtract 1 at each "
+     "sample's true class; " + _HINT_GRADS),
+    (dict(loss_and_grads=_mlp_variant(relu_mask=False)),
+     "step 2, the backward pass in mlp_loss_and_grads: multiply the gradient by the ReLU mask (z > 0) of each hidden "
+     "layer before its dW and db; " + _HINT_GRADS),
 ]
 
 
@@ -483,11 +542,19 @@ def _compare_train_mlp(exercise: Exercise, case: Case, received) -> None:
 
 
 def _train_diagnose(exercise: Exercise, case: Case, received) -> str:
+    """A registered mistake's hint where it reproduces the answer on every case seen; else the wrong step."""
+    evidence = _EVIDENCE.get()
+    if evidence is not None and evidence.nested:
+        return exercise.generic_hint  # judging a mistake's own output: only pass or fail matters
+    whole = []
     for mistake in exercise.mistakes:
-        wrong = mistake.fn(*copy.deepcopy(case.args))
+        try:
+            wrong = mistake.fn(*copy.deepcopy(case.args))
+        except Exception:
+            continue
         if compare(wrong, received, exercise.rtol, exercise.atol) is None:
-            return mistake.hint
-    return _HINT_TRAIN_RECIPE
+            whole.append(mistake)
+    return exercise._only_hint(whole, evidence) or _STEP_HINTS[getattr(case, "step", "epochs")]
 
 
 def _param_name(path: tuple) -> str | None:

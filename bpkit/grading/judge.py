@@ -35,11 +35,13 @@ def judge_exercise(exercise, cases: list, run: Run, defined_in: int | None = Non
     if tampered:
         return "fail", (f"not graded: code in this notebook replaced the checking code the grader runs in the kernel "
                         f"({'; '.join(tampered[:3])}). Remove that code; your instructor sees this flag")
+    # All read before any is judged: each verdict may consult the others as a hint's evidence.
+    if any(not isinstance(o, dict) or not ("output" in o or "error" in o) for o in observations):
+        return "error", "not checked: the kernel's reply could not be read"
     for index, observation in enumerate(observations):
-        if not isinstance(observation, dict) or not ("output" in observation or "error" in observation):
-            return "error", "not checked: the kernel's reply could not be read"
         try:
-            exercise.verdict(index, observation, cases)
+            # Every case's observation is evidence: a hint names a mistake only if it reproduces them all.
+            exercise.verdict(index, observation, cases, observations=observations)
         except CheckFailure as failure:
             return "fail", str(failure)
         except Exception as exc:  # a malformed observation or a checker bug must not stop the gradebook
