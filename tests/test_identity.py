@@ -1,4 +1,5 @@
-"""bpkit/grading/identity.py and roster.py: every handed-in notebook lands on the right student and lesson."""
+"""bpkit/grading/identity.py and its parts (records, intake, times, plan), and roster.py: every handed-in
+notebook lands on the right student and lesson."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import collections_fixtures as fx
-from bpkit.grading import identity
+from bpkit.grading import intake, times
 from bpkit.grading.identity import (
     CollectionError,
     LatePenalty,
@@ -209,7 +210,7 @@ def test_links_pipes_and_big_files_are_refused_as_rows(tmp_path, monkeypatch):
     os.mkfifo(src / "dan" / "01_neurons.ipynb")
     (src / "eve").symlink_to(fx.ROOT / "solutions")  # a whole folder linked: never searched
     fx._write(src / "fay" / "01_neurons.ipynb", b"{" + b" " * 40_000 + b"}")
-    monkeypatch.setattr(identity, "MAX_NOTEBOOK_BYTES", 30_000)  # alice's notebook is 17 kB
+    monkeypatch.setattr(intake, "MAX_NOTEBOOK_BYTES", 30_000)  # alice's notebook is 17 kB
     monkeypatch.chdir(tmp_path)
     with collect([Path("class")], None) as collection:
         found = {r.student: r for r in collection.records}
@@ -284,14 +285,14 @@ def test_a_zip_bomb_and_a_non_zip_are_one_clear_row(tmp_path, monkeypatch):
     with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("a_01.ipynb", b"\0" * 3_000_000)  # 3 MB that compress to 3 KB
     (tmp_path / "fake.zip").write_bytes(b"not a zip at all")
-    monkeypatch.setattr(identity, "MAX_ZIP_BYTES", 2_000_000)
+    monkeypatch.setattr(intake, "MAX_ZIP_BYTES", 2_000_000)
     monkeypatch.chdir(tmp_path)
     with collect([Path("bomb.zip"), Path("fake.zip")], None) as collection:
         bomb, fake = collection.records
         assert (bomb.where, bomb.status) == ("bomb.zip", "invalid") and "zip bomb" in bomb.problems["invalid"]
         assert (fake.where, fake.status) == ("fake.zip", "invalid") and "not a readable zip" in fake.problems["invalid"]
         assert not list(collection.workdir.rglob("*.ipynb"))
-    monkeypatch.setattr(identity, "MAX_ZIP_ENTRIES", 0)
+    monkeypatch.setattr(intake, "MAX_ZIP_ENTRIES", 0)
     with collect([Path("bomb.zip")], None) as collection:
         assert "entries, over 0" in collection.records[0].problems["invalid"]
 
@@ -300,15 +301,15 @@ def test_a_zip_entry_time_in_the_extended_field_is_utc(tmp_path):
     info = zipfile.ZipInfo("a_01.ipynb", date_time=(2000, 1, 1, 0, 0, 0))
     stamp = int(datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc).timestamp())
     info.extra = (0x5455).to_bytes(2, "little") + (5).to_bytes(2, "little") + b"\x01" + stamp.to_bytes(4, "little")
-    assert identity._zip_time(info)[0] == datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc)
-    assert identity._zip_time(zipfile.ZipInfo("x", date_time=(1980, 0, 0, 0, 0, 0)))[0] is None
+    assert times.zip_time(info)[0] == datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc)
+    assert times.zip_time(zipfile.ZipInfo("x", date_time=(1980, 0, 0, 0, 0, 0)))[0] is None
 
 
 # -- times, due, penalties ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -1e20, 1e20, -86400.0, 299_000_000_000.0])
 def test_no_timestamp_crashes(seconds):
-    moment, what, why = identity._checked_time(seconds, "file time")
+    moment, what, why = times.checked_time(seconds, "file time")
     assert moment is None and why.startswith("file time")
 
 
@@ -341,7 +342,7 @@ def test_a_dos_zip_time_is_local_time(monkeypatch):
     for zone, hour in (("UTC", 6), ("Etc/GMT-2", 4)):  # GMT-2 is two hours ahead of UTC (POSIX sign)
         monkeypatch.setenv("TZ", zone)
         time.tzset()
-        assert identity._zip_time(info)[0] == datetime(2026, 11, 2, hour, 0, tzinfo=timezone.utc)
+        assert times.zip_time(info)[0] == datetime(2026, 11, 2, hour, 0, tzinfo=timezone.utc)
     monkeypatch.undo()
     time.tzset()
 
