@@ -809,15 +809,29 @@ for handle in gc.get_objects():
             os.dup2(empty, fd)''', '# ' + 'x' * 100_000)
 
 
+SOLUTION_LINES = '''\
+# Correct lesson-01 functions, written without weighted_sum so each stands alone.
+def neuron_forward(x, w, b, activation):
+    return activation(float(x @ w + b))
+
+
+def layer_forward(X, W, b, activation):
+    Z = X @ W + b
+    return Z, activation(Z)
+'''
+ENDLESS_RIGHT = ("neuron_forward", "layer_forward")  # what `endless` defines correctly (the rest: not defined)
+
+
 def endless(ctx: Ctx) -> nbformat.NotebookNode:
-    return _solution_with(SOLUTION_01, "weighted_sum", '''\
+    # Only the functions it needs: its cells leave the checks their time under the run's --timeout 20.
+    return notebook("01", '''\
 # ATTACK (an endless exercise function): weighted_sum never returns, so the grader interrupts it. The
-# rest is the solution. Expected: weighted_sum 0 (timeout); every other lesson-01 exercise still
-# checked and passed: the interrupt costs only that exercise.
+# other two functions are right. Expected: weighted_sum 0 (timeout); neuron_forward and layer_forward
+# still checked and passed: the interrupt costs only that exercise.
 def weighted_sum(x, w, b):
     while True:
         pass
-''')
+''', SOLUTION_LINES)
 
 
 def litter(ctx: Ctx) -> nbformat.NotebookNode:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import collections_fixtures as fx
-from bpkit.grading import intake, times
+from bpkit.grading import intake, plan, records, times
 from bpkit.grading.identity import (
     CollectionError,
     LatePenalty,
@@ -444,3 +444,21 @@ def test_plan_keeps_names_as_data_but_not_terminal_controls(tmp_path, monkeypatc
         assert "=HYPERLINK(x)" in {r.student for r in collection.records}
         plan = format_plan(collection)
     assert "=HYPERLINK(x)" in plan and "\u202e" not in plan and "eve?gnp" in plan
+
+
+# -- records and the plan ------------------------------------------------------------------------------
+
+def test_conflicts_are_marked_between_different_files_and_a_repeat_is_graded_once():
+    def record(path: str, digest: str) -> records.HandIn:
+        return records.HandIn("in", path, "files", student="ann", lesson="01", digest=digest)
+
+    first, same, other = record("a_01.ipynb", "d1"), record("b_01.ipynb", "d1"), record("c_01.ipynb", "d2")
+    records.mark_conflicts([first, same, other])
+    assert (first.status, same.status, other.status) == (records.CONFLICT, "ok", records.CONFLICT)
+    assert same.same_as == "in/a_01.ipynb" and "c_01.ipynb" in first.problems[records.CONFLICT]
+    assert "--student ann" in other.problems[records.CONFLICT]
+
+
+def test_the_plan_shows_no_control_or_direction_characters():
+    assert plan.shown("evil\u202eburi.ipynb\x1b[31m", 100) == "evil?buri.ipynb?[31m"
+    assert plan.shown("x" * 50, 10) == "xxxxxxx..."
