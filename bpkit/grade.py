@@ -15,7 +15,7 @@ The command line over the pipeline in bpkit/grading/, steps numbered as in ARCHI
 7. store       the SQLite gradebook: one signed transaction per submission (`--resume` goes on from it);
 8. report      the CSV files, LMS imports and report.html, written from the gradebook at the end.
 Steps 1-6 of one notebook are `grading.grader.Grader.grade`, used here and by `--cluster` workers.
-""""""
+"""
 from __future__ import annotations
 
 import argparse
