@@ -277,7 +277,8 @@ def test_unsafe_zip_entries_are_refused_and_nothing_is_written_outside(tmp_path,
                             ("ok_01.ipynb", "invalid"), ("ok_01.ipynb", "ok")]
         assert "symbolic link" in next(r for r in collection.records if r.path == "link_01.ipynb").problems["invalid"]
         assert [where for where, _ in collection.skipped] == ["lesson01.zip/notes/../../x.csv"]
-        assert {p.name for p in collection.workdir.rglob("*") if p.is_file()} == {"ok_01.ipynb", "00001.ipynb"}
+        written = {p.name for p in collection.workdir.rglob("*") if p.is_file()} - {".lock"}  # the run folder's lock
+        assert written == {"ok_01.ipynb", "00001.ipynb"}
     assert not list(tmp_path.parent.glob("evil_01.ipynb")) and not Path("/abs_01.ipynb").exists()
 
 
@@ -462,3 +463,25 @@ def test_conflicts_are_marked_between_different_files_and_a_repeat_is_graded_onc
 def test_the_plan_shows_no_control_or_direction_characters():
     assert plan.shown("evil\u202eburi.ipynb\x1b[31m", 100) == "evil?buri.ipynb?[31m"
     assert plan.shown("x" * 50, 10) == "xxxxxxx..."
+
+
+def test_the_copies_of_a_killed_run_are_removed_by_the_next_collection(tmp_path, monkeypatch):
+    """A run killed with SIGKILL cannot remove its private copies: the next run does (issue 20's stall run)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    (tmp_path / "class").mkdir()
+    fx._write(tmp_path / "class" / "ann_01.ipynb", fx.notebook("01", True))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    code = ("import os, sys\nfrom pathlib import Path\nfrom bpkit.grading.identity import collect\n"
+            "print(collect([Path(sys.argv[1])], None).workdir, flush=True)\nos._exit(0)  # no clean-up, as if killed")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "class")], capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(temp)}, cwd=fx.ROOT, check=True)
+    left = Path(done.stdout.strip())
+    assert left.is_relative_to(temp) and any(left.rglob("*.ipynb"))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with collect([tmp_path / "class"], None) as collection:
+        assert not left.exists() and collection.workdir.exists()
+    assert not collection.records[0].file.exists()

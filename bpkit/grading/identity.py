@@ -173,7 +173,7 @@ class _Run(Intake):
 
     def finish(self) -> Collection:
         mark_conflicts(self.records)
-        return Collection(self.records, self.skipped, self.sources, self.roster, self.workdir)
+        return Collection(self.records, self.skipped, self.sources, self.roster, self.workdir, self.area)
 
     # -- identity -----------------------------------------------------------------------------------
 

@@ -11,9 +11,7 @@ import hashlib
 import math
 import os
 import re
-import shutil
 import stat
-import tempfile
 import unicodedata
 import zipfile
 from datetime import datetime
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from bpkit.grading.plan import shown
 from bpkit.grading.records import HandIn
+from bpkit.grading.sandbox import WorkArea
 from bpkit.grading.times import DAY, checked_time, zip_time
 from bpkit.notebook import MAX_NOTEBOOK_BYTES, InvalidNotebook, lesson_of, parse_notebook, split_handed_in_name
 
@@ -37,7 +36,10 @@ class Intake:
 
     def __init__(self, due: datetime | None, lessons: list[str]):
         self.due, self.lessons = due, lessons
-        self.workdir = Path(tempfile.mkdtemp(prefix="bpkit-collect-"))  # 0700: other users cannot read the copies
+        # A locked run folder, 0700 (other users cannot read the copies): one that a run killed with
+        # SIGKILL leaves behind is removed by the next run (sandbox.WorkArea).
+        self.area = WorkArea()
+        self.workdir = self.area.path
         self.skipped: list[tuple[str, str]] = []
         self.copies = self.zips = 0
 
@@ -47,7 +49,7 @@ class Intake:
         try:
             yield
         except BaseException:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.area.close()
             raise
 
     # -- reading: each file once, into a private copy ---------------------------------------------

@@ -71,6 +71,7 @@ class Collection:
     sources: list[tuple[str, str]]  # (source, how it was read): layout and the assignment's lesson
     roster: Roster | None
     workdir: Path | None
+    area: object = field(default=None, repr=False)  # the locked run folder holding workdir (sandbox.WorkArea)
 
     def missing(self) -> list[str]:
         """Roster ids with no record in this collection."""
@@ -79,9 +80,12 @@ class Collection:
 
     def close(self) -> None:
         """Remove the private copies (the records' `file` and extracted zips)."""
-        if self.workdir is not None:
+        if self.area is not None:
+            self.area.close()  # removes workdir, releases the lock
+            self.area = None
+        elif self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
+        self.workdir = None
 
     def __enter__(self) -> Collection:
         return self
