@@ -1,6 +1,7 @@
 """bpkit/grading/channel.py over plain pipes (no kernel, no sandbox): deadlines, nonces, size bounds."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,10 +31,8 @@ def pipes():
     for handle in (process.stdin, process.stdout):
         handle.close()
     for fd in (request_read, reply_write):
-        try:
+        with contextlib.suppress(OSError):  # closed by the test itself
             os.close(fd)
-        except OSError:  # closed by the test itself
-            pass
 
 
 def frame(message) -> bytes:

@@ -97,7 +97,8 @@ def _collect(run: _Run, sources: list[Path]) -> None:
         elif given.suffix.lower() == ".ipynb" and (given.exists() or given.is_symlink()):
             files.append(given)
         elif not given.exists() and not given.is_symlink():
-            run.skipped.append((str(given), "no such file or folder (a mistyped name, or a pattern that matched nothing?)"))
+            run.skipped.append((str(given),
+                                "no such file or folder (a mistyped name, or a pattern that matched nothing?)"))
         else:
             run.skipped.append((str(given), "not a notebook (.ipynb), a folder or a .zip"))
     if files:

@@ -192,7 +192,7 @@ class Intake:
         return self.take(record, data, *checked_time(info.st_mtime, "file time"))
 
     def read_zip(self, path: Path) -> list[HandIn]:
-        """A Canvas or Moodle download (or any zip): checked, written into the private folder, each notebook a record."""
+        """A Canvas or Moodle download (or any zip): checked, written into the private folder, one record a notebook."""
         source = str(path)
         assignment = _lesson_of_zip(path, self.lessons)
         try:
@@ -263,15 +263,14 @@ def _entry_name(info: zipfile.ZipInfo) -> str:
     """The entry's name, read as UTF-8 when the zip did not say (Moodle and Windows zips often do not)."""
     name = info.filename
     if not info.flag_bits & 0x800:
-        try:
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):  # not UTF-8 after all: as it was
             name = name.encode("cp437").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
     return unicodedata.normalize("NFC", name)
 
 
 def _entry_parts(name: str) -> tuple[str, ...] | None:
-    """The entry's path parts, or None when the name is unsafe (absolute, `..`, a drive, control characters, too deep)."""
+    """The entry's path parts, or None when the name is unsafe (absolute, `..`, a drive, control characters,
+    too deep)."""
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         return None
     parts = tuple(p for p in re.split(r"[/\\]", name) if p not in ("", "."))

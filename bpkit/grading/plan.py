@@ -21,7 +21,8 @@ def format_plan(collection: Collection) -> str:
     for record in sorted(collection.records, key=lambda r: (r.student, r.lesson, r.where)):
         notes = []
         if record.late:
-            days = "days unknown" if record.days_late is None else f"{record.days_late} day{'s' * (record.days_late != 1)}"
+            count = record.days_late
+            days = "days unknown" if count is None else f"{count} day{'s' * (count != 1)}"
             notes.append(f"late, {days} ({record.late_from})")
         for kind, why in record.problems.items():
             notes.append(f"{kind}: {why}")
@@ -38,7 +39,8 @@ def format_plan(collection: Collection) -> str:
     counts = {kind: sum(kind in r.problems for r in collection.records) for kind in (NOT_IN_ROSTER, OTHER_NAME)}
     lines.append("")
     lines.append(f"{len(collection.records)} notebooks, {len({r.student for r in collection.records if r.student})} "
-                 f"students, lessons {', '.join(sorted({r.lesson for r in collection.records if r.lesson})) or 'none'}: "
+                 f"students, lessons {', '.join(sorted({r.lesson for r in collection.records if r.lesson})) or 'none'}"
+                 f": "
                  f"{statuses.count('ok')} to grade, {statuses.count(CONFLICT)} in conflict, {statuses.count(INVALID)} "
                  f"invalid, {sum(bool(r.same_as) for r in collection.records)} the same as another, "
                  f"{counts[NOT_IN_ROSTER]} not in the roster, {sum(r.late for r in collection.records)} late")

@@ -13,7 +13,8 @@ INVALID, CONFLICT, NOT_IN_ROSTER, OTHER_NAME = "invalid", "conflict", "not-in-ro
 
 
 class CollectionError(ValueError):
-    """An option of the collection is wrong (a due date, a late penalty, a --student file); the message says what to do."""
+    """An option of the collection is wrong (a due date, a late penalty, a --student file); the message says
+    what to do."""
 
 
 @dataclass

@@ -57,7 +57,8 @@ def parse_late_penalty(text: str) -> LatePenalty:
             raise ValueError
         numbers = [float(p) for p in parts]
     except ValueError:
-        raise CollectionError(f"--late-penalty {str(text)[:40]!r}: write PERCENT_PER_DAY or PERCENT_PER_DAY:MAX_PERCENT, "
+        raise CollectionError(f"--late-penalty {str(text)[:40]!r}: write PERCENT_PER_DAY or "
+                              f"PERCENT_PER_DAY:MAX_PERCENT, "
                               f"e.g. 10 (10 points a day) or 10:50 (at most 50 in all)") from None
     if not all(math.isfinite(n) and 0 <= n <= 100 for n in numbers):
         raise CollectionError(f"--late-penalty {str(text)[:40]!r}: both numbers are percentages from 0 to 100")
@@ -76,7 +77,8 @@ def checked_time(seconds: float, what: str) -> tuple[datetime | None, str, str]:
 
 
 def zip_time(info: zipfile.ZipInfo) -> tuple[datetime | None, str, str]:
-    """When the entry was written: the UTC time of its extended-timestamp field, else its DOS time read as local time."""
+    """When the entry was written: the UTC time of its extended-timestamp field, else its DOS time read as
+    local time."""
     extra = info.extra
     while len(extra) >= 4:
         tag, size = int.from_bytes(extra[:2], "little"), int.from_bytes(extra[2:4], "little")
