@@ -1,17 +1,20 @@
 """`bpkit grade`: run student notebooks in sandboxes and score every exercise of their lesson.
 
-The pipeline, one module per step (bpkit/grading/):
-1. submission  read the file (an unreadable one becomes one `invalid` row), find its lesson, flag
+The command line over the pipeline in bpkit/grading/, steps numbered as in ARCHITECTURE.md:
+0. identity    who handed in what (folders, Canvas/Moodle zips, nbgrader; a roster), for which
+               lesson, late or not; `--plan` prints it and grades nothing;
+1. submission  read the notebook (an unreadable one becomes one `invalid` row), find its lesson, flag
                code that reaches for the checkers' reference answers;
-2. sandbox     a fresh bubblewrap sandbox per submission: read-only system, no network, own PID
-               namespace, a private copy of the submission folder, bpkit without the answers, a
-               memory cap over the whole process tree;
-3. execute     run the student's cells (not the check cells) through IPython in the sandbox, then
-               send each exercise's cases, drawn from this run's secret seed, over a channel
-               whose replies must carry a fresh nonce and are read with a size bound;
-4. judge       compare the returned outputs with the reference answers here, in the grader;
-5. gradebook   grades.csv, summary.csv and feedback/<student>.md, rewritten atomically after each
-               submission, every student-made text cleaned and capped, every row signed.
+2. sandbox     a fresh bubblewrap sandbox per submission (view: an allow-list of what it sees; limits;
+               the course copy without answers; a fork server's child or a sandbox of its own);
+3-4. execute   run the student's cells (not the check cells) through the runner in the sandbox, then
+               send each exercise's cases, drawn from this run's secret seed, over a channel with
+               deadlines, nonces and size-bounded replies;
+5. judge       compare the returned values with the reference answers here, in the grader;
+6. gradebook   rows and feedback/<student>.md, every student-made text cleaned and capped;
+7. store       the SQLite gradebook: one signed transaction per submission (`--resume` goes on from it);
+8. report      the CSV files, LMS imports and report.html, written from the gradebook at the end.
+Steps 1-6 of one notebook are `grading.grader.Grader.grade`, used here and by `--cluster` workers.
 """
 from __future__ import annotations
 

@@ -20,11 +20,16 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from bpkit.notebook import lesson_metadata
+from course_facts import lesson_exercise_ids, lesson_points
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION_01 = ROOT / "solutions" / "01_neurons.ipynb"
 SOLUTION_13 = ROOT / "solutions" / "13_capstone.ipynb"
-LESSON_01_IDS = ("weighted_sum", "neuron_forward", "layer_forward")
+# Lesson 01 as the registry has it: an exercise added there changes these, and no attack's expectation.
+# The attacks themselves define (wrong) lesson-01 functions by name; an exercise they do not define is
+# missing from their notebook and scores 0 like their wrong ones.
+LESSON_01_IDS = tuple(lesson_exercise_ids("01"))
+LESSON_01_POINTS = lesson_points("01")
 
 
 @dataclass
@@ -752,18 +757,6 @@ time.sleep(60)''', NAME=f"asleep-{ctx.token}"))
 
 # -- issue 20: what a sandbox sees, stalls, leftovers ------------------------------------------------
 
-SOLUTION_LINES = '''\
-# Correct lesson-01 functions, written without weighted_sum so each stands alone.
-def neuron_forward(x, w, b, activation):
-    return activation(float(x @ w + b))
-
-
-def layer_forward(X, W, b, activation):
-    Z = X @ W + b
-    return Z, activation(Z)
-'''
-
-
 def reader(ctx: Ctx, secrets: list[str]) -> nbformat.NotebookNode:
     return wrong_notebook(fill('''\
 # ATTACK (read what the grader's user can read but never handed to the grader): the instructor's 0600
@@ -816,7 +809,21 @@ for handle in gc.get_objects():
             os.dup2(empty, fd)''', '# ' + 'x' * 100_000)
 
 
+SOLUTION_LINES = '''\
+# Correct lesson-01 functions, written without weighted_sum so each stands alone.
+def neuron_forward(x, w, b, activation):
+    return activation(float(x @ w + b))
+
+
+def layer_forward(X, W, b, activation):
+    Z = X @ W + b
+    return Z, activation(Z)
+'''
+ENDLESS_RIGHT = ("neuron_forward", "layer_forward")  # what `endless` defines correctly (the rest: not defined)
+
+
 def endless(ctx: Ctx) -> nbformat.NotebookNode:
+    # Only the functions it needs: its cells leave the checks their time under the run's --timeout 20.
     return notebook("01", '''\
 # ATTACK (an endless exercise function): weighted_sum never returns, so the grader interrupts it. The
 # other two functions are right. Expected: weighted_sum 0 (timeout); neuron_forward and layer_forward

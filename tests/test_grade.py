@@ -16,7 +16,6 @@ from nbformat.v4 import new_code_cell
 
 import bpkit.grade
 import bpkit.grading.store
-from bpkit.checks import EXERCISES
 from bpkit.cli import main
 from bpkit.notebook import (
     CHECK_TAG,
@@ -25,15 +24,23 @@ from bpkit.notebook import (
     lesson_metadata,
     tagged_ids,
 )
+from course_facts import lesson_exercise_ids, lesson_points
 
 pytestmark = pytest.mark.slow  # real kernels: about a minute in all (make test runs it, make test-fast not)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01_neurons.ipynb"
 LESSON = ROOT / "lessons" / "01_neurons.ipynb"
-IDS = [eid for eid, exercise in EXERCISES.items() if exercise.lesson == "01"]  # catalogue order
+IDS = lesson_exercise_ids("01")  # catalogue order = notebook order
 STUDENT = {"named_01": "named"}  # file stem -> student id, where the stem ends in a lesson number
-PASS_FIRST_TWO = {"weighted_sum": "pass", "neuron_forward": "pass"}
+EDITED = "layer_forward"  # the exercise these submissions get wrong or hang in; every other one is right
+
+
+def all_pass_but(status: str, *, from_edited_on: bool = False) -> dict[str, str]:
+    """Every lesson-01 exercise passes except EDITED (and, with from_edited_on, every one after it)."""
+    at = IDS.index(EDITED)
+    return {eid: status if i == at or (from_edited_on and i > at) else "pass" for i, eid in enumerate(IDS)}
+
 WRONG_LAYER = '''def layer_forward(X, W, b, activation):
     """Z and A swapped."""
     Z = X @ W + b
@@ -78,7 +85,7 @@ def build_submissions(folder: Path) -> dict[str, Path]:
     nb.cells = [c for c in nb.cells if not is_check_cell(c)]
     notebooks["deleted_checks"] = nb
     nb = with_wrong_layer(nbformat.read(LESSON, as_version=4))  # the released lesson: check cells are tagged
-    for name in ("weighted_sum", "neuron_forward"):
+    for name in (eid for eid in IDS if eid != EDITED):  # every other exercise solved
         nb.cells[index_of(nb, f"def {name}(")] = solution().cells[index_of(solution(), f"def {name}(")]
     cells = []
     for cell in nb.cells:
@@ -179,7 +186,7 @@ def test_submission_files_are_never_modified(batch):
 def test_full_solution_passes_everything(batch, grades):
     assert statuses(grades, "full") == {eid: "pass" for eid in IDS}
     summary = {row["student"]: row for row in read_csv(batch[3] / "summary.csv")}
-    total = sum(EXERCISES[eid].points for eid in IDS)
+    total = lesson_points("01")
     assert summary["full"]["total"] == summary["full"]["max_points"] == str(total)
     assert summary["full"]["percentage"] == "100.0"
     assert "Every exercise passed" in (batch[3] / "feedback" / "full_01.md").read_text()
@@ -192,7 +199,7 @@ def test_untouched_lesson_fails_everything_as_not_implemented(grades):
 
 
 def test_one_wrong_exercise_fails_with_the_checkers_hint(batch, grades):
-    assert statuses(grades, "wrong") == {**PASS_FIRST_TWO, "layer_forward": "fail"}
+    assert statuses(grades, "wrong") == all_pass_but("fail")
     message = grades["wrong"]["layer_forward"]["message"]
     assert "Z and A are swapped" in message
     feedback = (batch[3] / "feedback" / "wrong_01.md").read_text()
@@ -281,13 +288,14 @@ def hangs(tmp_path_factory):
 def test_an_endless_cell_times_out_and_the_exercises_before_it_still_count(hangs):
     code, grades = hangs
     assert code == 0
-    assert statuses(grades, "loop_cell") == {**PASS_FIRST_TWO, "layer_forward": "timeout"}
+    # the cell before EDITED's never ends: exercises defined from there on are not reached
+    assert statuses(grades, "loop_cell") == all_pass_but("timeout", from_edited_on=True)
     assert "ran out of time" in grades["loop_cell"]["layer_forward"]["message"]
 
 
 def test_an_endless_function_times_out_only_its_own_exercise(hangs):
     _, grades = hangs
-    assert statuses(grades, "loop_function") == {**PASS_FIRST_TWO, "layer_forward": "timeout"}
+    assert statuses(grades, "loop_function") == all_pass_but("timeout")
 
 
 # -- resume and failures of the grader itself -----------------------------------------------------

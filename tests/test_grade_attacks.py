@@ -829,8 +829,8 @@ def test_a_latin1_file_name_grades(latin1_run):
     assert len(summary) == 2, f"summary rows: {summary}; {latin1_run.why()}"
     cafe = [row for row in summary if stem_of(row).startswith("caf")]
     assert len(cafe) == 1 and cafe[0]["lesson"] == "01", summary
-    assert cafe[0]["total"] == cafe[0]["max_points"] == "4", cafe
-    assert len(latin1_run.rows(stem_of(cafe[0]))) == 3 and "01" in raw
+    assert cafe[0]["total"] == cafe[0]["max_points"] == str(atk.LESSON_01_POINTS), cafe
+    assert len(latin1_run.rows(stem_of(cafe[0]))) == len(atk.LESSON_01_IDS) and "01" in raw
     assert len(list((latin1_run.out / "feedback").iterdir())) == 2
 
 
@@ -846,7 +846,7 @@ def test_file_names_that_are_formulas_give_no_formula_cell_in_any_csv_export(for
     students = {row["student"] for row in formula_run.grades()}
     assert students == {"honest", *[f"'{name}" for name in FORMULA_NAMES]}, students  # kept, made text
     for name in FORMULA_NAMES:  # graded like anyone else
-        assert formula_run.total(f"{name}_01") == 4, formula_run.rows(f"{name}_01")
+        assert formula_run.total(f"{name}_01") == atk.LESSON_01_POINTS, formula_run.rows(f"{name}_01")
         # every export but unmatched.csv, which lists students missing from a roster (this class has none)
         assert all(f"'{name}" in cells[export] for export in CSV_EXPORTS if export != "exports/unmatched.csv"), name
 
@@ -872,7 +872,7 @@ def test_the_lesson_option_is_the_assignment_and_another_lessons_notebook_is_inv
 def test_resume_does_not_trust_rows_the_grader_did_not_write(resume_runs):
     _, second = resume_runs
     assert_completed(second, ["honest", "cheater", "late"])
-    assert second.total("honest") == 4
+    assert second.total("honest") == atk.LESSON_01_POINTS
     for student in ("cheater", "late"):
         assert second.total(student) == 0, f"{student}: forged rows trusted on --resume: {second.rows(student)}"
         summary = second.summary_of(student)
@@ -906,8 +906,6 @@ def test_a_notebook_reads_nothing_it_was_not_handed(sight_runs, variant):
     """The instructor's 0600 key, a file next to the class, another clone's solutions, --exercises, the
     class zip, a classmate's folder, and any path of the test run: unreadable and unseen with --jobs 2,
     --student, --no-fork-server and --cluster local:2 alike."""
-    from bpkit.checks import EXERCISES
-
     run = sight_runs[variant]
     assert run.rc == 0, run.why()
     by_student: dict = {}
@@ -919,8 +917,7 @@ def test_a_notebook_reads_nothing_it_was_not_handed(sight_runs, variant):
     assert "READER-HITS" not in feedback, f"{variant}: the reader found {feedback[feedback.find('READER-HITS'):][:600]}"
     assert "PRIVATE KEY" not in feedback
     if variant != "student":
-        lesson_01 = [e.id for e in EXERCISES.values() if e.lesson == "01"]
-        assert {r["exercise"]: r["status"] for r in by_student["honest"]} == {i: "pass" for i in lesson_01}
+        assert {r["exercise"]: r["status"] for r in by_student["honest"]} == {i: "pass" for i in atk.LESSON_01_IDS}
 
 
 @needs_sandbox
@@ -934,7 +931,8 @@ def test_a_kernel_that_stops_reading_cannot_stall_the_run(stall_run):
 @needs_sandbox
 def test_an_endless_exercise_costs_only_that_exercise(stall_run):
     status = {row["exercise"]: row["status"] for row in stall_run.rows("endless")}
-    assert status == {"weighted_sum": "timeout", "neuron_forward": "pass", "layer_forward": "pass"}, status
+    expected = {eid: "pass" if eid in atk.ENDLESS_RIGHT else "fail" for eid in atk.LESSON_01_IDS}  # fail: not defined
+    assert status == {**expected, "weighted_sum": "timeout"}, status
 
 
 @needs_sandbox

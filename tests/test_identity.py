@@ -1,4 +1,5 @@
-"""bpkit/grading/identity.py and roster.py: every handed-in notebook lands on the right student and lesson."""
+"""bpkit/grading/identity.py and its parts (records, intake, times, plan), and roster.py: every handed-in
+notebook lands on the right student and lesson."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import collections_fixtures as fx
-from bpkit.grading import identity
+from bpkit.grading import intake, plan, records, times
 from bpkit.grading.identity import (
     CollectionError,
     LatePenalty,
@@ -211,7 +212,7 @@ def test_links_pipes_and_big_files_are_refused_as_rows(tmp_path, monkeypatch):
     os.mkfifo(src / "dan" / "01_neurons.ipynb")
     (src / "eve").symlink_to(fx.ROOT / "solutions")  # a whole folder linked: never searched
     fx._write(src / "fay" / "01_neurons.ipynb", b"{" + b" " * 40_000 + b"}")
-    monkeypatch.setattr(identity, "MAX_NOTEBOOK_BYTES", 30_000)  # alice's notebook is 17 kB
+    monkeypatch.setattr(intake, "MAX_NOTEBOOK_BYTES", 30_000)  # alice's notebook is 17 kB
     monkeypatch.chdir(tmp_path)
     with collect([Path("class")], None) as collection:
         found = {r.student: r for r in collection.records}
@@ -278,7 +279,8 @@ def test_unsafe_zip_entries_are_refused_and_nothing_is_written_outside(tmp_path,
                             ("ok_01.ipynb", "invalid"), ("ok_01.ipynb", "ok")]
         assert "symbolic link" in next(r for r in collection.records if r.path == "link_01.ipynb").problems["invalid"]
         assert [where for where, _ in collection.skipped] == ["lesson01.zip/notes/../../x.csv"]
-        assert {p.name for p in collection.workdir.rglob("*") if p.is_file() and p.name != ".lock"} == {"ok_01.ipynb", "00001.ipynb"}
+        written = {p.name for p in collection.workdir.rglob("*") if p.is_file()} - {".lock"}  # the run folder's lock
+        assert written == {"ok_01.ipynb", "00001.ipynb"}
     assert not list(tmp_path.parent.glob("evil_01.ipynb")) and not Path("/abs_01.ipynb").exists()
 
 
@@ -286,14 +288,14 @@ def test_a_zip_bomb_and_a_non_zip_are_one_clear_row(tmp_path, monkeypatch):
     with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("a_01.ipynb", b"\0" * 3_000_000)  # 3 MB that compress to 3 KB
     (tmp_path / "fake.zip").write_bytes(b"not a zip at all")
-    monkeypatch.setattr(identity, "MAX_ZIP_BYTES", 2_000_000)
+    monkeypatch.setattr(intake, "MAX_ZIP_BYTES", 2_000_000)
     monkeypatch.chdir(tmp_path)
     with collect([Path("bomb.zip"), Path("fake.zip")], None) as collection:
         bomb, fake = collection.records
         assert (bomb.where, bomb.status) == ("bomb.zip", "invalid") and "zip bomb" in bomb.problems["invalid"]
         assert (fake.where, fake.status) == ("fake.zip", "invalid") and "not a readable zip" in fake.problems["invalid"]
         assert not list(collection.workdir.rglob("*.ipynb"))
-    monkeypatch.setattr(identity, "MAX_ZIP_ENTRIES", 0)
+    monkeypatch.setattr(intake, "MAX_ZIP_ENTRIES", 0)
     with collect([Path("bomb.zip")], None) as collection:
         assert "entries, over 0" in collection.records[0].problems["invalid"]
 
@@ -302,15 +304,15 @@ def test_a_zip_entry_time_in_the_extended_field_is_utc(tmp_path):
     info = zipfile.ZipInfo("a_01.ipynb", date_time=(2000, 1, 1, 0, 0, 0))
     stamp = int(datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc).timestamp())
     info.extra = (0x5455).to_bytes(2, "little") + (5).to_bytes(2, "little") + b"\x01" + stamp.to_bytes(4, "little")
-    assert identity._zip_time(info)[0] == datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc)
-    assert identity._zip_time(zipfile.ZipInfo("x", date_time=(1980, 0, 0, 0, 0, 0)))[0] is None
+    assert times.zip_time(info)[0] == datetime(2026, 11, 2, 6, 0, tzinfo=timezone.utc)
+    assert times.zip_time(zipfile.ZipInfo("x", date_time=(1980, 0, 0, 0, 0, 0)))[0] is None
 
 
 # -- times, due, penalties ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -1e20, 1e20, -86400.0, 299_000_000_000.0])
 def test_no_timestamp_crashes(seconds):
-    moment, what, why = identity._checked_time(seconds, "file time")
+    moment, what, why = times.checked_time(seconds, "file time")
     assert moment is None and why.startswith("file time")
 
 
@@ -343,7 +345,7 @@ def test_a_dos_zip_time_is_local_time(monkeypatch):
     for zone, hour in (("UTC", 6), ("Etc/GMT-2", 4)):  # GMT-2 is two hours ahead of UTC (POSIX sign)
         monkeypatch.setenv("TZ", zone)
         time.tzset()
-        assert identity._zip_time(info)[0] == datetime(2026, 11, 2, hour, 0, tzinfo=timezone.utc)
+        assert times.zip_time(info)[0] == datetime(2026, 11, 2, hour, 0, tzinfo=timezone.utc)
     monkeypatch.undo()
     time.tzset()
 
@@ -445,3 +447,43 @@ def test_plan_keeps_names_as_data_but_not_terminal_controls(tmp_path, monkeypatc
         assert "=HYPERLINK(x)" in {r.student for r in collection.records}
         plan = format_plan(collection)
     assert "=HYPERLINK(x)" in plan and "\u202e" not in plan and "eve?gnp" in plan
+
+
+# -- records and the plan ------------------------------------------------------------------------------
+
+def test_conflicts_are_marked_between_different_files_and_a_repeat_is_graded_once():
+    def record(path: str, digest: str) -> records.HandIn:
+        return records.HandIn("in", path, "files", student="ann", lesson="01", digest=digest)
+
+    first, same, other = record("a_01.ipynb", "d1"), record("b_01.ipynb", "d1"), record("c_01.ipynb", "d2")
+    records.mark_conflicts([first, same, other])
+    assert (first.status, same.status, other.status) == (records.CONFLICT, "ok", records.CONFLICT)
+    assert same.same_as == "in/a_01.ipynb" and "c_01.ipynb" in first.problems[records.CONFLICT]
+    assert "--student ann" in other.problems[records.CONFLICT]
+
+
+def test_the_plan_shows_no_control_or_direction_characters():
+    assert plan.shown("evil\u202eburi.ipynb\x1b[31m", 100) == "evil?buri.ipynb?[31m"
+    assert plan.shown("x" * 50, 10) == "xxxxxxx..."
+
+
+def test_the_copies_of_a_killed_run_are_removed_by_the_next_collection(tmp_path, monkeypatch):
+    """A run killed with SIGKILL cannot remove its private copies: the next run does (issue 20's stall run)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    (tmp_path / "class").mkdir()
+    fx._write(tmp_path / "class" / "ann_01.ipynb", fx.notebook("01", True))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    code = ("import os, sys\nfrom pathlib import Path\nfrom bpkit.grading.identity import collect\n"
+            "print(collect([Path(sys.argv[1])], None).workdir, flush=True)\nos._exit(0)  # no clean-up, as if killed")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "class")], capture_output=True, text=True,
+                          env={**os.environ, "TMPDIR": str(temp)}, cwd=fx.ROOT, check=True)
+    left = Path(done.stdout.strip())
+    assert left.is_relative_to(temp) and any(left.rglob("*.ipynb"))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with collect([tmp_path / "class"], None) as collection:
+        assert not left.exists() and collection.workdir.exists()
+    assert not collection.records[0].file.exists()

@@ -9,6 +9,7 @@ to bpkit.x, and to bpkit.x.y when that is a module.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,25 @@ def test_the_library_does_not_read_its_callers_frames_or_bytecode():
                 modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module]
                 found.extend(f"{name}:{node.lineno} import dis" for module in modules if module == "dis")
     assert found == []
+
+
+GRADING_MAX_LINES = 400
+TESTS = Path(__file__).resolve().parent
+
+
+def test_every_grading_module_is_small_and_imported_by_a_test():
+    """One responsibility a module (issue 23): none over 400 lines, and each one has a test of its own
+    that imports it by name (`bpkit.grading.x` or `from bpkit.grading import x`), not only through others."""
+    texts = [path.read_text(encoding="utf-8") for path in TESTS.glob("*.py")]
+    grading = {name: path for name, path in MODULES.items() if name.startswith("bpkit.grading.")}
+    assert len(grading) > 10  # the walk found the package
+    lines = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in grading.items()}
+    too_long = {name: n for name, n in lines.items() if n > GRADING_MAX_LINES}
+    assert too_long == {}, f"over {GRADING_MAX_LINES} lines: {too_long}"
+    untested = []
+    for name in (n for n, path in grading.items() if path.parent.name == "grading"):  # answer_free/: course-copy files
+        short = name.rsplit(".", 1)[1]
+        named = re.compile(rf"\b{re.escape(name)}\b|from bpkit\.grading import [\w, (\n]*\b{short}\b")
+        if not any(named.search(text) for text in texts):
+            untested.append(name)
+    assert untested == [], f"grading modules no test imports: {untested}"

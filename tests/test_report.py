@@ -18,7 +18,9 @@ import pytest
 from bpkit.checks import EXERCISES
 from bpkit.grading.gradebook import Result, make_row
 from bpkit.grading.report import write_exports
-from bpkit.grading.store import Store, csv_cell, csv_text
+from bpkit.grading.store import Store
+from bpkit.grading.tables import csv_cell, csv_text
+from course_facts import exercise_points, lesson_points
 
 STARTS = ["=", "+", "-", "@", "\t", "\r"]
 CSV_EXPORTS = {"grades", "summary", "history", "table", "nbgrader", "canvas", "moodle", "unmatched"}
@@ -118,9 +120,11 @@ def test_no_cell_of_any_csv_export_is_a_formula_and_every_value_is_kept(tmp_path
     assert "'-1.0 expected, =SUM(A1) received" in every["grades"]
     assert any(cell.endswith("_01.ipynb") and cell.startswith("'=HYPERLINK") for cell in every["history"])
     canvas = read_cells(csvs["canvas"])
-    points = canvas[0].index("bpkit lesson 01 (4 points)")
-    # Points Possible (4), then the roster's students only: 0, missing (blank), 2; numbers unquoted
-    assert sorted(row[points] for row in canvas[1:]) == ["", "0", "2", "4"]
+    most = lesson_points("01")
+    points = canvas[0].index(f"bpkit lesson 01 ({most} points)")
+    # Points Possible, then the roster's students only: 0, missing (blank), the first two exercises'; unquoted
+    two = sum(exercise_points(eid) for eid in IDS[:2])
+    assert sorted(row[points] for row in canvas[1:]) == sorted(["", "0", str(two), str(most)])
 
 
 def modes(root: Path) -> dict[str, str]:
