@@ -213,7 +213,7 @@ def test_a_fresh_install_from_the_wheel_gives_14_lessons_and_14_solutions(jupyte
         assert sorted(p.name for p in (tmp_path / command).glob("*.ipynb")) == \
             sorted(p.name for p in (ROOT / command).glob("*.ipynb"))
     # The grader's sandbox gets a copy of the installed package: never with the solutions in it.
-    code = "import pathlib, sys; from bpkit.grading.sandbox import build_course_copy as b; " \
+    code = "import pathlib, sys; from bpkit.grading.course_copy import build_course_copy as b; " \
            "print(sorted(p.name for p in b(pathlib.Path(sys.argv[1])).iterdir()))"
     listing = subprocess.run([str(venv / "bin" / "python"), "-c", code, str(tmp_path / "copy")], cwd=tmp_path,
                              capture_output=True, text=True, check=True).stdout

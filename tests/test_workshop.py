@@ -23,6 +23,7 @@ import csv
 import html.parser
 import io
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -180,14 +181,16 @@ def expected_summary(state: dict, subs: Path) -> dict[tuple[str, str], dict]:
             total=str(exp["total"]), max_points=str(exp["max_points"]), percentage=pct(exp["total"], exp["max_points"]),
             flags="" if student in NAMES else "not-in-roster", sandbox="bwrap",
             submission=str((subs / sub["file"]).resolve()), submitted_at=iso(sub["mtime"]),
-            late="yes" if sub["mtime"] > DUE_TS else "no")
+            late="yes" if sub["mtime"] > DUE_TS else "no",
+            days_late=str(math.ceil((sub["mtime"] - DUE_TS) / (24 * HOUR))) if sub["mtime"] > DUE_TS else "",
+            raw_total=str(exp["total"]), late_penalty="", overrides="")  # no penalty nor override in this class
     handed_lessons = sorted({lesson for _, lesson in counts})
     for student in ROSTER_IDS:
         for lesson in handed_lessons:
             rows.setdefault((student, lesson), dict(
                 student=student, name=NAMES[student], lesson=lesson, status="missing", total="0",
                 max_points=str(MAX[lesson]), percentage="0.0", flags="", sandbox="", submission="", submitted_at="",
-                late=""))
+                late="", days_late="", raw_total="0", late_penalty="", overrides=""))
     return rows
 
 
@@ -709,12 +712,14 @@ def test_report_most_frequent_hints_match_grades_csv(workshop):
 def test_report_lists_the_submissions_that_need_a_look_and_every_student(workshop):
     report = parse_report(workshop["out"] / "report.html")
     summary = expected_summary(FINAL, workshop["subs"])
-    look = sorted((r["student"], r["lesson"], r["status"], r["flags"], Path(r["submission"]).name)
-                  for r in summary.values() if r["flags"] or r["status"] in ("incomplete", "invalid"))
-    assert look == [("ivan", "01", "invalid", "", "ivan_01.ipynb"), ("kim", "01", "incomplete", "", "kim_01.ipynb"),
-                    (OUTSIDER, "01", "graded", "not-in-roster", "oscar_01.ipynb")]
+    look = sorted((r["student"], r["lesson"], r["status"], r["flags"],
+                   f"late by {r['days_late']} d" if r["late"] == "yes" else "", "", r["submission"])
+                  for r in summary.values()
+                  if r["flags"] or r["status"] in ("incomplete", "invalid") or r["late"] == "yes")
+    assert [(s, lesson) for s, lesson, *_ in look] == [
+        ("bob", "06"), ("carol", "01"), ("heidi", "06"), ("ivan", "01"), ("kim", "01"), (OUTSIDER, "01")]
     attention = report.tables["attention"]
-    assert attention[0] == ["student", "lesson", "status", "flags", "file"]
+    assert attention[0] == ["student", "lesson", "status", "flags", "late", "overrides", "file"]
     assert sorted(map(tuple, attention[1:])) == look
     students = report.tables["students"]
     assert students[0] == ["student", "name", "lesson_01", "lesson_04", "lesson_06"]
@@ -805,7 +810,9 @@ def test_the_report_opens_in_chromium_with_both_plots_and_every_table(workshop):
     pass_rates = len(expected_pass_rates(FINAL))
     hints = min(15, len(Counter((r["exercise"], hint_of(r["message"])) for r in workshop["final"]["grades"]["rows"]
                                 if r["status"] == "fail" and "not implemented yet" not in r["message"])))
-    expected_rows = {"#pass-rate-table": 1 + pass_rates, "#hints": 1 + hints, "#attention": 1 + 3,
+    need_a_look = sum(1 for r in expected_summary(FINAL, workshop["subs"]).values()
+                      if r["flags"] or r["status"] in ("incomplete", "invalid") or r["late"] == "yes")
+    expected_rows = {"#pass-rate-table": 1 + pass_rates, "#hints": 1 + hints, "#attention": 1 + need_a_look,
                      "#students": 1 + len(ROSTER) + 1}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as manager:
