@@ -224,7 +224,7 @@ def document_is_unsaved(page) -> bool:
 def error_outputs(cells: list[dict]) -> list[dict]:
     """Every error output (an exception with its traceback), with the cell index."""
     return [
-        {"cell": i, "ename": o.get("ename"), "evalue": o.get("evalue")}
+        {"cell": i, "ename": o.get("ename"), "evalue": o.get("evalue"), "traceback": o.get("traceback") or []}
         for i, cell in enumerate(cells)
         for o in cell["outputs"]
         if o.get("output_type") == "error"

@@ -192,5 +192,10 @@ def test_learner_lesson_shows_not_implemented_yet(course):
     # check saying "not implemented yet", and every error must be a stub or a check of a stub.
     assert NOT_IMPLEMENTED in (errors[0]["evalue"] or ""), f"{LEARNER}: first error {errors[0]}"
     assert all(e["ename"] in {"CheckFailure", "NotImplementedError"} for e in errors), errors
+    # No traceback (issue 21): a demo cell waiting for an exercise and a check cell each show their one
+    # message, never the stack of frames through the stub.
+    frames = [e for e in errors if any(mark in line for line in e["traceback"]
+                                       for mark in ("Traceback (most recent call last)", "Cell In[", 'File "'))]
+    assert frames == [], f"{LEARNER}: tracebacks {frames}"
     assert obs.not_implemented_visible
     assert obs.unsaved and obs.screenshot is not None
