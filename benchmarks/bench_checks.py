@@ -9,6 +9,7 @@ slowest check, the median check, and how many answer within 2 s and the median w
 targets of issue 22). Writes the figures into benchmarks/latest.json under "checks". A benchmark,
 not a test: the numbers depend on the machine and on what else runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,15 +51,22 @@ def measure(ids: list[str]) -> list[dict]:
         reference, _ = time_check(exercise, exercise.reference)
         mistakes = []
         for mistake in exercise.mistakes:
+
             def learner(*args, _fn=mistake.fn, **kwargs):  # the learner's own function, as in a notebook
                 return _fn(*args, **kwargs)
 
             seconds, outcome = time_check(exercise, learner)
             mistakes.append({"seconds": seconds, "outcome": outcome})
-        rows.append({"exercise": exercise_id, "reference": reference,
-                     "mistake_max": max(m["seconds"] for m in mistakes),
-                     "mistake_median": statistics.median(m["seconds"] for m in mistakes),
-                     "mistakes": len(mistakes), "mistakes_passing": sum(m["outcome"] == "pass" for m in mistakes)})
+        rows.append(
+            {
+                "exercise": exercise_id,
+                "reference": reference,
+                "mistake_max": max(m["seconds"] for m in mistakes),
+                "mistake_median": statistics.median(m["seconds"] for m in mistakes),
+                "mistakes": len(mistakes),
+                "mistakes_passing": sum(m["outcome"] == "pass" for m in mistakes),
+            }
+        )
     return rows
 
 
@@ -66,12 +74,17 @@ def summary(rows: list[dict]) -> dict:
     every = [r["reference"] for r in rows] + [r["mistake_max"] for r in rows]
     checks = [r["reference"] for r in rows]
     all_checks = sorted(every)
-    return {"exercises": len(rows), "checks": sum(1 + r["mistakes"] for r in rows),
-            "slowest": max(every), "slowest_exercise": max(rows, key=lambda r: max(r["reference"], r["mistake_max"]))["exercise"],
-            "median_reference": statistics.median(checks),
-            "median_mistake": statistics.median(r["mistake_median"] for r in rows),
-            "within_2s": sum(t <= SLOWEST_ALLOWED for t in all_checks), "timed": len(all_checks),
-            "mistakes_passing": sum(r["mistakes_passing"] for r in rows)}
+    return {
+        "exercises": len(rows),
+        "checks": sum(1 + r["mistakes"] for r in rows),
+        "slowest": max(every),
+        "slowest_exercise": max(rows, key=lambda r: max(r["reference"], r["mistake_max"]))["exercise"],
+        "median_reference": statistics.median(checks),
+        "median_mistake": statistics.median(r["mistake_median"] for r in rows),
+        "within_2s": sum(t <= SLOWEST_ALLOWED for t in all_checks),
+        "timed": len(all_checks),
+        "mistakes_passing": sum(r["mistakes_passing"] for r in rows),
+    }
 
 
 def main() -> None:
@@ -82,13 +95,18 @@ def main() -> None:
     rows = measure(ids)
     print(f"{'exercise':24s} {'reference':>10s} {'mistakes':>9s} {'slowest':>9s} {'median':>9s}")
     for r in rows:
-        print(f"{r['exercise']:24s} {r['reference']:9.3f}s {r['mistakes']:9d} {r['mistake_max']:8.3f}s {r['mistake_median']:8.3f}s")
+        print(
+            f"{r['exercise']:24s} {r['reference']:9.3f}s {r['mistakes']:9d} {r['mistake_max']:8.3f}s "
+            f"{r['mistake_median']:8.3f}s"
+        )
     s = summary(rows)
     ok = s["slowest"] <= SLOWEST_ALLOWED and max(s["median_reference"], s["median_mistake"]) <= MEDIAN_ALLOWED
-    print(f"\n{s['exercises']} exercises, {s['checks']} checks ({os.cpu_count()} cores): slowest {s['slowest']:.2f} s "
-          f"({s['slowest_exercise']}), median {s['median_reference']:.3f} s on the reference and "
-          f"{s['median_mistake']:.3f} s on a mistake; registered mistakes that pass: {s['mistakes_passing']}; "
-          f"targets (every check <= {SLOWEST_ALLOWED:g} s, median <= {MEDIAN_ALLOWED:g} s): {'met' if ok else 'NOT met'}")
+    print(
+        f"\n{s['exercises']} exercises, {s['checks']} checks ({os.cpu_count()} cores): slowest {s['slowest']:.2f} s "
+        f"({s['slowest_exercise']}), median {s['median_reference']:.3f} s on the reference and "
+        f"{s['median_mistake']:.3f} s on a mistake; registered mistakes that pass: {s['mistakes_passing']}; "
+        f"targets (every check <= {SLOWEST_ALLOWED:g} s, median <= {MEDIAN_ALLOWED:g} s): {'met' if ok else 'NOT met'}"
+    )
     if not args.only:
         data = json.loads(OUT.read_text()) if OUT.exists() else {}
         data["checks"] = {"machine": platform.platform(), "cores": os.cpu_count(), "summary": s, "rows": rows}

@@ -13,6 +13,7 @@ per submission (fork server), and for the big class: total time, seconds per sub
 grader's peak memory (VmHWM of its process, polled). Writes the figures into benchmarks/latest.json
 under "grading". A benchmark, not a test: the numbers depend on the machine and on what else runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,9 @@ LESSONS = {"01": "01_neurons.ipynb", "06": "06_backprop.ipynb", "13": "13_capsto
 def export_before(dest: Path, commit: str = BEFORE_COMMIT) -> Path | None:
     """The bpkit package of `commit`, unpacked into dest (None outside a git checkout)."""
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "bpkit"], check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", commit, "bpkit"], check=True, capture_output=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     dest.mkdir(parents=True)
@@ -46,19 +48,46 @@ def export_before(dest: Path, commit: str = BEFORE_COMMIT) -> Path | None:
     return dest
 
 
-def run_grader(files: list[Path], out: Path, jobs: int, mode: str, before: Path | None,
-               previous: Path | None = None) -> dict:
+def run_grader(
+    files: list[Path], out: Path, jobs: int, mode: str, before: Path | None, previous: Path | None = None
+) -> dict:
     """One grading run in a subprocess; wall seconds, grader peak memory and the --json summary."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     if mode == "previous":  # the fork server of PREVIOUS_COMMIT, its package first on the path
         env["PYTHONPATH"] = str(previous)
     if mode == "before":
         env["PYTHONPATH"] = str(before)
-        command = [sys.executable, "-m", "bpkit", "grade", *map(str, files), "--out", str(out), "--jobs", str(jobs),
-                   "--timeout", "300"]
+        command = [
+            sys.executable,
+            "-m",
+            "bpkit",
+            "grade",
+            *map(str, files),
+            "--out",
+            str(out),
+            "--jobs",
+            str(jobs),
+            "--timeout",
+            "300",
+        ]
     else:
-        command = [sys.executable, "-m", "bpkit", "grade", *map(str, files), "--out", str(out), "--jobs", str(jobs),
-                   "--timeout", "300", "--quiet", "--json", "--seed", "1"]
+        command = [
+            sys.executable,
+            "-m",
+            "bpkit",
+            "grade",
+            *map(str, files),
+            "--out",
+            str(out),
+            "--jobs",
+            str(jobs),
+            "--timeout",
+            "300",
+            "--quiet",
+            "--json",
+            "--seed",
+            "1",
+        ]
         if mode == "sandbox":
             command.append("--no-fork-server")
         elif mode.startswith("cluster"):
@@ -91,8 +120,12 @@ def run_grader(files: list[Path], out: Path, jobs: int, mode: str, before: Path 
         raise SystemExit(f"{mode} grading did not pass every exercise: {statuses}; {stderr[-1000:]}")
     summary = json.loads(stdout) if mode != "before" else {}
     cpu = [r["kernel_cpu_seconds"] for r in summary.get("results", [])]
-    return {"seconds": seconds, "per_submission": seconds / len(files), "peak_mb": peak[0] / 2**20,
-            "kernel_cpu_per_submission": sum(cpu) / len(cpu) if cpu else None}
+    return {
+        "seconds": seconds,
+        "per_submission": seconds / len(files),
+        "peak_mb": peak[0] / 2**20,
+        "kernel_cpu_per_submission": sum(cpu) / len(cpu) if cpu else None,
+    }
 
 
 def copies(lesson: str, n: int, folder: Path) -> list[Path]:
@@ -108,8 +141,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer copies; skip the 1,000-submission runs")
     parser.add_argument("--class-size", type=int, default=1000)
-    parser.add_argument("--lessons", nargs="+", default=list(LESSONS), choices=list(LESSONS),
-                        help="lessons to time (default: all three)")
+    parser.add_argument(
+        "--lessons",
+        nargs="+",
+        default=list(LESSONS),
+        choices=list(LESSONS),
+        help="lessons to time (default: all three)",
+    )
     parser.add_argument("--no-before", action="store_true", help=f"skip the grader of {BEFORE_COMMIT} (no sandbox)")
     args = parser.parse_args()
     n = {"01": 6, "06": 3, "13": 2} if args.quick else {"01": 40, "06": 8, "13": 4}
@@ -119,27 +157,40 @@ def main() -> None:
         before = None if args.no_before else export_before(tmp / "before")
         previous = export_before(tmp / "previous", PREVIOUS_COMMIT)
         modes = (["before"] if before else []) + (["previous"] if previous else []) + ["sandbox", "forkserver"]
-        print(f"paths compared: {', '.join(modes)}  (before = commit {BEFORE_COMMIT}, no sandbox; previous = "
-              f"commit {PREVIOUS_COMMIT}, fork server in a deny-list sandbox; sandbox and forkserver: this tree)")
-        print(f"{'lesson':>6} {'jobs':>4} " + " ".join(f"{m + ' s/sub':>16}" for m in modes) + "  fork-server kernel CPU s/sub")
+        print(
+            f"paths compared: {', '.join(modes)}  (before = commit {BEFORE_COMMIT}, no sandbox; previous = "
+            f"commit {PREVIOUS_COMMIT}, fork server in a deny-list sandbox; sandbox and forkserver: this tree)"
+        )
+        print(
+            f"{'lesson':>6} {'jobs':>4} "
+            + " ".join(f"{m + ' s/sub':>16}" for m in modes)
+            + "  fork-server kernel CPU s/sub"
+        )
         for lesson in args.lessons:
             files = copies(lesson, n[lesson], tmp / f"subs{lesson}")
             run_grader(files[:1], tmp / f"warm{lesson}", 1, "forkserver", before)  # caches warm, not timed
             for jobs in (1, 2):
                 row = {m: run_grader(files, tmp / f"out-{lesson}-{jobs}-{m}", jobs, m, before, previous) for m in modes}
                 figures["per_lesson"][f"{lesson}/jobs{jobs}"] = {
-                    m: round(r["per_submission"], 3) for m, r in row.items()} | {
+                    m: round(r["per_submission"], 3) for m, r in row.items()
+                } | {
                     "forkserver_kernel_cpu": round(row["forkserver"]["kernel_cpu_per_submission"], 3),
-                    "copies": len(files)}
-                print(f"{lesson:>6} {jobs:>4} " + " ".join(f"{row[m]['per_submission']:>16.2f}" for m in modes)
-                      + f"  {row['forkserver']['kernel_cpu_per_submission']:.2f}")
+                    "copies": len(files),
+                }
+                print(
+                    f"{lesson:>6} {jobs:>4} "
+                    + " ".join(f"{row[m]['per_submission']:>16.2f}" for m in modes)
+                    + f"  {row['forkserver']['kernel_cpu_per_submission']:.2f}"
+                )
         if not args.quick:
             files = copies("01", args.class_size, tmp / "class")
             for mode in ("forkserver", "cluster=local:2"):
                 result = run_grader(files, tmp / f"class-{mode.replace(':', '')}", 2, mode, before)
                 figures["class"][mode] = {k: round(v, 3) for k, v in result.items() if v is not None}
-                print(f"{args.class_size} lesson-01 submissions, {mode}, --jobs 2: {result['seconds']:.0f} s, "
-                      f"{result['per_submission']:.2f} s/submission, grader peak {result['peak_mb']:.0f} MB")
+                print(
+                    f"{args.class_size} lesson-01 submissions, {mode}, --jobs 2: {result['seconds']:.0f} s, "
+                    f"{result['per_submission']:.2f} s/submission, grader peak {result['peak_mb']:.0f} MB"
+                )
     latest = ROOT / "benchmarks" / "latest.json"
     data = json.loads(latest.read_text()) if latest.exists() else {}
     old = data.get("grading", {})

@@ -1,4 +1,5 @@
 """The scalar engine at scale: a 1,000,000-node graph, and how far recursion would get."""
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,13 @@ def million_node_graph() -> dict:
     start = time.perf_counter()
     root.backward()
     backward = time.perf_counter() - start
-    return {"nodes": nodes, "build_s": build, "backward_s": backward,
-            "build_nodes_per_s": nodes / build, "backward_nodes_per_s": nodes / backward}
+    return {
+        "nodes": nodes,
+        "build_s": build,
+        "backward_s": backward,
+        "build_nodes_per_s": nodes / build,
+        "backward_nodes_per_s": nodes / backward,
+    }
 
 
 def largest_recursive_graph() -> tuple[int, int]:

@@ -6,6 +6,7 @@ shell channel for the explorer's Output widget while waiting on that channel for
 (see bpkit/widgets.py). This runs the solution notebook N times in a row, each in a fresh kernel, with
 a per-cell timeout far above a normal run, and prints the seconds of each run and of its slowest cell.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,13 @@ def _seconds(start: str, end: str) -> float:
 def run_once(timeout: int) -> dict:
     """One headless run: {"seconds", "slowest_cell", "slowest_cell_seconds", "error"}."""
     nb = nbformat.read(LESSON, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                            resources={"metadata": {"path": str(LESSON.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=True,
+        resources={"metadata": {"path": str(LESSON.parent)}},
+    )
     start = time.perf_counter()
     error = None
     try:
@@ -40,9 +46,12 @@ def run_once(timeout: int) -> dict:
     except Exception as exc:  # a timeout is the stall this looks for; record any failure and go on
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
     seconds = time.perf_counter() - start
-    cells = [(index, _seconds(c.metadata.execution["iopub.execute_input"], c.metadata.execution["shell.execute_reply"]))
-             for index, c in enumerate(nb.cells)
-             if c.cell_type == "code" and {"iopub.execute_input", "shell.execute_reply"} <= set(c.metadata.get("execution", {}))]
+    cells = [
+        (index, _seconds(c.metadata.execution["iopub.execute_input"], c.metadata.execution["shell.execute_reply"]))
+        for index, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        and {"iopub.execute_input", "shell.execute_reply"} <= set(c.metadata.get("execution", {}))
+    ]
     slowest = max(cells, key=lambda item: item[1]) if cells else (None, 0.0)
     return {"seconds": seconds, "slowest_cell": slowest[0], "slowest_cell_seconds": slowest[1], "error": error}
 
@@ -56,12 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     for number in range(1, args.runs + 1):
         run = run_once(args.timeout)
         runs.append(run)
-        print(f"run {number:2d}: {run['seconds']:6.1f} s, slowest cell {run['slowest_cell']} "
-              f"({run['slowest_cell_seconds']:.1f} s){'  ' + run['error'] if run['error'] else ''}", flush=True)
+        print(
+            f"run {number:2d}: {run['seconds']:6.1f} s, slowest cell {run['slowest_cell']} "
+            f"({run['slowest_cell_seconds']:.1f} s){'  ' + run['error'] if run['error'] else ''}",
+            flush=True,
+        )
     seconds = [r["seconds"] for r in runs]
     failed = sum(r["error"] is not None for r in runs)
-    print(f"{args.runs} runs: {failed} failed or stalled; median {statistics.median(seconds):.1f} s, "
-          f"max {max(seconds):.1f} s, slowest cell {max(r['slowest_cell_seconds'] for r in runs):.1f} s")
+    print(
+        f"{args.runs} runs: {failed} failed or stalled; median {statistics.median(seconds):.1f} s, "
+        f"max {max(seconds):.1f} s, slowest cell {max(r['slowest_cell_seconds'] for r in runs):.1f} s"
+    )
     OUT.write_text(json.dumps({"lesson": LESSON.name, "timeout": args.timeout, "runs": runs}, indent=1) + "\n")
     return 1 if failed else 0
 

@@ -1,4 +1,5 @@
 """Seconds to execute every solution notebook, one fresh kernel each (what the nbval run costs)."""
+
 from __future__ import annotations
 
 import time
@@ -16,6 +17,8 @@ def time_notebooks() -> dict[str, float]:
     for path in sorted(SOLUTIONS.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(SOLUTIONS)}}).execute()
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(SOLUTIONS)}}
+        ).execute()
         seconds[path.name] = time.perf_counter() - start
     return seconds

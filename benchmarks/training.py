@@ -4,6 +4,7 @@ Every contender trains on the same synthetic MNIST-shaped data (random pixels, r
 the cost of a step does not depend on what the pixels show) for one epoch, in the same order,
 with softmax cross-entropy and plain SGD, and computes the loss of every batch.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,12 @@ def init_weights(dtype, seed: int = 1) -> list[np.ndarray]:
 
 def bpkit_model(dtype) -> Sequential:
     """784-100-10 as mlp() builds it (the first layer, fed the data, skips dx), with the shared weights."""
-    model = Sequential(Linear(D_IN, HIDDEN, np.random.default_rng(0), input_grad=False), ReLU(),
-                       Linear(HIDDEN, CLASSES, np.random.default_rng(0)), dtype=dtype)
+    model = Sequential(
+        Linear(D_IN, HIDDEN, np.random.default_rng(0), input_grad=False),
+        ReLU(),
+        Linear(HIDDEN, CLASSES, np.random.default_rng(0)),
+        dtype=dtype,
+    )
     for p, w in zip(model.parameters(), init_weights(dtype)):
         p.data[...] = w
     return model
@@ -133,7 +138,9 @@ def epoch_torch(X: np.ndarray, y: np.ndarray, batch: int) -> float:
 
     torch.set_num_threads(blas_threads())  # as many threads as NumPy's BLAS: a like-for-like comparison
     dtype = torch.float64 if X.dtype == np.float64 else torch.float32
-    model = torch.nn.Sequential(torch.nn.Linear(D_IN, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, CLASSES)).to(dtype)
+    model = torch.nn.Sequential(torch.nn.Linear(D_IN, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, CLASSES)).to(
+        dtype
+    )
     with torch.no_grad():
         W1, b1, W2, b2 = init_weights(X.dtype)
         model[0].weight.copy_(torch.from_numpy(W1.T.copy()))

@@ -5,6 +5,7 @@ gives a learner the whole toolkit; each name lives in the module of its responsi
 (bpkit.engine, bpkit.layers, ...). Names load on first use, so `import bpkit` stays fast for the
 grader and the checks.
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -17,8 +18,16 @@ _EXPORTS = {
     "optim": ["SGD", "Momentum", "RMSProp", "Adam", "clip_grad_norm"],
     "init": ["xavier_normal", "xavier_uniform", "he_normal", "normal"],
     "gradcheck": ["numerical_gradient", "relative_error", "check_layer", "check_model"],
-    "data": ["make_moons", "make_spirals", "make_xor", "make_house_prices", "train_test_split",
-             "standardiser", "load_digits", "load_mnist"],
+    "data": [
+        "make_moons",
+        "make_spirals",
+        "make_xor",
+        "make_house_prices",
+        "train_test_split",
+        "standardiser",
+        "load_digits",
+        "load_mnist",
+    ],
     "train": ["fit", "History", "evaluate", "predict", "train_classifier"],
     "metrics": ["accuracy", "confusion_matrix"],
 }

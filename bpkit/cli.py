@@ -1,8 +1,8 @@
 """The `bpkit` command: dispatches to lessons, solutions, lab, progress, release, grade and setup-lab."""
+
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -33,30 +33,53 @@ def build_parser() -> argparse.ArgumentParser:
     from bpkit.course import DEFAULT_DIR, DEFAULT_SOLUTIONS_DIR
 
     p = sub.add_parser("lessons", help="copy the lesson notebooks into a folder (never over your own work)")
-    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_DIR, help=f"where to put them (default: ./{DEFAULT_DIR})")
+    p.add_argument(
+        "dir", type=Path, nargs="?", default=DEFAULT_DIR, help=f"where to put them (default: ./{DEFAULT_DIR})"
+    )
     p = sub.add_parser("solutions", help="copy the solved, executed notebooks into a folder (never over a file there)")
-    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_SOLUTIONS_DIR,
-                   help=f"where to put them, not your lessons folder (default: ./{DEFAULT_SOLUTIONS_DIR})")
+    p.add_argument(
+        "dir",
+        type=Path,
+        nargs="?",
+        default=DEFAULT_SOLUTIONS_DIR,
+        help=f"where to put them, not your lessons folder (default: ./{DEFAULT_SOLUTIONS_DIR})",
+    )
     p = sub.add_parser("lab", help="open the lessons in JupyterLab (copies them first if needed)")
-    p.add_argument("dir", type=Path, nargs="?", default=DEFAULT_DIR, help=f"the lessons folder (default: ./{DEFAULT_DIR})")
+    p.add_argument(
+        "dir", type=Path, nargs="?", default=DEFAULT_DIR, help=f"the lessons folder (default: ./{DEFAULT_DIR})"
+    )
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="more options for `jupyter lab`, e.g. --no-browser")
     p = sub.add_parser("progress", help="your exercises passed per lesson, from the saved notebooks")
-    p.add_argument("dir", type=Path, nargs="?", default=None,
-                   help=f"the lessons folder (default: the current folder, ./{DEFAULT_DIR} or ./lessons)")
+    p.add_argument(
+        "dir",
+        type=Path,
+        nargs="?",
+        default=None,
+        help=f"the lessons folder (default: the current folder, ./{DEFAULT_DIR} or ./lessons)",
+    )
 
     p = sub.add_parser("release", help="write learner notebooks (stubs) from solution notebooks")
     p.add_argument("source", type=Path, help="folder of solution notebooks, e.g. solutions/")
     p.add_argument("dest", type=Path, help="folder to write lessons into, e.g. lessons/")
     p.add_argument("--check", action="store_true", help="do not write; exit 1 if dest is stale")
-    p.add_argument("--exercises", action="append", type=Path, default=[], metavar="PATH",
-                   help="a .py file or folder of your own exercises (same API as bpkit.checks; repeatable)")
+    p.add_argument(
+        "--exercises",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="a .py file or folder of your own exercises (same API as bpkit.checks; repeatable)",
+    )
 
     from bpkit.grade import add_arguments as add_grade_arguments
 
-    add_grade_arguments(sub.add_parser(
-        "grade", help="grade student notebooks into a gradebook and feedback files",
-        formatter_class=DefaultsFormatter,
-    ))
+    add_grade_arguments(
+        sub.add_parser(
+            "grade",
+            help="grade student notebooks into a gradebook and feedback files",
+            formatter_class=DefaultsFormatter,
+        )
+    )
 
     sub.add_parser("setup-lab", help="write JupyterLab settings for this environment (bpkit lab does it too)")
     return parser

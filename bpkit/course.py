@@ -6,6 +6,7 @@ bpkit/solutions/, mapped from the repository's lessons/ and solutions/ folders a
 already there; `progress` reads the learner's saved notebooks and reports, per lesson, which
 exercises' check cells last said "passed". Standard library only: this runs in the core install.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,8 +100,10 @@ def lessons_command(dest: Path) -> int:
     except (CourseError, OSError) as exc:
         print(f"bpkit lessons: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(copied)} lesson notebooks copied into {dest}"
-          + (f", {len(kept)} already there and left as they are" if kept else ""))
+    print(
+        f"{len(copied)} lesson notebooks copied into {dest}"
+        + (f", {len(kept)} already there and left as they are" if kept else "")
+    )
     print(f"Open them with:  bpkit lab {dest}   (or any Jupyter: start with 00_start_here.ipynb)")
     return 0
 
@@ -121,9 +124,12 @@ def solutions_command(dest: Path) -> int:
         print(f"{len(kept) - len(different)} already there (the same solutions) and left as they are")
     if different:
         names = ", ".join(p.name for p in different)
-        print(f"Not copied, because {dest} already has a notebook of that name that is not the solution "
-              f"(your own work?), and this never overwrites: {names}.\n"
-              f"Put the solutions in a folder of their own:  bpkit solutions {DEFAULT_SOLUTIONS_DIR}", file=sys.stderr)
+        print(
+            f"Not copied, because {dest} already has a notebook of that name that is not the solution "
+            f"(your own work?), and this never overwrites: {names}.\n"
+            f"Put the solutions in a folder of their own:  bpkit solutions {DEFAULT_SOLUTIONS_DIR}",
+            file=sys.stderr,
+        )
         return 1
     print("Compare with them after you have tried an exercise: you learn backprop by writing it.")
     return 0
@@ -133,7 +139,9 @@ def _exec(argv: list[str]) -> None:  # replaced in tests
     os.execv(argv[0], argv)
 
 
-LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}  # no news pop-up over the notebook
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}
+}  # no news pop-up over the notebook
 
 
 def write_lab_settings(prefix: Path | None = None) -> Path:
@@ -227,12 +235,14 @@ def notebook_progress(path: Path) -> LessonProgress | None:
 def find_lessons_dir(start: Path | None = None) -> Path:
     """Where the learner's notebooks are: the folder given, else the current folder, ./bpkit-lessons or ./lessons."""
     cwd = Path.cwd()
-    for folder in ([start] if start is not None else [cwd, cwd / DEFAULT_DIR, cwd / "lessons"]):
+    for folder in [start] if start is not None else [cwd, cwd / DEFAULT_DIR, cwd / "lessons"]:
         if lesson_notebooks(folder):
             return folder
     where = start if start is not None else f"{cwd} (nor in ./{DEFAULT_DIR} or ./lessons)"
-    raise CourseError(f"no lesson notebooks (NN_name.ipynb) in {where}: run `bpkit lessons DIR` first, "
-                      f"or give the folder: bpkit progress DIR")
+    raise CourseError(
+        f"no lesson notebooks (NN_name.ipynb) in {where}: run `bpkit lessons DIR` first, "
+        f"or give the folder: bpkit progress DIR"
+    )
 
 
 def progress(folder: Path | str | None = None) -> list[LessonProgress]:

@@ -3,6 +3,7 @@
 Every generator takes `rng: np.random.Generator` explicitly and returns `(X, y)` with X float64
 of shape (n, 2); classification labels are int64, house prices float64.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -113,9 +114,7 @@ def make_spirals(
     return X[order], y[order]
 
 
-def make_xor(
-    n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def make_xor(n: int = 200, noise: float = 0.1, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The XOR problem: X (n, 2) float64, y (n,) int64, label 1 where the two coordinates differ in sign.
 
     Points are drawn uniformly from [-1, 1]^2 and labelled by sign(x0) != sign(x1) (quadrants 2 and 4
@@ -171,9 +170,7 @@ def train_test_split(
         raise ValueError("train_test_split: X and y must be arrays with one row per sample, not scalars")
     n = len(X)
     if len(y) != n:
-        raise ValueError(
-            f"train_test_split: X has {n} rows but y has {len(y)}; pass one label per row of X"
-        )
+        raise ValueError(f"train_test_split: X has {n} rows but y has {len(y)}; pass one label per row of X")
     if isinstance(test_size, bool):
         raise TypeError("train_test_split: test_size must be a fraction like 0.2 or a row count like 50")
     if isinstance(test_size, (int, np.integer)):

@@ -15,6 +15,7 @@ the table and returns the figure (shown when it is the last expression of a note
 The pass runs in the model's current mode (call model.eval() first to see it without dropout). The
 model is left as it was found: parameter gradients and dropout random states are restored.
 """
+
 from __future__ import annotations
 
 from numbers import Real
@@ -107,8 +108,11 @@ def training_stats(
     layers, X, lr = _check_inputs(model, X, lr, optimizer)
     params = [p for layer in layers for p in layer.parameters()]
     saved_grads = [p.grad.copy() for p in params]
-    saved_rngs = [(layer.rng, layer.rng.bit_generator.state) for layer in layers
-                  if isinstance(getattr(layer, "rng", None), np.random.Generator)]
+    saved_rngs = [
+        (layer.rng, layer.rng.bit_generator.state)
+        for layer in layers
+        if isinstance(getattr(layer, "rng", None), np.random.Generator)
+    ]
     try:
         # 1. Forward layer by layer, keeping every output.
         acts = []
@@ -140,24 +144,33 @@ def training_stats(
     for index, layer in enumerate(layers):
         for p in layer.parameters():
             data_norm, grad_norm = _norm(p.data), _norm(grad_of[id(p)])
-            param_rows.append({
-                "layer": index,
-                # counted as the lessons count: layer 1 is the first layer with weights, on the input side
-                "name": f"layer {with_params.index(index) + 1} {p.name or 'param'}",
-                "shape": tuple(p.data.shape),
-                "data_norm": data_norm,
-                "grad_norm": grad_norm,
-                "update_ratio": lr * grad_norm / data_norm if data_norm > 0 else float("inf"),
-            })
+            param_rows.append(
+                {
+                    "layer": index,
+                    # counted as the lessons count: layer 1 is the first layer with weights, on the input side
+                    "name": f"layer {with_params.index(index) + 1} {p.name or 'param'}",
+                    "shape": tuple(p.data.shape),
+                    "data_norm": data_norm,
+                    "grad_norm": grad_norm,
+                    "update_ratio": lr * grad_norm / data_norm if data_norm > 0 else float("inf"),
+                }
+            )
 
     rows = []
     for index, (layer, a, d) in enumerate(zip(layers, acts, douts)):
         kind = _kind(layer)
         a64 = np.asarray(a, dtype=np.float64)
         row: dict[str, Any] = {
-            "index": index, "name": repr(layer), "kind": kind, "act": a, "dout": d,
-            "act_mean": float(a64.mean()), "act_std": float(a64.std()),
-            "saturated": None, "dead": None, "update_ratio": None,
+            "index": index,
+            "name": repr(layer),
+            "kind": kind,
+            "act": a,
+            "dout": d,
+            "act_mean": float(a64.mean()),
+            "act_std": float(a64.std()),
+            "saturated": None,
+            "dead": None,
+            "update_ratio": None,
         }
         if kind == "sigmoid":
             row["saturated"] = float(np.mean(np.abs(a64 - 0.5) > SIGMOID_SATURATION))
@@ -174,8 +187,7 @@ def training_stats(
             row["grad_norm"] = _norm(d)
         rows.append(row)
 
-    largest = max((r["grad_norm"] for r in rows if r["kind"] == "linear" and np.isfinite(r["grad_norm"])),
-                  default=0.0)
+    largest = max((r["grad_norm"] for r in rows if r["kind"] == "linear" and np.isfinite(r["grad_norm"])), default=0.0)
     for row in rows:
         row["verdict"] = _verdict(row, largest)
     return {"loss": loss_value, "lr": lr, "layers": rows, "params": param_rows}
@@ -214,8 +226,10 @@ def format_table(stats: dict) -> str:
     """The per-layer table of `training_stats` as fixed-width text (rounded, so it prints the same every run)."""
     names = [f"{row['index']} {row['name']}" for row in stats["layers"]]
     width = max([22, *(len(name) for name in names)])  # whole names: Linear(64, 64, input_grad=False) is 36
-    header = (f"{'layer':<{width}} {'kind':<8} {'act mean':>9} {'act std':>9} {'sat/dead':>8} "
-              f"{'grad norm':>10} {'update/data':>11}  verdict")
+    header = (
+        f"{'layer':<{width}} {'kind':<8} {'act mean':>9} {'act std':>9} {'sat/dead':>8} "
+        f"{'grad norm':>10} {'update/data':>11}  verdict"
+    )
     lines = [header, "-" * len(header)]
     for name, row in zip(names, stats["layers"]):
         frac = row["saturated"] if row["saturated"] is not None else row["dead"]
@@ -253,8 +267,17 @@ def _plot(stats: dict) -> Figure:
     stages = _stages(stats["layers"])
     fig = Figure(figsize=(max(8.0, 2.2 * len(stages)), 7.0))
     # Fixed margins rather than constrained layout: drawing 13 panels takes a third of the time.
-    grid = fig.add_gridspec(3, len(stages), height_ratios=[1.0, 1.0, 0.9], left=0.07, right=0.98,
-                            bottom=0.06, top=0.88, hspace=0.62, wspace=0.32)
+    grid = fig.add_gridspec(
+        3,
+        len(stages),
+        height_ratios=[1.0, 1.0, 0.9],
+        left=0.07,
+        right=0.98,
+        bottom=0.06,
+        top=0.88,
+        hspace=0.62,
+        wspace=0.32,
+    )
     for col, row in enumerate(stages):
         ax_a = fig.add_subplot(grid[0, col])
         values = _finite(row["act"])
@@ -286,8 +309,9 @@ def _plot(stats: dict) -> Figure:
     ax_r.yaxis.set_minor_formatter(NullFormatter())
     ax_r.set_xticks(positions, [p["name"] for p in shown], fontsize=8)
     ax_r.set_ylabel("lr·|grad| / |data|")
-    ax_r.set_title(f"update-to-data ratio per parameter, lr = {stats['lr']:g} (all-zero parameters left out)",
-                   fontsize=9)
+    ax_r.set_title(
+        f"update-to-data ratio per parameter, lr = {stats['lr']:g} (all-zero parameters left out)", fontsize=9
+    )
     ax_r.legend(fontsize=8, loc="upper left")
     fig.suptitle(f"Training health on a batch of {len(stats['layers'][0]['act'])}: loss {stats['loss']:.4f}")
     return fig

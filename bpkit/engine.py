@@ -10,12 +10,13 @@ down only after every node that uses it has passed theirs up. The order is compu
 explicit stack (no recursion: a chain of a million nodes is fine) and depends only on the
 order of `.inputs`, never on object ids, so it is the same on every run.
 """
+
 from __future__ import annotations
 
 import functools
 import math
-from numbers import Real
 from collections.abc import Callable
+from numbers import Real
 
 Number = int | float
 
@@ -56,8 +57,7 @@ class Value:
             self.data = float(data)
         except (TypeError, ValueError):
             raise TypeError(
-                f"Value holds a single number, got {type(data).__name__}; "
-                "for arrays use the layers in bpkit.layers"
+                f"Value holds a single number, got {type(data).__name__}; for arrays use the layers in bpkit.layers"
             ) from None
         self.grad = 0.0
         self.inputs = tuple(inputs)

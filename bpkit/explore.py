@@ -12,9 +12,10 @@ Figures are built with `matplotlib.figure.Figure`, not pyplot: they are not regi
 pyplot, so they never pile up in memory and never display twice in a notebook (a notebook shows
 one when it is the last expression of a cell, or with `display(fig)`).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -279,27 +280,33 @@ def plot_batch_sizes(batch_size: int, epochs: int) -> Figure:
     fig = _figure()
     ax_epoch, ax_step = fig.subplots(1, 2)
     label = "full batch" if batch_size == _HOUSES_N else f"batch size {batch_size}"
-    ax_epoch.plot(run["epoch"], run["batch_loss"], color="tab:orange", lw=0.8, alpha=0.6,
-                  label=f"{label}: loss on each minibatch")
+    ax_epoch.plot(
+        run["epoch"], run["batch_loss"], color="tab:orange", lw=0.8, alpha=0.6, label=f"{label}: loss on each minibatch"
+    )
     # Full-data loss before each step, plus the loss after the last one (at x = epochs).
-    for data, style in ((run, {"color": "tab:red", "lw": 1.8, "label": f"{label}: loss on all {_HOUSES_N} houses"}),
-                        (full, {"color": "tab:blue", "lw": 1.5, "ls": "--", "label": "full batch"})):
+    for data, style in (
+        (run, {"color": "tab:red", "lw": 1.8, "label": f"{label}: loss on all {_HOUSES_N} houses"}),
+        (full, {"color": "tab:blue", "lw": 1.5, "ls": "--", "label": "full batch"}),
+    ):
         ax_epoch.plot(np.append(data["epoch"], epochs), np.append(data["full_loss"], data["final_loss"]), **style)
     ax_epoch.set_yscale("log")
     ax_epoch.set_xlabel("epochs (passes over the data)")
     ax_epoch.set_ylabel("MSE (standardised price, log scale)")
     ax_epoch.set_title(f"{run['steps']} steps, noise (std of batch - full loss) {run['noise']:.3f}", fontsize=10)
     ax_epoch.legend(fontsize=8)
-    for data, style in ((run, {"color": "tab:red", "lw": 1.8, "label": label}),
-                        (full, {"color": "tab:blue", "lw": 1.5, "ls": "--", "label": "full batch"})):
+    for data, style in (
+        (run, {"color": "tab:red", "lw": 1.8, "label": label}),
+        (full, {"color": "tab:blue", "lw": 1.5, "ls": "--", "label": "full batch"}),
+    ):
         ax_step.plot(np.arange(data["steps"] + 1), np.append(data["full_loss"], data["final_loss"]), **style)
     ax_step.set_yscale("log")
     ax_step.set_xscale("symlog", linthresh=10)
     ax_step.set_xlim(left=0)
     ax_step.set_xlabel("update steps (linear to 10, then log)")
     ax_step.set_ylabel("MSE on all houses")
-    ax_step.set_title(f"after {epochs} epoch(s): {run['final_loss']:.4f} vs full batch {full['final_loss']:.4f}",
-                      fontsize=10)
+    ax_step.set_title(
+        f"after {epochs} epoch(s): {run['final_loss']:.4f} vs full batch {full['final_loss']:.4f}", fontsize=10
+    )
     ax_step.legend(fontsize=8)
     fig.bpkit_data = {"run": run, "full_batch": full}
     return fig
@@ -377,8 +384,9 @@ def plot_momentum(beta: float, lr: float, steps: int, problem: str = "quadratic"
     for name in ("plain", "momentum", "nesterov"):
         run = data[name]
         tag = "diverged" if run["diverged"] else f"final loss {run['loss'][-1]:.2g}"
-        ax_contour.plot(run["path"][:, 0], run["path"][:, 1], ".-", color=_COLORS[name], ms=3, lw=1,
-                        label=f"{name}: {tag}")
+        ax_contour.plot(
+            run["path"][:, 0], run["path"][:, 1], ".-", color=_COLORS[name], ms=3, lw=1, label=f"{name}: {tag}"
+        )
         ax_loss.semilogy(np.maximum(run["loss"], 1e-300), color=_COLORS[name], lw=1.5, label=name)
     ax_contour.set_xlim(*spec["xlim"])
     ax_contour.set_ylim(*spec["ylim"])
@@ -388,8 +396,11 @@ def plot_momentum(beta: float, lr: float, steps: int, problem: str = "quadratic"
     ax_contour.legend(fontsize=8, loc="lower right")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss (log scale)")
-    ax_loss.set_title("overshoot: " + ", ".join(
-        f"{name} {data[name]['overshoot']:.2f}" for name in ("plain", "momentum", "nesterov")), fontsize=10)
+    ax_loss.set_title(
+        "overshoot: "
+        + ", ".join(f"{name} {data[name]['overshoot']:.2f}" for name in ("plain", "momentum", "nesterov")),
+        fontsize=10,
+    )
     ax_loss.grid(True, alpha=0.3)
     ax_loss.legend(fontsize=8)
     fig.bpkit_data = data
@@ -480,11 +491,18 @@ def plot_depth_init(depth: int, activation: str = "sigmoid", init: str = "xavier
     # Activation histograms for the first, middle and last hidden layers.
     shown = sorted({0, (depth - 1) // 2, depth - 1})
     lo, hi = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}.get(
-        activation, (0.0, max(float(np.percentile(data["activations"][k], 99)) for k in shown) or 1.0))
+        activation, (0.0, max(float(np.percentile(data["activations"][k], 99)) for k in shown) or 1.0)
+    )
     bins = np.linspace(lo, hi, 41)
     for k in shown:
-        ax_act.hist(data["activations"][k].ravel(), bins=bins, histtype="step", lw=1.5, density=True,
-                    label=f"layer {k + 1}: std {data['act_std'][k]:.3g}")
+        ax_act.hist(
+            data["activations"][k].ravel(),
+            bins=bins,
+            histtype="step",
+            lw=1.5,
+            density=True,
+            label=f"layer {k + 1}: std {data['act_std'][k]:.3g}",
+        )
     ax_act.set_xlabel(f"{activation} activation")
     ax_act.set_ylabel("density")
     ax_act.set_title("activations per layer")
@@ -561,17 +579,27 @@ def plot_decision_boundary(dataset: str = "moons", hidden: int = 16, lr: float =
     fig = _figure()
     ax_regions, ax_loss = fig.subplots(1, 2, width_ratios=[1.2, 1.0])
     pad = 0.4
-    g1, g2 = np.meshgrid(np.linspace(X[:, 0].min() - pad, X[:, 0].max() + pad, 160),
-                         np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, 160))
+    g1, g2 = np.meshgrid(
+        np.linspace(X[:, 0].min() - pad, X[:, 0].max() + pad, 160),
+        np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, 160),
+    )
     grid = np.column_stack([g1.ravel(), g2.ravel()])  # (160*160, 2)
     with np.errstate(over="ignore", invalid="ignore"):
         logits = data["model"](grid)  # (160*160, C)
     regions = np.argmax(np.nan_to_num(logits), axis=1).reshape(g1.shape)
     levels = np.arange(data["n_classes"] + 1) - 0.5
-    ax_regions.contourf(g1, g2, regions, levels=levels, cmap="coolwarm" if data["n_classes"] == 2 else "viridis",
-                        alpha=0.3)
-    ax_regions.scatter(X[:, 0], X[:, 1], c=y, s=12, edgecolors="k", linewidths=0.3,
-                       cmap="coolwarm" if data["n_classes"] == 2 else "viridis")
+    ax_regions.contourf(
+        g1, g2, regions, levels=levels, cmap="coolwarm" if data["n_classes"] == 2 else "viridis", alpha=0.3
+    )
+    ax_regions.scatter(
+        X[:, 0],
+        X[:, 1],
+        c=y,
+        s=12,
+        edgecolors="k",
+        linewidths=0.3,
+        cmap="coolwarm" if data["n_classes"] == 2 else "viridis",
+    )
     ax_regions.set_title(f"{dataset}, {hidden} hidden units: training accuracy {data['accuracy']:.1%}")
     ax_regions.set_xticks([])
     ax_regions.set_yticks([])

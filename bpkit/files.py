@@ -1,4 +1,5 @@
 """Writing files so that an interrupted run never leaves a half-written one, and private folders."""
+
 from __future__ import annotations
 
 import os

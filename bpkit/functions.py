@@ -5,9 +5,10 @@ Every surface takes points of shape (..., 2) (or any shape, for the 1-D ones) an
 grid at once, so the same function draws the contour plot and scores a path. Gradients take one
 point. Starting points and learning rates that suit each surface are in `PROBLEMS`.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,10 +80,22 @@ def plateau_grad(x: np.ndarray) -> np.ndarray:
 
 # Where to start and what fits on the plot: the same settings in every lesson and explorer.
 PROBLEMS: dict[str, dict] = {
-    "quadratic": {"f": quadratic, "grad": quadratic_grad, "start": np.array([-4.0, 1.0]),
-                  "minimum": np.array([0.0, 0.0]), "xlim": (-5.0, 5.0), "ylim": (-1.6, 1.6)},
-    "rosenbrock": {"f": rosenbrock, "grad": rosenbrock_grad, "start": np.array([-1.5, 2.0]),
-                   "minimum": np.array([1.0, 1.0]), "xlim": (-2.0, 2.0), "ylim": (-1.0, 3.0)},
+    "quadratic": {
+        "f": quadratic,
+        "grad": quadratic_grad,
+        "start": np.array([-4.0, 1.0]),
+        "minimum": np.array([0.0, 0.0]),
+        "xlim": (-5.0, 5.0),
+        "ylim": (-1.6, 1.6),
+    },
+    "rosenbrock": {
+        "f": rosenbrock,
+        "grad": rosenbrock_grad,
+        "start": np.array([-1.5, 2.0]),
+        "minimum": np.array([1.0, 1.0]),
+        "xlim": (-2.0, 2.0),
+        "ylim": (-1.0, 3.0),
+    },
 }
 
 

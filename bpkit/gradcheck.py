@@ -4,6 +4,7 @@ The numerical gradient nudges one entry at a time by +-eps and watches the loss 
 slow (two forward passes per entry) but almost impossible to get wrong, which makes it the
 referee for every backward pass in this course.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -158,10 +159,17 @@ class _KinkWatch:
 
     def check(self, layers: list[Any] | None = None) -> None:
         """After a perturbed forward pass of `layers` (default: all), count a crossing if any sign flipped."""
-        relus = self.relus if layers is None else [r for layer in layers for r in _sublayers(layer) if isinstance(r, ReLU)]
+        relus = (
+            self.relus if layers is None else [r for layer in layers for r in _sublayers(layer) if isinstance(r, ReLU)]
+        )
         for relu in relus:
             base = self.base.get(id(relu))
-            if base is not None and relu.mask is not None and base.shape == relu.mask.shape and np.any(relu.mask != base):
+            if (
+                base is not None
+                and relu.mask is not None
+                and base.shape == relu.mask.shape
+                and np.any(relu.mask != base)
+            ):
                 self.crossings += 1
                 return
 
@@ -200,9 +208,7 @@ class LayerCheck:
 def _named_parameters(layer: Any) -> list[tuple[str, Parameter]]:
     """(name, parameter) pairs; inside a Sequential the name is prefixed by the layer index."""
     if hasattr(layer, "layers"):
-        return [
-            (f"{i}.{name}", p) for i, sub in enumerate(layer.layers) for name, p in _named_parameters(sub)
-        ]
+        return [(f"{i}.{name}", p) for i, sub in enumerate(layer.layers) for name, p in _named_parameters(sub)]
     return [(p.name or f"param{j}", p) for j, p in enumerate(layer.parameters())]
 
 
@@ -331,8 +337,14 @@ def check_model(
                 numeric = numerical_gradient(lambda _: loss_from(i), target, eps)  # noqa: B023 - called in this iteration
                 error = relative_error(analytic, numeric)
                 rows.append(
-                    {"name": name, "layer": repr(layer), "shape": tuple(target.shape),
-                     "max_rel_error": error, "ok": bool(error <= tol), "first_bad": False}
+                    {
+                        "name": name,
+                        "layer": repr(layer),
+                        "shape": tuple(target.shape),
+                        "max_rel_error": error,
+                        "ok": bool(error <= tol),
+                        "first_bad": False,
+                    }
                 )
         for row in reversed(rows):  # backprop order: from the loss down
             if not row["ok"]:
@@ -368,5 +380,7 @@ def _print_table(rows: list[dict], tol: float) -> None:
         # A wrong formula is off by a factor or a sign: errors of 1e-2 and more. Errors just
         # above tol come from rounding on gradient entries close to 0, where 1e-16 / eps is
         # no longer small compared with the entry.
-        print("(all the errors are below 1e-4: most likely rounding on tiny gradient entries, "
-              "not a bug; compare with eps=1e-5)")
+        print(
+            "(all the errors are below 1e-4: most likely rounding on tiny gradient entries, "
+            "not a bug; compare with eps=1e-5)"
+        )

@@ -16,6 +16,7 @@ The command line over the pipeline in bpkit/grading/, steps numbered as in ARCHI
 8. report      the CSV files, LMS imports and report.html, written from the gradebook at the end.
 Steps 1-6 of one notebook are `grading.grader.Grader.grade`, used here and by `--cluster` workers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,9 @@ from bpkit.grading.grader import (  # noqa: F401 - known_lessons, lesson_exercis
     known_lessons,
     lesson_exercises,
 )
-from bpkit.grading.sandbox import SandboxUnavailable, check_bwrap, kill_all
 from bpkit.grading.identity import parse_due
 from bpkit.grading.roster import RosterError, read_roster
+from bpkit.grading.sandbox import SandboxUnavailable, check_bwrap, kill_all
 from bpkit.grading.view import ViewUnavailable
 from bpkit.notebook import InvalidNotebook
 
@@ -56,8 +57,14 @@ def _stored_roster(store):
     from bpkit.grading.roster import Roster, Student
 
     rows = store.roster()
-    return Roster([Student(r["id"], r.get("name", ""), r.get("email", ""), r.get("canvas_id", "")) for r in rows],
-                  source="the gradebook's roster") if rows else None
+    return (
+        Roster(
+            [Student(r["id"], r.get("name", ""), r.get("email", ""), r.get("canvas_id", "")) for r in rows],
+            source="the gradebook's roster",
+        )
+        if rows
+        else None
+    )
 
 
 def _refuse(problem: str) -> int:
@@ -67,55 +74,131 @@ def _refuse(problem: str) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of `bpkit grade` (cli.py builds the parser)."""
-    p.add_argument("submissions", nargs="*", type=Path, metavar="SOURCE",
-                   help="what was handed in: notebooks, folders (searched for *.ipynb), or a Canvas/Moodle .zip")
-    p.add_argument("--out", type=Path, required=True,
-                   help="the class's gradebook folder: gradebook.sqlite, CSV exports, report.html, feedback/")
+    p.add_argument(
+        "submissions",
+        nargs="*",
+        type=Path,
+        metavar="SOURCE",
+        help="what was handed in: notebooks, folders (searched for *.ipynb), or a Canvas/Moodle .zip",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the class's gradebook folder: gradebook.sqlite, CSV exports, report.html, feedback/",
+    )
     p.add_argument("--jobs", type=int, default=None, help="submissions graded in parallel (default: cores)")
     p.add_argument("--timeout", type=float, default=120.0, help="wall-clock seconds per submission")
     p.add_argument("--memory-mb", type=int, default=2048, help="memory cap per submission (its whole process tree)")
-    p.add_argument("--resume", action="store_true",
-                   help="skip files already graded with the same content (a changed file is graded again)")
-    p.add_argument("--lesson", metavar="NN", default=None,
-                   help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)")
-    p.add_argument("--roster", type=Path, default=None,
-                   help="CSV of the class: id,name,email[,canvas_id], or Canvas's gradebook export (kept in the "
-                        "gradebook for later runs)")
-    p.add_argument("--student", action="append", nargs="+", default=None, metavar=("ID", "FILE"),
-                   help="grade only this student's hand-ins (repeatable); with FILEs, grade those files as this "
-                        "student's (settles a conflict; a zip entry as --plan shows it: class.zip/<entry>)")
-    p.add_argument("--plan", action="store_true",
-                   help="print which file goes to which student and lesson (late, conflict, not in roster, "
-                        "invalid) and grade nothing")
-    p.add_argument("--due", default=None, metavar="ISO-TIME",
-                   help="due date, e.g. 2026-12-01T23:59 (local time) or ...Z (UTC): marks late submissions")
-    p.add_argument("--late-penalty", default=None, metavar="PERCENT_PER_DAY[:MAX_PERCENT]",
-                   help="percentage points off a late submission per started day late (a Canvas late mark without "
-                        "a time: one day), at most MAX_PERCENT; for --lesson, else every lesson of the run (kept)")
-    p.add_argument("--override", action=_OverrideAction, dest="overrides", default=[],
-                   metavar="STUDENT:LESSON:EXERCISE=POINTS",
-                   help="the instructor's points for one exercise (repeatable; each needs a --reason after it); "
-                        "kept in the gradebook across re-grades, shown in the feedback, the report and the exports")
-    p.add_argument("--reason", action=_ReasonAction, dest="overrides", metavar="TEXT",
-                   help="why: the reason of the --override options before it that have none")
-    p.add_argument("--canvas-assignment", action="append", default=[], metavar="NN=ID",
-                   help="the Canvas assignment id of lesson NN (repeatable, kept): canvas.csv names its column "
-                        "`bpkit lesson NN (ID)`, which Canvas's importer matches by id")
-    p.add_argument("--export", action="store_true", help="write the exports and report from the gradebook, grade nothing")
-    p.add_argument("--exercises", action="append", type=Path, default=[], metavar="PATH",
-                   help="a .py file or folder of your own exercises (same API as bpkit.checks; repeatable)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the check inputs (default: a new secret each run; the run prints it)")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="run student code without bubblewrap, with your rights: only for notebooks you trust")
-    p.add_argument("--no-fork-server", action="store_true",
-                   help="start every submission's sandbox from scratch instead of forking it from a template "
-                        "that has NumPy, matplotlib and IPython imported (slower; for comparison)")
-    p.add_argument("--cluster", default=None, metavar="ADDRESS",
-                   help="grade on a Dask cluster, over TLS: local:N for N worker processes here, tls://host:port, or "
-                        "gateway:NAME (dask-gateway); needs backprop-kit[cluster]")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip files already graded with the same content (a changed file is graded again)",
+    )
+    p.add_argument(
+        "--lesson",
+        metavar="NN",
+        default=None,
+        help="grade every file as this lesson (default: the notebook's metadata, checked against the file name)",
+    )
+    p.add_argument(
+        "--roster",
+        type=Path,
+        default=None,
+        help="CSV of the class: id,name,email[,canvas_id], or Canvas's gradebook export (kept in the "
+        "gradebook for later runs)",
+    )
+    p.add_argument(
+        "--student",
+        action="append",
+        nargs="+",
+        default=None,
+        metavar=("ID", "FILE"),
+        help="grade only this student's hand-ins (repeatable); with FILEs, grade those files as this "
+        "student's (settles a conflict; a zip entry as --plan shows it: class.zip/<entry>)",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print which file goes to which student and lesson (late, conflict, not in roster, "
+        "invalid) and grade nothing",
+    )
+    p.add_argument(
+        "--due",
+        default=None,
+        metavar="ISO-TIME",
+        help="due date, e.g. 2026-12-01T23:59 (local time) or ...Z (UTC): marks late submissions",
+    )
+    p.add_argument(
+        "--late-penalty",
+        default=None,
+        metavar="PERCENT_PER_DAY[:MAX_PERCENT]",
+        help="percentage points off a late submission per started day late (a Canvas late mark without "
+        "a time: one day), at most MAX_PERCENT; for --lesson, else every lesson of the run (kept)",
+    )
+    p.add_argument(
+        "--override",
+        action=_OverrideAction,
+        dest="overrides",
+        default=[],
+        metavar="STUDENT:LESSON:EXERCISE=POINTS",
+        help="the instructor's points for one exercise (repeatable; each needs a --reason after it); "
+        "kept in the gradebook across re-grades, shown in the feedback, the report and the exports",
+    )
+    p.add_argument(
+        "--reason",
+        action=_ReasonAction,
+        dest="overrides",
+        metavar="TEXT",
+        help="why: the reason of the --override options before it that have none",
+    )
+    p.add_argument(
+        "--canvas-assignment",
+        action="append",
+        default=[],
+        metavar="NN=ID",
+        help="the Canvas assignment id of lesson NN (repeatable, kept): canvas.csv names its column "
+        "`bpkit lesson NN (ID)`, which Canvas's importer matches by id",
+    )
+    p.add_argument(
+        "--export", action="store_true", help="write the exports and report from the gradebook, grade nothing"
+    )
+    p.add_argument(
+        "--exercises",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="a .py file or folder of your own exercises (same API as bpkit.checks; repeatable)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the check inputs (default: a new secret each run; the run prints it)",
+    )
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student code without bubblewrap, with your rights: only for notebooks you trust",
+    )
+    p.add_argument(
+        "--no-fork-server",
+        action="store_true",
+        help="start every submission's sandbox from scratch instead of forking it from a template "
+        "that has NumPy, matplotlib and IPython imported (slower; for comparison)",
+    )
+    p.add_argument(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help="grade on a Dask cluster, over TLS: local:N for N worker processes here, tls://host:port, or "
+        "gateway:NAME (dask-gateway); needs backprop-kit[cluster]",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line (errors still go to stderr)")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no summary line (errors still go to stderr)"
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")
 
 
@@ -148,8 +231,9 @@ def parse_override(spec: str, reason: str | None) -> tuple[str, str, str, int, s
     from bpkit.checks import EXERCISES
 
     if not reason:
-        raise ValueError(f"--override {spec}: no --reason after it (every override needs one: "
-                         f"--override {spec} --reason 'why')")
+        raise ValueError(
+            f"--override {spec}: no --reason after it (every override needs one: --override {spec} --reason 'why')"
+        )
     head, equals, points = spec.rpartition("=")
     parts = head.split(":")
     if not equals or len(parts) != 3 or not all(p.strip() for p in parts):
@@ -160,8 +244,9 @@ def parse_override(spec: str, reason: str | None) -> tuple[str, str, str, int, s
         raise ValueError(f"--override {spec}: no lesson {lesson!r}; known lessons: {', '.join(lessons)}")
     ids = {eid: e for eid, e in EXERCISES.items() if e.lesson == lesson}
     if exercise not in ids:
-        raise ValueError(f"--override {spec}: lesson {lesson} has no exercise {exercise!r}; its exercises: "
-                         f"{', '.join(ids)}")
+        raise ValueError(
+            f"--override {spec}: lesson {lesson} has no exercise {exercise!r}; its exercises: {', '.join(ids)}"
+        )
     most = ids[exercise].points
     try:
         value = int(points.strip())
@@ -218,8 +303,9 @@ def _store_settings(store, args, settings, roster) -> str | None:
         known |= set(getattr(args, "run_students", ()))
         for student, lesson, exercise, *_ in overrides:
             if roster is not None and student not in known:
-                return (f"--override {student}:{lesson}:{exercise}: no student {student!r} in the roster or the "
-                        f"gradebook")
+                return (
+                    f"--override {student}:{lesson}:{exercise}: no student {student!r} in the roster or the gradebook"
+                )
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         for student, lesson, exercise, points, reason in overrides:
             store.set_override(student, lesson, exercise, points, clean(reason, 600), now)
@@ -242,7 +328,9 @@ def _check_options(args: argparse.Namespace, lessons: list[str]) -> str | None:
         except ValueError:
             return f"--due {args.due!r} is not a date and time like 2026-12-01T23:59"
     if not args.submissions and not args.export:
-        return "no submissions given (give notebooks, folders or a Canvas/Moodle .zip, or --export to rewrite the reports)"
+        return (
+            "no submissions given (give notebooks, folders or a Canvas/Moodle .zip, or --export to rewrite the reports)"
+        )
     if args.out.exists() and not args.out.is_dir():
         return f"--out {args.out} is a file, not a folder"
     return None
@@ -294,7 +382,9 @@ def main(args: argparse.Namespace) -> int:
         return _refuse(f"cannot write the gradebook: {exc}")
     try:
         if roster is not None:
-            store.set_roster([dict(id=r.id, name=r.name, email=r.email, canvas_id=r.canvas_id) for r in roster.students])
+            store.set_roster(
+                [dict(id=r.id, name=r.name, email=r.email, canvas_id=r.canvas_id) for r in roster.students]
+            )
         else:
             roster = _stored_roster(store)
         if args.export:
@@ -345,8 +435,7 @@ def _to_grade(args, collection) -> list:
         wanted = {student for student, *_ in args.student}
         records = [r for r in records if r.student in wanted]
         for student in sorted(wanted - {r.student for r in records}):
-            print(f"bpkit grade: warning: no hand-in among those given belongs to student {student!r}",
-                  file=sys.stderr)
+            print(f"bpkit grade: warning: no hand-in among those given belongs to student {student!r}", file=sys.stderr)
     return records
 
 
@@ -362,8 +451,11 @@ def _record_flags(record) -> list[str]:
 
 def _record_notes(record) -> list[str]:
     notes = [f"Handed in as {record.where}; {record.matched or 'student unknown'}."]
-    notes += [why[0].upper() + why[1:] + ("" if why.endswith(".") else ".") for kind, why in record.problems.items()
-              if kind != "invalid" and why]
+    notes += [
+        why[0].upper() + why[1:] + ("" if why.endswith(".") else ".")
+        for kind, why in record.problems.items()
+        if kind != "invalid" and why
+    ]
     if record.late:
         days = f" by {record.days_late} day{'s' if record.days_late != 1 else ''}" if record.days_late else ""
         notes.append(f"Late{days} ({record.late_from}).")
@@ -396,30 +488,43 @@ def _grade_all(args, store, jobs, sandboxed, due, roster, tqdm, json, write_expo
 def _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, write_exports) -> int:
     quiet = args.quiet
     if not sandboxed:
-        print("bpkit grade: WARNING: --no-sandbox: student code runs with your rights and can read and change "
-              "your files and other submissions; use it only for notebooks you trust", file=sys.stderr)
+        print(
+            "bpkit grade: WARNING: --no-sandbox: student code runs with your rights and can read and change "
+            "your files and other submissions; use it only for notebooks you trust",
+            file=sys.stderr,
+        )
     absent = [where for where, why in collection.skipped if why.startswith("no such file")]
     for where, why in collection.skipped:
         print(f"bpkit grade: warning: {clean(where, 300)}: {why}; not graded", file=sys.stderr)
     records = _to_grade(args, collection)
     outside = sorted({r.student for r in records if "not-in-roster" in r.problems})
     if outside:
-        print(f"bpkit grade: warning: not in the roster: {', '.join(outside[:20])}"
-              + (" ..." if len(outside) > 20 else ""), file=sys.stderr)
+        print(
+            f"bpkit grade: warning: not in the roster: {', '.join(outside[:20])}"
+            + (" ..." if len(outside) > 20 else ""),
+            file=sys.stderr,
+        )
     conflicts = sorted({f"{r.student} ({r.lesson})" for r in records if r.status == "conflict"})
     if conflicts:
-        print(f"bpkit grade: warning: two different files for {', '.join(conflicts[:20])}: marked `conflict`, "
-              f"exported blank; grade the one that counts with --student ID FILE (see --plan)", file=sys.stderr)
+        print(
+            f"bpkit grade: warning: two different files for {', '.join(conflicts[:20])}: marked `conflict`, "
+            f"exported blank; grade the one that counts with --student ID FILE (see --plan)",
+            file=sys.stderr,
+        )
     unsigned = store.unverified_count()
     if unsigned:
-        print(f"bpkit grade: warning: {unsigned} rows of {args.out / 'gradebook.sqlite'} were not written by this grader "
-              f"(signature missing or wrong); they are ignored", file=sys.stderr)
+        print(
+            f"bpkit grade: warning: {unsigned} rows of {args.out / 'gradebook.sqlite'} were not written by this grader "
+            f"(signature missing or wrong); they are ignored",
+            file=sys.stderr,
+        )
     todo = [r for r in records if not (args.resume and store.graded(r.where, r.digest))]
     if len(todo) < len(records) and not quiet:
         print(f"resuming: {len(records) - len(todo)} files already graded with the same content", file=sys.stderr)
     seed = args.seed if args.seed is not None else secrets.randbits(63)
-    options = Options(timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed,
-                      fork_server=not args.no_fork_server)
+    options = Options(
+        timeout=args.timeout, memory_mb=args.memory_mb, sandboxed=sandboxed, fork_server=not args.no_fork_server
+    )
     if args.cluster:
         source = _cluster_results(args, todo, options, seed)
         grader = None
@@ -430,28 +535,48 @@ def _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, wr
             print(f"bpkit grade: error: cannot prepare the sandbox: {exc}", file=sys.stderr)
             return 2
         if grader.area.stale_removed and not quiet:
-            print(f"removed {grader.area.stale_removed} work folders left by an earlier run that was killed",
-                  file=sys.stderr)
+            print(
+                f"removed {grader.area.stale_removed} work folders left by an earlier run that was killed",
+                file=sys.stderr,
+            )
         source = _local_results(grader, todo, jobs)
     from datetime import datetime, timezone
 
     count, failed, lessons_done, summaries = 0, 0, set(), []  # nothing kept per submission but with --json
-    bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=True if (quiet or args.no_progress) else None,
-               file=sys.stderr)
+    bar = tqdm(
+        total=len(todo),
+        unit="notebook",
+        desc="grading",
+        disable=True if (quiet or args.no_progress) else None,
+        file=sys.stderr,
+    )
     try:
         for record, result in source:
             _as_handed_in(result, record)
             now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            store.add(result, clean(record.where, 1000), record.digest, _stamp(record.submitted), now,
-                      record.days_late if record.late else None)
+            store.add(
+                result,
+                clean(record.where, 1000),
+                record.digest,
+                _stamp(record.submitted),
+                now,
+                record.days_late if record.late else None,
+            )
             count += 1
             failed += result.problem
             lessons_done.add(result.lesson)
             if args.json:
-                summaries.append({"student": result.student, "lesson": result.lesson, "status": _status(result),
-                                  "flags": result.flags, "kernel_cpu_seconds": round(result.kernel_cpu, 3),
-                                  "total": sum(int(x["points"]) for x in result.rows),
-                                  "max_points": sum(int(x["max_points"]) for x in result.rows)})
+                summaries.append(
+                    {
+                        "student": result.student,
+                        "lesson": result.lesson,
+                        "status": _status(result),
+                        "flags": result.flags,
+                        "kernel_cpu_seconds": round(result.kernel_cpu, 3),
+                        "total": sum(int(x["points"]) for x in result.rows),
+                        "max_points": sum(int(x["max_points"]) for x in result.rows),
+                    }
+                )
             bar.update(1)
             bar.set_postfix(failed=failed, remaining=len(todo) - count)
     except KeyboardInterrupt:  # results still in flight are dropped: --resume grades them again
@@ -459,8 +584,10 @@ def _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, wr
         bar.close()
         _record_due(store, args, due, lessons_done)
         write_exports(store)
-        print(f"\ninterrupted: {count} submissions of this run are in {args.out}; run again with --resume "
-              f"to finish", file=sys.stderr)
+        print(
+            f"\ninterrupted: {count} submissions of this run are in {args.out}; run again with --resume to finish",
+            file=sys.stderr,
+        )
         return 130
     finally:
         source.close()
@@ -474,19 +601,32 @@ def _grade_records(args, store, jobs, sandboxed, due, collection, tqdm, json, wr
     elif grader.forkserver is not None:
         mode = "in bubblewrap sandboxes forked from a preloaded template"
     else:
-        mode = "in bubblewrap sandboxes" + (f" (no fork server: {grader.forkserver_problem})"
-                                             if grader.forkserver_problem else "")
+        mode = "in bubblewrap sandboxes" + (
+            f" (no fork server: {grader.forkserver_problem})" if grader.forkserver_problem else ""
+        )
     if args.json:
-        print(json.dumps({
-            "graded": count, "with_problems": failed, "missing_files": [clean(p, 300) for p in absent],
-            "conflicts": conflicts,
-            "sandbox": "bwrap" if sandboxed else "none",
-            "fork_server": grader is not None and grader.forkserver is not None,
-            "cluster": args.cluster, "seed": seed, "out": str(args.out), "results": summaries,
-        }, indent=1))
+        print(
+            json.dumps(
+                {
+                    "graded": count,
+                    "with_problems": failed,
+                    "missing_files": [clean(p, 300) for p in absent],
+                    "conflicts": conflicts,
+                    "sandbox": "bwrap" if sandboxed else "none",
+                    "fork_server": grader is not None and grader.forkserver is not None,
+                    "cluster": args.cluster,
+                    "seed": seed,
+                    "out": str(args.out),
+                    "results": summaries,
+                },
+                indent=1,
+            )
+        )
     elif not quiet:
-        print(f"graded {count} submissions ({failed} with problems) {mode} into {args.out}; "
-              f"check inputs from seed {seed} (--seed {seed} reproduces them)")
+        print(
+            f"graded {count} submissions ({failed} with problems) {mode} into {args.out}; "
+            f"check inputs from seed {seed} (--seed {seed} reproduces them)"
+        )
     return 1 if absent else 0
 
 
@@ -512,8 +652,13 @@ def _student(record) -> str:
 def _grade_record(grader, record):
     """One hand-in: `invalid` from the collection without running it, else graded in its sandbox."""
     if record.status == "invalid":
-        return invalid_result(Path(clean(record.where, 1000)), _student(record), record.lesson or None,
-                              record.problems["invalid"], grader._sandbox_name())
+        return invalid_result(
+            Path(clean(record.where, 1000)),
+            _student(record),
+            record.lesson or None,
+            record.problems["invalid"],
+            grader._sandbox_name(),
+        )
     files = data_files(record.folder) if record.folder is not None else {}
     return grader.grade(record.file, _student(record), files, lesson=record.lesson or None)
 
@@ -554,9 +699,16 @@ def _cluster_results(args, todo, options, seed, task=None, extra=None):
         raise SystemExit(_refuse(f"--cluster {args.cluster}: cannot connect ({type(exc).__name__}: {exc})")) from None
     from dask.distributed import as_completed
 
-    run = dict(timeout=options.timeout, memory_mb=options.memory_mb, fork_server=options.fork_server, seed=seed,
-               sandboxed=options.sandboxed,
-               lesson=args.lesson, exercises=[str(p.resolve()) for p in args.exercises], **(extra or {}))
+    run = dict(
+        timeout=options.timeout,
+        memory_mb=options.memory_mb,
+        fork_server=options.fork_server,
+        seed=seed,
+        sandboxed=options.sandboxed,
+        lesson=args.lesson,
+        exercises=[str(p.resolve()) for p in args.exercises],
+        **(extra or {}),
+    )
     window = 4 * max(len(client.scheduler_info().get("workers", {})), 1)
     queue = iter(todo)
     futures = as_completed()
@@ -577,10 +729,23 @@ def _cluster_results(args, todo, options, seed, task=None, extra=None):
                     break
                 except InvalidNotebook as exc:
                     reason = str(exc)
-            refused.append((record, invalid_result(Path(clean(record.where, 1000)), _student(record),
-                                                   record.lesson or None, reason, sandbox)))
-        future = client.submit(task, files, record.file.name, _student(record), {**run, "lesson": record.lesson or None},
-                               retries=1, pure=False)
+            refused.append(
+                (
+                    record,
+                    invalid_result(
+                        Path(clean(record.where, 1000)), _student(record), record.lesson or None, reason, sandbox
+                    ),
+                )
+            )
+        future = client.submit(
+            task,
+            files,
+            record.file.name,
+            _student(record),
+            {**run, "lesson": record.lesson or None},
+            retries=1,
+            pure=False,
+        )
         owner[future.key] = record
         futures.add(future)
         return True
@@ -596,10 +761,16 @@ def _cluster_results(args, todo, options, seed, task=None, extra=None):
             try:
                 result = future.result()
             except Exception as exc:  # the worker died twice, or the task itself failed
-                message = (f"not graded: the cluster worker grading it failed twice ({type(exc).__name__}: "
-                           f"{clean(exc, 300)}); grade it again with --student {_student(record)}")
-                result = Result(clean(record.where, 1000), _student(record), record.lesson,
-                                [make_row(record.where, _student(record), record.lesson, "", 0, 0, "error", message)])
+                message = (
+                    f"not graded: the cluster worker grading it failed twice ({type(exc).__name__}: "
+                    f"{clean(exc, 300)}); grade it again with --student {_student(record)}"
+                )
+                result = Result(
+                    clean(record.where, 1000),
+                    _student(record),
+                    record.lesson,
+                    [make_row(record.where, _student(record), record.lesson, "", 0, 0, "error", message)],
+                )
             future.release()
             submit_next()
             yield record, result

@@ -4,6 +4,7 @@ Layout: columns by depth (inputs on the left, the root on the right), so the for
 reads left to right and backpropagation right to left. Meant for small expressions (about
 30 nodes); bigger graphs are refused rather than drawn unreadably.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -98,17 +99,28 @@ def draw_graph(root: Value, ax: Axes | None = None, max_nodes: int = MAX_NODES) 
     for node in order:
         kind = "root" if node is root else ("op" if node.inputs else "leaf")
         boxes[node] = ax.text(
-            x[node], y[node], _box_text(node), ha="center", va="center", fontsize=8,
-            family="monospace", zorder=3,
+            x[node],
+            y[node],
+            _box_text(node),
+            ha="center",
+            va="center",
+            fontsize=8,
+            family="monospace",
+            zorder=3,
             bbox=dict(boxstyle="round,pad=0.4", facecolor=_COLORS[kind], edgecolor="0.35"),
         )
     for node in order:
         for i, k in _repeats(node.inputs):
             # A repeated input (a + a) gets a second, curved arrow so both uses are visible.
             ax.annotate(
-                "", xy=(0.0, 0.5), xycoords=boxes[node], xytext=(1.0, 0.5), textcoords=boxes[i],
-                arrowprops=dict(arrowstyle="-|>", color="0.3", shrinkA=5, shrinkB=5,
-                                connectionstyle=f"arc3,rad={0.3 * k}"),
+                "",
+                xy=(0.0, 0.5),
+                xycoords=boxes[node],
+                xytext=(1.0, 0.5),
+                textcoords=boxes[i],
+                arrowprops=dict(
+                    arrowstyle="-|>", color="0.3", shrinkA=5, shrinkB=5, connectionstyle=f"arc3,rad={0.3 * k}"
+                ),
                 zorder=2,
             )
     ax.set_xlim(-0.6, n_columns - 0.4)

@@ -5,6 +5,7 @@ constant factor in every layer, which over many layers means vanishing or explod
 gradients. All functions draw in float64 and then cast, so the same seed gives the same
 weights (up to rounding) in float32 and float64.
 """
+
 from __future__ import annotations
 
 import math

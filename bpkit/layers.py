@@ -14,6 +14,7 @@ Speed notes (a training loop built from these layers should run about as fast as
 network written as one hand-fused NumPy function): lines marked `# speed:` avoid a copy or an
 allocation and are otherwise equivalent to the plain formula in the comment above them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
@@ -104,8 +105,7 @@ def _check_dout(layer: Layer, dout: np.ndarray, expected: tuple[int, ...]) -> np
     dout = np.asarray(dout)
     if dout.shape != expected:
         raise ValueError(
-            f"{layer!r}.backward expects dout of shape {expected} (the shape of its last output), "
-            f"got {dout.shape}"
+            f"{layer!r}.backward expects dout of shape {expected} (the shape of its last output), got {dout.shape}"
         )
     return dout
 
@@ -340,9 +340,7 @@ class Sequential(Layer):
     no gradients to set, and what they would pass down is the dx nobody needs.
     """
 
-    def __init__(
-        self, *layers: Layer, dtype: type | np.dtype | None = None, input_grad: bool | None = None
-    ) -> None:
+    def __init__(self, *layers: Layer, dtype: type | np.dtype | None = None, input_grad: bool | None = None) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             raise TypeError("Sequential takes layers as separate arguments: write Sequential(*layers)")
         for i, layer in enumerate(layers):

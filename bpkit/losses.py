@@ -4,6 +4,7 @@
 what the last `forward` cached. All three are computed so that logits of magnitude 1e3 give
 finite values and no overflow warnings.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -120,8 +121,7 @@ class SoftmaxCrossEntropy:
         z = _as_float_array(pred, "SoftmaxCrossEntropy")
         if z.ndim != 2:
             raise ValueError(
-                f"SoftmaxCrossEntropy expects logits of shape (N, C), got {z.shape}; "
-                "one row of class scores per sample"
+                f"SoftmaxCrossEntropy expects logits of shape (N, C), got {z.shape}; one row of class scores per sample"
             )
         y = self._labels(target, z.shape)
         n = z.shape[0]

@@ -1,4 +1,5 @@
 """Classification metrics: accuracy and the confusion matrix."""
+
 from __future__ import annotations
 
 import numpy as np

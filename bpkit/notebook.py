@@ -14,6 +14,7 @@ home (in the manner of nbgrader's `utils.is_solution`/`is_grade`):
 Functions take a cell or notebook either as nbformat's NotebookNode or as the plain dict of its JSON.
 Standard library only at import time: the learner's core install reads notebooks without nbformat.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,9 @@ END_MARKER = "### END SOLUTION"
 
 NOTEBOOK_NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_-]+\.ipynb$")  # a lesson notebook's file name
 _LESSON_PART = r"(?:lesson)?\d{1,2}(?:[_\-. ].*)?"  # `01`, `lesson01`, `01_neurons`, `01-final` ...
-LESSON_FILE = re.compile(rf"^{_LESSON_PART}$")  # a handed-in file that keeps the lesson's own name (student: its folder)
+LESSON_FILE = re.compile(
+    rf"^{_LESSON_PART}$"
+)  # a handed-in file that keeps the lesson's own name (student: its folder)
 STUDENT_IN_NAME = rf"^(?P<student>.+?)(?:[_\-. ]+{_LESSON_PART})?$"  # `alice_01` -> alice (grade's --name-pattern)
 CHECK_LINE = re.compile(r"^checks\.(\w+)\((\w+)\)$")  # the check cell as written: checks.<id>(<id>)
 CHECK_CALL = re.compile(r"^\s*checks\.\w+\(.*\)\s*;?\s*$")  # any one-line call of a checker (a re-typed check)
@@ -193,7 +196,9 @@ def parse_notebook(data: bytes):
     try:
         raw = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
-        where = f" at line {exc.lineno}, column {exc.colno} ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+        where = (
+            f" at line {exc.lineno}, column {exc.colno} ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
+        )
         raise InvalidNotebook(
             f"not a notebook: malformed JSON{where}; the file was damaged or edited outside Jupyter"
         ) from None

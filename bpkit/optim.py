@@ -4,6 +4,7 @@ The update rules are exactly those of lessons 07, 10 and 11 (see the docstrings)
 buffers (velocities, squared-gradient averages) are allocated once, in the constructor,
 and updated in place. `.lr` can be changed between steps (learning-rate decay).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,9 @@ def _param_list(params: Iterable[Parameter], who: str) -> list[Parameter]:
     return params
 
 
-def _number(value: float, name: str, who: str, low: float, high: float = math.inf,
-            low_open: bool = True, high_open: bool = True) -> float:
+def _number(
+    value: float, name: str, who: str, low: float, high: float = math.inf, low_open: bool = True, high_open: bool = True
+) -> float:
     """value as a float inside the interval (low, high) (closed ends where asked)."""
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"{who}: {name} must be a finite number, got {value!r}")

@@ -20,6 +20,7 @@ Then the notebook records its lesson, and every check cell must have its exercis
 The output depends only on the solution files, so releasing twice is byte-identical and
 `--check` can tell whether DEST is stale.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -144,8 +145,7 @@ def exercise_id_of(source: str, regions: list[tuple[int, int]], known: set[str],
     functions = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not functions:
         raise ReleaseError(
-            f"{where}: a solution cell must define the exercise function (`def <exercise id>(...)`), "
-            f"found no function"
+            f"{where}: a solution cell must define the exercise function (`def <exercise id>(...)`), found no function"
         )
     lines = source.splitlines()
     names = set()
@@ -287,7 +287,9 @@ def tag_run_on(cell: CellWork, state: LessonState) -> None:
         return
     source = cell.solution.source
     depends = state.dependence.depends(source)  # called on every such cell: it follows names from cell to cell
-    if (cell.checked or depends or calls_exercise(source, state.exercises)) and RUN_ON_TAG not in cell.out.metadata.get("tags", []):
+    if (cell.checked or depends or calls_exercise(source, state.exercises)) and RUN_ON_TAG not in cell.out.metadata.get(
+        "tags", []
+    ):
         cell.out.metadata.setdefault("tags", []).append(RUN_ON_TAG)
 
 
@@ -391,9 +393,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"bpkit release: error: {exc}", file=sys.stderr)
         return 2
     expected = {r.target.name for r in released}
-    orphans = sorted(
-        p for p in args.dest.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name) and p.name not in expected
-    )
+    orphans = sorted(p for p in args.dest.glob("*.ipynb") if NOTEBOOK_NAME.match(p.name) and p.name not in expected)
     stale = [r for r in released if not r.target.exists() or r.target.read_text(encoding="utf-8") != r.text]
     if args.check:
         if not stale and not orphans:
@@ -405,8 +405,10 @@ def main(args: argparse.Namespace) -> int:
             print(f"stale: {p} has no solution notebook in {args.source}")
         return 1
     if args.dest.exists() and not args.dest.is_dir():
-        print(f"bpkit release: error: {args.dest} is a file, not a folder: give the folder to write lessons into",
-              file=sys.stderr)
+        print(
+            f"bpkit release: error: {args.dest} is a file, not a folder: give the folder to write lessons into",
+            file=sys.stderr,
+        )
         return 2
     try:
         args.dest.mkdir(parents=True, exist_ok=True)
@@ -417,8 +419,11 @@ def main(args: argparse.Namespace) -> int:
             p.unlink()
             print(f"removed {p} (no solution notebook for it)")
     except OSError as exc:
-        print(f"bpkit release: error: cannot write into {args.dest} ({exc.strerror or exc}): choose a folder you can "
-              f"write to", file=sys.stderr)
+        print(
+            f"bpkit release: error: cannot write into {args.dest} ({exc.strerror or exc}): choose a folder you can "
+            f"write to",
+            file=sys.stderr,
+        )
         return 2
     print(f"{len(released)} lessons in {args.dest}, {len(stale)} written")
     return 0

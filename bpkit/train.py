@@ -8,6 +8,7 @@ One step of `fit`, for each minibatch (X_b, y_b):
     4. model.backward(dout)              # backprop: fills every parameter's .grad
     5. optimizer.step()                  # update the parameters from their .grad
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,10 @@ class TrainingDiverged(FloatingPointError):
         self.batch = batch  # 1-based within the epoch
         self.loss_value = loss_value
         self.lr = lr
-        lr_text = f"The optimizer's learning rate was {lr:g}; try a smaller one (e.g. {lr / 10:g})" if lr else (
-            "Try a smaller learning rate"
+        lr_text = (
+            f"The optimizer's learning rate was {lr:g}; try a smaller one (e.g. {lr / 10:g})"
+            if lr
+            else ("Try a smaller learning rate")
         )
         super().__init__(
             f"Training diverged: the loss became {loss_value} at epoch {epoch}, batch {batch} of {n_batches}. "
@@ -175,9 +178,7 @@ def _early_stopping(value: Any) -> EarlyStopping | None:
         return value
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return EarlyStopping(patience=int(value))
-    raise TypeError(
-        f"early_stopping must be None, a patience like 5, or EarlyStopping(patience=5), got {value!r}"
-    )
+    raise TypeError(f"early_stopping must be None, a patience like 5, or EarlyStopping(patience=5), got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,5 +393,17 @@ def train_classifier(
     no progress bar); the lesson chooses the model, the optimizer, the data and `rng`, which
     shuffles the batches.
     """
-    return fit(model, SoftmaxCrossEntropy(), optimizer, X, y, epochs=epochs, batch_size=batch_size, rng=rng,
-               val=val, progress=False, early_stopping=early_stopping, lr_schedule=lr_schedule)
+    return fit(
+        model,
+        SoftmaxCrossEntropy(),
+        optimizer,
+        X,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        rng=rng,
+        val=val,
+        progress=False,
+        early_stopping=early_stopping,
+        lr_schedule=lr_schedule,
+    )

@@ -20,10 +20,12 @@ kernel, so the runner never writes to the kernel while a cell runs.
 Each returned VBox carries `.bpkit_state`, a dict with the latest "data" (the twin's
 fig.bpkit_data), "kwargs" and "draws" (count), so code and tests can read what is on screen.
 """
+
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from bpkit import explore
 
@@ -49,9 +51,7 @@ def _figure_png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _explorer(
-    twin: Callable[..., Any], controls: dict[str, "ipywidgets.Widget"], intro: str
-) -> "ipywidgets.VBox":
+def _explorer(twin: Callable[..., Any], controls: dict[str, ipywidgets.Widget], intro: str) -> ipywidgets.VBox:
     """Wire `controls` (keyword name -> widget) to `twin(**values)` and lay out intro, controls, plot."""
     import ipywidgets as widgets
 
@@ -75,38 +75,51 @@ def _explorer(
     return box
 
 
-def _log_slider(description: str, value: float, low_exp: float, high_exp: float) -> "ipywidgets.FloatLogSlider":
+def _log_slider(description: str, value: float, low_exp: float, high_exp: float) -> ipywidgets.FloatLogSlider:
     """A base-10 log slider from 10**low_exp to 10**high_exp."""
     import ipywidgets as widgets
 
     return widgets.FloatLogSlider(
-        value=value, base=10, min=low_exp, max=high_exp, step=0.05, description=description,
-        readout_format=".3g", continuous_update=False, style=_STYLE,
+        value=value,
+        base=10,
+        min=low_exp,
+        max=high_exp,
+        step=0.05,
+        description=description,
+        readout_format=".3g",
+        continuous_update=False,
+        style=_STYLE,
     )
 
 
-def _int_slider(description: str, value: int, low: int, high: int, step: int = 1) -> "ipywidgets.IntSlider":
+def _int_slider(description: str, value: int, low: int, high: int, step: int = 1) -> ipywidgets.IntSlider:
     """An integer slider that redraws on release."""
     import ipywidgets as widgets
 
-    return widgets.IntSlider(value=value, min=low, max=high, step=step, description=description,
-                             continuous_update=False, style=_STYLE)
+    return widgets.IntSlider(
+        value=value, min=low, max=high, step=step, description=description, continuous_update=False, style=_STYLE
+    )
 
 
-def _float_slider(description: str, value: float, low: float, high: float, step: float) -> "ipywidgets.FloatSlider":
+def _float_slider(description: str, value: float, low: float, high: float, step: float) -> ipywidgets.FloatSlider:
     """A float slider that redraws on release."""
     import ipywidgets as widgets
 
-    return widgets.FloatSlider(value=value, min=low, max=high, step=step, description=description,
-                               continuous_update=False, style=_STYLE)
+    return widgets.FloatSlider(
+        value=value, min=low, max=high, step=step, description=description, continuous_update=False, style=_STYLE
+    )
 
 
-def _toggle(description: str, options: tuple[str, ...], value: str) -> "ipywidgets.ToggleButtons":
+def _toggle(description: str, options: tuple[str, ...], value: str) -> ipywidgets.ToggleButtons:
     """A row of buttons, one per option."""
     import ipywidgets as widgets
 
-    return widgets.ToggleButtons(options=list(options), value=value, description=description,
-                                 style={"button_width": _button_width(options), **_STYLE})
+    return widgets.ToggleButtons(
+        options=list(options),
+        value=value,
+        description=description,
+        style={"button_width": _button_width(options), **_STYLE},
+    )
 
 
 def _button_width(options: tuple[str, ...]) -> str:
@@ -114,35 +127,40 @@ def _button_width(options: tuple[str, ...]) -> str:
     return f"{max(len(option) for option in options) + 4}ch"  # ch: the width of a digit; + 4 for the padding
 
 
-def learning_rate_explorer() -> "ipywidgets.VBox":
+def learning_rate_explorer() -> ipywidgets.VBox:
     """Gradient descent on a 1-D or elongated 2-D quadratic bowl: move the learning rate and steps."""
     controls = {
         "surface": _toggle("surface", tuple(explore.LR_SURFACES), "2d"),
         "lr": _log_slider("learning rate", 0.05, -3.0, 0.5),
         "steps": _int_slider("steps", 30, 1, 100),
     }
-    intro = ("<b>Learning rate.</b> Small rates crawl, larger ones zig-zag across the valley, and "
-             "past 2 / (largest curvature) every step overshoots further: the path diverges.")
+    intro = (
+        "<b>Learning rate.</b> Small rates crawl, larger ones zig-zag across the valley, and "
+        "past 2 / (largest curvature) every step overshoots further: the path diverges."
+    )
     return _explorer(explore.plot_learning_rate, controls, intro)
 
 
-def batch_size_explorer() -> "ipywidgets.VBox":
+def batch_size_explorer() -> ipywidgets.VBox:
     """Minibatch SGD on the standardised house prices: from batch size 1 to the full batch."""
     import ipywidgets as widgets
 
     n = explore.BATCH_SIZE_CHOICES[-1]
     options = [(f"{b} (full)" if b == n else str(b), b) for b in explore.BATCH_SIZE_CHOICES]
     controls = {
-        "batch_size": widgets.SelectionSlider(options=options, value=8, description="batch size",
-                                              continuous_update=False, style=_STYLE),
+        "batch_size": widgets.SelectionSlider(
+            options=options, value=8, description="batch size", continuous_update=False, style=_STYLE
+        ),
         "epochs": _int_slider("epochs", 10, 1, 20),
     }
-    intro = ("<b>Batch size.</b> Linear regression on 200 houses, one learning rate for all. Small "
-             "batches take many noisy steps per epoch; the full batch takes one smooth step.")
+    intro = (
+        "<b>Batch size.</b> Linear regression on 200 houses, one learning rate for all. Small "
+        "batches take many noisy steps per epoch; the full batch takes one smooth step."
+    )
     return _explorer(explore.plot_batch_sizes, controls, intro)
 
 
-def momentum_explorer() -> "ipywidgets.VBox":
+def momentum_explorer() -> ipywidgets.VBox:
     """Plain, momentum and Nesterov descent side by side on a narrow valley or the Rosenbrock function."""
     controls = {
         "problem": _toggle("problem", explore.MOMENTUM_PROBLEMS, "quadratic"),
@@ -157,38 +175,49 @@ def momentum_explorer() -> "ipywidgets.VBox":
 
     # Registered before the plot's own observer, so the redraw already sees the new rate.
     controls["problem"].observe(use_problem_lr, "value")
-    intro = ("<b>Momentum.</b> beta is the fraction of the previous step kept. Higher beta speeds up "
-             "the slow direction but overshoots and circles; Nesterov looks ahead and brakes earlier.")
+    intro = (
+        "<b>Momentum.</b> beta is the fraction of the previous step kept. Higher beta speeds up "
+        "the slow direction but overshoots and circles; Nesterov looks ahead and brakes earlier."
+    )
     return _explorer(explore.plot_momentum, controls, intro)
 
 
-def depth_init_explorer() -> "ipywidgets.VBox":
+def depth_init_explorer() -> ipywidgets.VBox:
     """Per-layer gradient norms of a deep MLP for a chosen depth, activation and initialisation."""
     controls = {
         "depth": _int_slider("depth", 10, 2, 30),
         "activation": _toggle("activation", explore.ACTIVATIONS, "sigmoid"),
         "init": _toggle("init", explore.INITS, "xavier"),
     }
-    intro = ("<b>Depth and initialisation.</b> The backward pass multiplies by each layer's weights "
-             "and activation slope: watch the first layers' gradients vanish (sigmoid) or explode "
-             "(N(0, 1) weights), and how Xavier / He keep them level.")
+    intro = (
+        "<b>Depth and initialisation.</b> The backward pass multiplies by each layer's weights "
+        "and activation slope: watch the first layers' gradients vanish (sigmoid) or explode "
+        "(N(0, 1) weights), and how Xavier / He keep them level."
+    )
     return _explorer(explore.plot_depth_init, controls, intro)
 
 
-def decision_boundary_explorer() -> "ipywidgets.VBox":
+def decision_boundary_explorer() -> ipywidgets.VBox:
     """Train a one-hidden-layer MLP on moons or spirals and show its decision regions."""
     import ipywidgets as widgets
 
     controls = {
         "dataset": _toggle("dataset", explore.DATASETS, "moons"),
-        "hidden": widgets.SelectionSlider(options=[1, 2, 4, 8, 16, 32, 64], value=16,
-                                          description="hidden units", continuous_update=False, style=_STYLE),
+        "hidden": widgets.SelectionSlider(
+            options=[1, 2, 4, 8, 16, 32, 64],
+            value=16,
+            description="hidden units",
+            continuous_update=False,
+            style=_STYLE,
+        ),
         "lr": _log_slider("learning rate", 0.1, -3.0, 0.5),
         "epochs": _int_slider("epochs", 300, 0, 1000, 50),
     }
-    intro = ("<b>Decision boundary.</b> A 2 &rarr; hidden (tanh) &rarr; classes network trained with "
-             "full-batch gradient descent (momentum 0.9). Too few units or epochs give a rough "
-             "boundary; spirals need more of both than moons.")
+    intro = (
+        "<b>Decision boundary.</b> A 2 &rarr; hidden (tanh) &rarr; classes network trained with "
+        "full-batch gradient descent (momentum 0.9). Too few units or epochs give a rough "
+        "boundary; spirals need more of both than moons."
+    )
     return _explorer(explore.plot_decision_boundary, controls, intro)
 
 

@@ -10,6 +10,7 @@ run's random token (`Ctx.token`), which only the test's own files and grader com
 
 Placeholders `@NAME@` in cell sources are replaced by `repr(value)` (see `fill`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -55,8 +56,11 @@ def notebook(lesson: str, *cells: str) -> nbformat.NotebookNode:
     """A small notebook with the metadata `bpkit release` writes and the given code cells."""
     meta = copy.deepcopy(nbformat.read(SOLUTION_01, as_version=4).metadata)
     meta.update(lesson_metadata(lesson))
-    return new_notebook(metadata=meta, cells=[new_markdown_cell("Attack notebook (tests/attack_notebooks.py)")]
-                        + [new_code_cell(source) for source in cells])
+    return new_notebook(
+        metadata=meta,
+        cells=[new_markdown_cell("Attack notebook (tests/attack_notebooks.py)")]
+        + [new_code_cell(source) for source in cells],
+    )
 
 
 def solution_01() -> nbformat.NotebookNode:
@@ -66,7 +70,7 @@ def solution_01() -> nbformat.NotebookNode:
 
 IMPORTS = "import numpy as np"
 
-WRONG_FUNCTIONS = '''\
+WRONG_FUNCTIONS = """\
 # The graded functions, WRONG on purpose: any points can only come from a forged verdict.
 def weighted_sum(x, w, b):
     return 0.0
@@ -79,7 +83,7 @@ def neuron_forward(x, w, b, activation):
 def layer_forward(X, W, b, activation):
     Z = X @ W + b
     return activation(Z), Z  # swapped: the right answer is (Z, A)
-'''
+"""
 
 # What a forger needs: the checker's reference answers, if the kernel can import them from bpkit.
 ORACLE = '''\
@@ -114,7 +118,9 @@ def wrong_notebook(*attack_cells: str) -> nbformat.NotebookNode:
 
 
 def forge_file(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker(fill('''\
+    return wrong_attacker(
+        fill(
+            """\
 # ATTACK (pre-fill the observation channel): append the reference's observations of the checker's own
 # cases, plus verdict-shaped "pass" records, to every observation-like file within reach (today the
 # grader reads ../io/observations.jsonl, first record wins), and create likely names in advance.
@@ -146,11 +152,14 @@ for target in sorted(targets):
         written.append(target.name)
     except OSError:
         pass
-print("forged records written to", written)''', TOKEN=ctx.token))
+print("forged records written to", written)""",
+            TOKEN=ctx.token,
+        )
+    )
 
 
 def fake_modules(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker('''\
+    return wrong_attacker("""\
 # ATTACK (fake `json` and `pickle` in sys.modules): any later `import json` / `import pickle` by the
 # grader's kernel-side code gets these. pickle.load(s) first swaps the notebook's wrong functions for
 # the reference answers; json.dumps rewrites any record naming an exercise and a case into the
@@ -183,11 +192,11 @@ def _dumps(obj, *args, **kwargs):
 
 fake_json.dumps = _dumps
 sys.modules["json"] = fake_json
-sys.modules["pickle"] = fake_pickle''')
+sys.modules["pickle"] = fake_pickle""")
 
 
 def shadow_builtins(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker('''\
+    return wrong_attacker("""\
 # ATTACK (global exec / compile / open shadowing the builtins for code that runs in this namespace):
 # exec runs the code, then wraps any `observe` it defined so that it calls the reference instead of the
 # notebook's function; open wraps files opened for writing so JSON lines get the reference's
@@ -241,11 +250,11 @@ class _ForgingFile:
 
 def open(file, mode="r", *args, **kwargs):
     handle = builtins.open(file, mode, *args, **kwargs)
-    return _ForgingFile(handle) if ("w" in mode or "a" in mode) and "b" not in mode else handle''')
+    return _ForgingFile(handle) if ("w" in mode or "a" in mode) and "b" not in mode else handle""")
 
 
 def settrace(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker('''\
+    return wrong_attacker("""\
 # ATTACK (sys.settrace rewriting values in frames): on every call made by code that is neither this
 # notebook's cells nor the standard library / site-packages (that is: the grader's harness, whatever its
 # shape), any local holding one of the notebook's wrong functions is replaced by the reference answer.
@@ -271,11 +280,11 @@ def _tracer(frame, event, arg):
 
 
 sys.settrace(_tracer)
-threading.settrace(_tracer)''')
+threading.settrace(_tracer)""")
 
 
 def input_transformer(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker('''\
+    return wrong_attacker("""\
 # ATTACK (IPython input transformer): every cell run after this one (the grader's cells) is rewritten to
 # start by putting the reference answers in place of the notebook's wrong functions.
 # Expected: 0 points (possibly flagged reference-answers).
@@ -290,11 +299,11 @@ def _rewrite(lines):
     return [PREFIX] + list(lines)
 
 
-get_ipython().input_transformers_post.append(_rewrite)''')
+get_ipython().input_transformers_post.append(_rewrite)""")
 
 
 def frame_inspection(ctx: Ctx) -> nbformat.NotebookNode:
-    functions = '''\
+    functions = """\
 # ATTACK (functions that inspect their callers): a caller's local named like an expected value is
 # returned as the answer; if a caller is the grader (its code is not a notebook cell: "harness",
 # "grader" or "bpkit" in its file or module name), the reference answer is returned. Called by the
@@ -339,7 +348,7 @@ def layer_forward(X, W, b, activation):
     if found:
         return value
     Z = X @ W + b
-    return activation(Z), Z'''
+    return activation(Z), Z"""
     return notebook("01", IMPORTS, ORACLE, functions)
 
 
@@ -347,16 +356,22 @@ def layer_forward(X, W, b, activation):
 
 
 def reference_import(ctx: Ctx) -> nbformat.NotebookNode:
-    return notebook("01", IMPORTS, '''\
+    return notebook(
+        "01",
+        IMPORTS,
+        """\
 # ATTACK (import the checker's reference answers as one's own functions).
 # Expected: 0 points, or flagged `reference-answers`.
 from bpkit.checks.lesson01 import _weighted_sum as weighted_sum
 from bpkit.checks.lesson01 import _neuron_forward as neuron_forward
-from bpkit.checks.lesson01 import _layer_forward as layer_forward''')
+from bpkit.checks.lesson01 import _layer_forward as layer_forward""",
+    )
 
 
 def reference_source(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_attacker(fill('''\
+    return wrong_attacker(
+        fill(
+            """\
 # ATTACK (read the checker's source file): open bpkit/checks/lesson01.py (found through bpkit.checks.__file__,
 # every sys.path entry, and the path the test's own bpkit lives at) and define the reference functions
 # from its text. The functions above are wrong until this cell replaces them.
@@ -386,7 +401,10 @@ for candidate in candidates:
         for private, public in WANTED.items():
             if private in namespace:
                 globals()[public] = namespace[private]
-        break''', REAL=ctx.real_package))
+        break""",
+            REAL=ctx.real_package,
+        )
+    )
 
 
 def capstone_lookup(ctx: Ctx) -> nbformat.NotebookNode:
@@ -395,7 +413,7 @@ def capstone_lookup(ctx: Ctx) -> nbformat.NotebookNode:
     imports = next(c for c in solution.cells if c.cell_type == "code" and "import" in c.source)
     predict = next(c for c in solution.cells if c.cell_type == "code" and c.source.startswith("def predict("))
     attack = copy.deepcopy(predict)
-    attack.source = '''\
+    attack.source = """\
 # ATTACK (the held-out digits are images of the shipped data set): look every image up in
 # bpkit.data.load_digits() and return its stored label; no learning at all, label 0 when not found.
 # Expected: no points for `predict` (the grader must score on images that are not in the shipped data).
@@ -408,7 +426,7 @@ _LABEL_OF = {row.tobytes(): int(label) for row, label in zip(np.asarray(_X_all, 
 
 def predict(X):
     X = np.asarray(X, dtype=np.float64)
-    return np.array([_LABEL_OF.get(row.tobytes(), 0) for row in X], dtype=np.int64)'''
+    return np.array([_LABEL_OF.get(row.tobytes(), 0) for row in X], dtype=np.int64)"""
     nb = copy.deepcopy(solution)
     nb.cells = [c for c in solution.cells if c.cell_type == "markdown"][:1] + [imports, attack]
     return nb
@@ -448,8 +466,10 @@ for argv in grader_command_lines():
 
 
 def snoop(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_notebook(fill(FIND_GRADER, TOKEN=ctx.token, OUT=str(ctx.out), VICTIMS=[str(v) for v in ctx.victims]),
-                          fill('''\
+    return wrong_notebook(
+        fill(FIND_GRADER, TOKEN=ctx.token, OUT=str(ctx.out), VICTIMS=[str(v) for v in ctx.victims]),
+        fill(
+            """\
 # ATTACK (reach other submissions and the instructor through /proc/$PPID/cmdline and /proc/*/cmdline):
 #  - rewrite the honest students' notebooks on disk (an injected first cell kills their kernel),
 #  - overwrite their feedback in --out (waits up to 15 s for it to appear),
@@ -495,11 +515,17 @@ attempt("canary", lambda: Path(@CANARY@).write_text("PWNED by snoop"))
 for md in glob.glob(@OTHER@, recursive=True):
     attempt(f"other class {Path(md).name}", lambda md=md: Path(md).write_text("# PWNED by snoop\\n"))
 if hits:
-    raise RuntimeError("SNOOP-HITS: " + ", ".join(hits))''', CANARY=str(ctx.canary), OTHER=ctx.other_class_glob))
+    raise RuntimeError("SNOOP-HITS: " + ", ".join(hits))""",
+            CANARY=str(ctx.canary),
+            OTHER=ctx.other_class_glob,
+        ),
+    )
 
 
 def killer(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_notebook(fill('''\
+    return wrong_notebook(
+        fill(
+            """\
 # ATTACK (kill the grader and everything of this grading run that is visible): SIGKILL our parent and
 # every process whose command line has this run's token (the grader) with all their descendants (other
 # submissions' kernels), never ourselves. For the test machine's safety the parent is only killed when it
@@ -537,10 +563,13 @@ for pid in sorted(targets):  # the grader first (lowest pid), then its children
     try:
         os.kill(pid, signal.SIGKILL)
     except OSError:
-        pass''', TOKEN=ctx.token))
+        pass""",
+            TOKEN=ctx.token,
+        )
+    )
 
 
-DAEMON = '''\
+DAEMON = """\
 import os, sys, time
 from pathlib import Path
 
@@ -561,11 +590,14 @@ for action in (
         action()
     except Exception:
         pass
-'''
+"""
 
 
 def daemon(ctx: Ctx, marker: str) -> nbformat.NotebookNode:
-    return wrong_notebook(fill(FIND_GRADER, TOKEN=ctx.token, OUT=str(ctx.out), VICTIMS=[]), fill('''\
+    return wrong_notebook(
+        fill(FIND_GRADER, TOKEN=ctx.token, OUT=str(ctx.out), VICTIMS=[]),
+        fill(
+            """\
 # ATTACK (a daemon outliving its submission): a new session, double-forked, that waits for the grader to
 # exit and then appends forged rows to grades.csv and summary.csv, overwrites the honest students'
 # feedback and a canary file outside --out. Its command line carries a marker so the test can see it.
@@ -575,12 +607,18 @@ import subprocess, sys
 for out in sorted(outs):
     subprocess.Popen([sys.executable, "-c", @DAEMON@, @MARKER@, str(os.getppid()), out, @CANARY@],
                      start_new_session=True, cwd="/", stdin=subprocess.DEVNULL,
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)''',
-                                                                                             DAEMON=DAEMON, MARKER=marker, CANARY=str(ctx.canary)))
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)""",
+            DAEMON=DAEMON,
+            MARKER=marker,
+            CANARY=str(ctx.canary),
+        ),
+    )
 
 
 def package_tamper(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_notebook(fill('''\
+    return wrong_notebook(
+        fill(
+            """\
 # ATTACK (tamper with the installed bpkit so that every later run cheats): append to checks/_harness.py and
 # every other file of the bpkit package the kernel imports. For the test machine's safety it only writes
 # to a package whose path has this run's token (the throwaway copy the test puts on PYTHONPATH); any
@@ -610,8 +648,11 @@ for root in roots:
         except OSError:
             pass
 if written or writable:
-    raise RuntimeError(f"PACKAGE-TAMPERED: wrote {len(written)} files, {len(writable)} more writable")''',
-                                TOKEN=ctx.token, REAL=ctx.real_package))
+    raise RuntimeError(f"PACKAGE-TAMPERED: wrote {len(written)} files, {len(writable)} more writable")""",
+            TOKEN=ctx.token,
+            REAL=ctx.real_package,
+        )
+    )
 
 
 # -- limits ----------------------------------------------------------------------------------------
@@ -620,7 +661,10 @@ if written or writable:
 def memory_children(ctx: Ctx) -> nbformat.NotebookNode:
     """The full solution plus three children holding 1.2 GB each (each under a per-process 2048 MB cap)."""
     nb = solution_01()
-    nb.cells.append(new_code_cell(fill('''\
+    nb.cells.append(
+        new_code_cell(
+            fill(
+                """\
 # ATTACK (memory across a process tree): three child processes each allocate and hold ~1.2 GB, each one
 # under a per-process limit of 2048 MB, 3.6 GB together. If all three hold it at the same time this cell
 # raises MEMORY-ATTACK-HELD. Children hold their memory for at most 8 s, then exit.
@@ -641,12 +685,19 @@ try:
 finally:
     for child in children:
         child.kill()
-        child.wait()''', TOKEN=ctx.token)))
+        child.wait()""",
+                TOKEN=ctx.token,
+            )
+        )
+    )
     return nb
 
 
 def flood(ctx: Ctx) -> nbformat.NotebookNode:
-    return notebook("01", IMPORTS, '''\
+    return notebook(
+        "01",
+        IMPORTS,
+        """\
 # ATTACK (a 700 MB reply): weighted_sum returns 720 MB of zeros (about 1 GB once encoded);
 # the other two functions are WRONG. Expected: an error or fail row, 0 points, grader memory bounded.
 def weighted_sum(x, w, b):
@@ -659,7 +710,9 @@ def neuron_forward(x, w, b, activation):
 
 def layer_forward(X, W, b, activation):
     Z = X @ W + b
-    return activation(Z), Z''', fill('''\
+    return activation(Z), Z""",
+        fill(
+            """\
 # ATTACK (a 700 MB line with no newline, written in 1 MB pieces so the kernel stays small): appended to
 # every observation-like file within reach of this run (today ../io/observations.jsonl), written to the
 # kernel's stdout and stderr file descriptors, and printed to the notebook output in 50 MB flushes.
@@ -688,11 +741,17 @@ piece = "y" * (50 * 2**20)
 for _ in range(14):
     sys.stdout.write(piece)
     sys.stdout.flush()
-del piece''', TOKEN=ctx.token))
+del piece""",
+            TOKEN=ctx.token,
+        ),
+    )
 
 
 def big_strings(ctx: Ctx) -> nbformat.NotebookNode:
-    return notebook("01", IMPORTS, '''\
+    return notebook(
+        "01",
+        IMPORTS,
+        """\
 # ATTACK (30 MB of text wherever the grader copies student output into its files): a function returning a
 # 30 MB string, one raising an exception with a 30 MB message, one returning a tuple of 30 MB strings, and a
 # cell raising a 30 MB error. Expected: 0 points, no grades.csv row over 20 kB, bounded feedback file.
@@ -708,11 +767,16 @@ def neuron_forward(x, w, b, activation):
 
 
 def layer_forward(X, W, b, activation):
-    return BIG, BIG''', '''raise RuntimeError("q" * (30 * 2**20))''')
+    return BIG, BIG""",
+        """raise RuntimeError("q" * (30 * 2**20))""",
+    )
 
 
 def surrogates(ctx: Ctx) -> nbformat.NotebookNode:
-    return notebook("01", IMPORTS, r'''
+    return notebook(
+        "01",
+        IMPORTS,
+        r"""
 # ATTACK (text that cannot be encoded as UTF-8: lone surrogates): functions raise exceptions whose message
 # holds one, or return one; then a cell raises ValueError("\ud800").
 # Expected: the run completes, every output file is valid UTF-8, 0 points for this notebook.
@@ -725,17 +789,24 @@ def neuron_forward(x, w, b, activation):
 
 
 def layer_forward(X, W, b, activation):
-    return ("\udcff" * 3, "\ud800")''', r'''raise ValueError("\ud800")''')
+    return ("\udcff" * 3, "\ud800")""",
+        r"""raise ValueError("\ud800")""",
+    )
 
 
 def lesson_liar(ctx: Ctx) -> nbformat.NotebookNode:
-    return notebook("00", IMPORTS, WRONG_FUNCTIONS, '''\
+    return notebook(
+        "00",
+        IMPORTS,
+        WRONG_FUNCTIONS,
+        """\
 # ATTACK (claim an easier lesson): the file is named *_01.ipynb and holds WRONG lesson-01 functions, but its
 # metadata says lesson "00", whose one exercise is solved here. Today that scores 1/1 = 100%.
 # Expected: an `invalid` row with the reason (metadata and file name disagree); with --lesson 01 it is
 # graded as lesson 01 (0 points).
 def two_input_sum(x1, x2, w1, w2, b):
-    return w1 * x1 + w2 * x2 + b''')
+    return w1 * x1 + w2 * x2 + b""",
+    )
 
 
 def honest_with_lesson_00_metadata(ctx: Ctx) -> nbformat.NotebookNode:
@@ -746,19 +817,28 @@ def honest_with_lesson_00_metadata(ctx: Ctx) -> nbformat.NotebookNode:
 
 
 def sleeper(ctx: Ctx) -> nbformat.NotebookNode:
-    return notebook("01", fill('''\
+    return notebook(
+        "01",
+        fill(
+            """\
 # Not an attack: the test SIGKILLs the grader while this cell sleeps (the file tells it when).
 import time
 from pathlib import Path
 
 Path(@NAME@).touch()
-time.sleep(60)''', NAME=f"asleep-{ctx.token}"))
+time.sleep(60)""",
+            NAME=f"asleep-{ctx.token}",
+        ),
+    )
 
 
 # -- issue 20: what a sandbox sees, stalls, leftovers ------------------------------------------------
 
+
 def reader(ctx: Ctx, secrets: list[str]) -> nbformat.NotebookNode:
-    return wrong_notebook(fill('''\
+    return wrong_notebook(
+        fill(
+            """\
 # ATTACK (read what the grader's user can read but never handed to the grader): the instructor's 0600
 # key in their home, a file next to the class folder, another clone of the course (its solutions), the
 # --exercises file, the class's Canvas zip; then walk every visible folder for any path that carries the
@@ -786,11 +866,16 @@ for name in os.listdir("."):
     if name != "submission.ipynb":
         hits.append(f"in my folder: {name}")
 if hits:
-    raise RuntimeError("READER-HITS: " + " | ".join(hits[:20]))''', SECRETS=secrets, TOKEN=ctx.token))
+    raise RuntimeError("READER-HITS: " + " | ".join(hits[:20]))""",
+            SECRETS=secrets,
+            TOKEN=ctx.token,
+        )
+    )
 
 
 def channel_staller(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_notebook('''\
+    return wrong_notebook(
+        """\
 # ATTACK (stop the grader by not reading): find the runner's request pipe among the open files, keep it
 # open (a spare descriptor), and put an empty pipe in its place, so the runner waits forever and the
 # grader's next request stays in the real pipe; the cell after is over 64 KiB, more than a pipe holds.
@@ -806,10 +891,12 @@ for handle in gc.get_objects():
             kept.append(os.dup(fd))  # the real pipe stays open: the grader's writes only fill it
             empty, _writer = os.pipe()
             kept.append(_writer)
-            os.dup2(empty, fd)''', '# ' + 'x' * 100_000)
+            os.dup2(empty, fd)""",
+        "# " + "x" * 100_000,
+    )
 
 
-SOLUTION_LINES = '''\
+SOLUTION_LINES = """\
 # Correct lesson-01 functions, written without weighted_sum so each stands alone.
 def neuron_forward(x, w, b, activation):
     return activation(float(x @ w + b))
@@ -818,24 +905,30 @@ def neuron_forward(x, w, b, activation):
 def layer_forward(X, W, b, activation):
     Z = X @ W + b
     return Z, activation(Z)
-'''
+"""
 ENDLESS_RIGHT = ("neuron_forward", "layer_forward")  # what `endless` defines correctly (the rest: not defined)
 
 
 def endless(ctx: Ctx) -> nbformat.NotebookNode:
     # Only the functions it needs: its cells leave the checks their time under the run's --timeout 20.
-    return notebook("01", '''\
+    return notebook(
+        "01",
+        """\
 # ATTACK (an endless exercise function): weighted_sum never returns, so the grader interrupts it. The
 # other two functions are right. Expected: weighted_sum 0 (timeout); neuron_forward and layer_forward
 # still checked and passed: the interrupt costs only that exercise.
 def weighted_sum(x, w, b):
     while True:
         pass
-''', SOLUTION_LINES)
+""",
+        SOLUTION_LINES,
+    )
 
 
 def litter(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_notebook(fill('''\
+    return wrong_notebook(
+        fill(
+            """\
 # ATTACK (leave files for the next submission): write a marker into every place a sandbox might share
 # with the next one (/dev, /proc, /, /run, /tmp, /dev/shm, HOME, /env). The `finder` graded after it
 # looks for them. Expected: the finder finds none; this notebook gets 0 points.
@@ -845,11 +938,16 @@ for folder in ("/dev", "/dev/shm", "/proc", "/", "/run", "/tmp", os.environ.get(
         with open(os.path.join(folder, "litter-" + @TOKEN@), "w") as handle:
             handle.write("left by litter")
     except OSError:
-        pass''', TOKEN=ctx.token))
+        pass""",
+            TOKEN=ctx.token,
+        )
+    )
 
 
 def finder(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_notebook(fill('''\
+    return wrong_notebook(
+        fill(
+            """\
 # ATTACK (read what an earlier submission left): look for `litter`'s markers. Expected: none is found.
 import os
 found = []
@@ -857,11 +955,14 @@ for folder in ("/dev", "/dev/shm", "/proc", "/", "/run", "/tmp", os.environ.get(
     if os.path.exists(os.path.join(folder, "litter-" + @TOKEN@)):
         found.append(folder)
 if found:
-    raise RuntimeError("FINDER-HITS: " + ", ".join(found))''', TOKEN=ctx.token))
+    raise RuntimeError("FINDER-HITS: " + ", ".join(found))""",
+            TOKEN=ctx.token,
+        )
+    )
 
 
 def tmpfs_hog(ctx: Ctx) -> nbformat.NotebookNode:
-    return wrong_notebook('''\
+    return wrong_notebook("""\
 # ATTACK (memory outside the processes): fill /dev/shm and /tmp with files, whose pages belong to no
 # process, then hold 250 MB more in the kernel. Expected: the files and the process together count
 # against --memory-mb: the sandbox is stopped for the memory cap; 0 points.
@@ -875,7 +976,7 @@ for folder in ("/dev/shm", "/tmp"):
     except OSError:
         pass
 held = np.ones(250 * 2**20 // 8)
-time.sleep(30)''')
+time.sleep(30)""")
 
 
 # -- properties the kernel reports about itself (issue 20) -------------------------------------------
@@ -900,12 +1001,16 @@ def _solution_with(path: Path, name: str, source: str, *extra_cells: str) -> nbf
 
 
 def hide_mutation(ctx: Ctx) -> nbformat.NotebookNode:
-    return _solution_with(SOLUTION_01, "weighted_sum", '''\
+    return _solution_with(
+        SOLUTION_01,
+        "weighted_sum",
+        '''\
 def weighted_sum(x, w, b):
     """Right value, but it changes the caller's x in place (the contract keeps inputs unchanged)."""
     x *= w
     return float(x.sum() + b)
-''', '''\
+''',
+        """\
 # ATTACK (hide a mutation): wrap the harness's observe so every observation reports `mutated: []`.
 # Expected: weighted_sum scores 0 (the grader sees x changed), the submission is flagged harness-tampered.
 import importlib
@@ -923,15 +1028,20 @@ def _observe_without_mutation(*args, **kwargs):
 
 
 _h.observe = _observe_without_mutation
-''')
+""",
+    )
 
 
 def hide_overflow(ctx: Ctx) -> nbformat.NotebookNode:
-    return _solution_with(SOLUTION_02, "sigmoid", '''\
+    return _solution_with(
+        SOLUTION_02,
+        "sigmoid",
+        '''\
 def sigmoid(z):
     """The textbook formula: np.exp(-z) overflows for z = -1000 (the values still come out right)."""
     return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
-''', '''\
+''',
+        """\
 # ATTACK (switch off strict floating point): wrap observe so it always runs with strict_fp=False, so
 # the overflow in np.exp(-z) is never raised. Expected: sigmoid scores 0, flagged harness-tampered.
 import importlib
@@ -947,11 +1057,15 @@ def _observe_leniently(fn, args, kwargs, kind="plain", strict_fp=False, *rest, *
 
 
 _h.observe = _observe_leniently
-''')
+""",
+    )
 
 
 def hide_recursion(ctx: Ctx) -> nbformat.NotebookNode:
-    return _solution_with(SOLUTION_05, "topological_order", '''\
+    return _solution_with(
+        SOLUTION_05,
+        "topological_order",
+        '''\
 import sys
 
 sys.setrecursionlimit(1_000_000)  # enough for the 100,000-node chain: Python 3.11+ frames live on the heap
@@ -970,7 +1084,8 @@ def topological_order(root):
 
     build_topo(root)
     return topo
-''', '''\
+''',
+        """\
 # ATTACK (drop the recursion report): wrap observe so observations lose their `recursion` entry.
 # Expected: topological_order scores 0, flagged harness-tampered.
 import importlib
@@ -987,4 +1102,5 @@ def _observe_without_recursion(*args, **kwargs):
 
 
 _h.observe = _observe_without_recursion
-''')
+""",
+    )

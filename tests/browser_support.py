@@ -6,6 +6,7 @@ Cells, look at what the page shows, drag a slider. The JupyterLab app object is 
 page (--LabApp.expose_app_in_browser) only to *read* the notebook model (error outputs, execution
 counts) reliably; nothing is executed through it.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -74,7 +75,7 @@ class LabServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> "LabServer":
+    def start(self, timeout: float = 60.0) -> LabServer:
         """Launch `jupyter lab` on 127.0.0.1 with a random port and token; wait for /api/status."""
         settings = self.work_dir / "app-settings"
         settings.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,9 @@ class LabServer:
         env["JUPYTER_RUNTIME_DIR"] = str(self.work_dir / "runtime")  # connection files stay in tmp
         env["JUPYTER_CONFIG_DIR"] = str(self.work_dir / "config")  # no user config leaks in
         cmd = [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable,
+            "-m",
+            "jupyterlab",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -100,8 +103,9 @@ class LabServer:
         self.log_path = self.work_dir / "jupyterlab.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 - the server writes to it until stop()
         # A new session makes the server the leader of its own process group: stop() ends the group.
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        cwd=self.root_dir, start_new_session=True)
+        self.process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.root_dir, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -121,8 +125,9 @@ class LabServer:
 
     def request(self, path: str, method: str = "GET") -> object:
         """Call <base_url>/<path> with the token; return the decoded JSON (None when empty)."""
-        request = urllib.request.Request(f"{self.base_url}/{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.base_url}/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -375,8 +380,11 @@ class _Run:
         obs.widget_outputs = widget_output_count(obs.cells)
         if obs.widget_outputs:
             try:
-                page.wait_for_function("([sel, n]) => document.querySelectorAll(sel).length >= n",
-                                       arg=[WIDGET_VIEW, obs.widget_outputs], timeout=60_000)
+                page.wait_for_function(
+                    "([sel, n]) => document.querySelectorAll(sel).length >= n",
+                    arg=[WIDGET_VIEW, obs.widget_outputs],
+                    timeout=60_000,
+                )
             except PlaywrightTimeout:
                 pass  # recorded below as fewer rendered views than widget outputs
         obs.widgets_rendered = rendered_widget_views(page)["rendered"]
@@ -399,7 +407,8 @@ class _Run:
                 pass
         try:
             kernel_id = self.page.evaluate(
-                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id")
+                "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id"
+            )
         except Exception:
             kernel_id = None
         self.context.close()
@@ -415,9 +424,12 @@ def _redraw(page, index: int) -> str:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function("([sel, i]) => { const v = document.querySelectorAll(sel)[i];"
-                               " return v && v.querySelector('img') !== null; }",
-                               arg=[WIDGET_VIEW, index], timeout=60_000)
+        page.wait_for_function(
+            "([sel, i]) => { const v = document.querySelectorAll(sel)[i];"
+            " return v && v.querySelector('img') !== null; }",
+            arg=[WIDGET_VIEW, index],
+            timeout=60_000,
+        )
     except PlaywrightTimeout:
         return "no plot image in the widget view"
     before = widget_image_src(page, index)
@@ -443,8 +455,15 @@ def save_screenshot(page, directory: Path, path: str, suffix: str = "") -> Path:
     return target
 
 
-def run_notebooks(browser, server: LabServer, paths: list[str], parallel: int = 2, viewport: dict | None = None,
-                  screenshot_dir: Path | None = None, timeout_s: float = 300.0) -> dict[str, Observation]:
+def run_notebooks(
+    browser,
+    server: LabServer,
+    paths: list[str],
+    parallel: int = 2,
+    viewport: dict | None = None,
+    screenshot_dir: Path | None = None,
+    timeout_s: float = 300.0,
+) -> dict[str, Observation]:
     """Open and Run All each notebook, `parallel` at a time; observe each when it settles.
 
     Each notebook gets its own browser context and kernel; its kernel is shut down as soon as it

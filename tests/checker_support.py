@@ -2,6 +2,7 @@
 
 A module of its own rather than conftest.py: pytest discourages importing conftest.
 """
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ exercise added to a lesson (ARCHITECTURE.md, "a new exercise") changes these ans
 literal. Order is catalogue order: the order the lesson modules register their exercises in, which
 is the order of the exercises in a lesson notebook and in the grader's rows.
 """
+
 from __future__ import annotations
 
 from bpkit.checks import EXERCISES

@@ -11,6 +11,7 @@ One JupyterLab server (random port and token, root_dir = the repository) serves 
 which run two at a time (one kernel per core), each in its own browser context; the self-test
 runs the same machinery on a notebook written to a temporary folder.
 """
+
 from __future__ import annotations
 
 import os
@@ -100,7 +101,8 @@ def _observed(course, path):
 def _assert_widgets_work(obs) -> None:
     """Every widget view rendered with a plot, and dragging a slider redrew it."""
     assert obs.widgets_rendered == obs.widget_outputs, (
-        f"{obs.path}: {obs.widget_outputs} widget outputs but {obs.widgets_rendered} rendered")
+        f"{obs.path}: {obs.widget_outputs} widget outputs but {obs.widgets_rendered} rendered"
+    )
     assert obs.redraws == ["redrawn"] * obs.widget_outputs, f"{obs.path}: {obs.redraws}"
 
 
@@ -177,8 +179,15 @@ def test_solution_runs_cleanly_in_jupyterlab(course, path):
 
 def test_the_widget_notebooks_are_under_test():
     # The explorers are called from lessons 07, 09, 10 and 12; each such solution is in the list.
-    expected = {f"solutions/{name}" for name in ("07_gradient_descent.ipynb", "09_vanishing_exploding.ipynb",
-                                                  "10_momentum.ipynb", "12_regularisation.ipynb")}
+    expected = {
+        f"solutions/{name}"
+        for name in (
+            "07_gradient_descent.ipynb",
+            "09_vanishing_exploding.ipynb",
+            "10_momentum.ipynb",
+            "12_regularisation.ipynb",
+        )
+    }
     present = {p for p in expected if (REPO / p).exists()}
     assert present <= set(SOLUTIONS)
 
@@ -194,8 +203,15 @@ def test_learner_lesson_shows_not_implemented_yet(course):
     assert all(e["ename"] in {"CheckFailure", "NotImplementedError"} for e in errors), errors
     # No traceback (issue 21): a demo cell waiting for an exercise and a check cell each show their one
     # message, never the stack of frames through the stub.
-    frames = [e for e in errors if any(mark in line for line in e["traceback"]
-                                       for mark in ("Traceback (most recent call last)", "Cell In[", 'File "'))]
+    frames = [
+        e
+        for e in errors
+        if any(
+            mark in line
+            for line in e["traceback"]
+            for mark in ("Traceback (most recent call last)", "Cell In[", 'File "')
+        )
+    ]
     assert frames == [], f"{LEARNER}: tracebacks {frames}"
     assert obs.not_implemented_visible
     assert obs.unsaved and obs.screenshot is not None

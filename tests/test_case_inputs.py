@@ -6,6 +6,7 @@ A case that passes a function (an activation, a gradient to descend) must theref
 bpkit/checks/inputs.py or from the learner library, never from a lessonNN.py. This test builds that
 copy and unpickles every exercise's graded cases in a fresh interpreter that sees only it.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,9 +53,14 @@ def answer_free_copy(dest: Path) -> Path:
 
 def unpickle_in(copy: Path, payloads: Path) -> dict:
     """Unpickle every payload in a fresh interpreter whose bpkit is the copy; its JSON report."""
-    result = subprocess.run([sys.executable, "-c", UNPICKLE, str(copy), str(payloads)], capture_output=True,
-                            text=True, cwd=copy, env={"PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"},
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", UNPICKLE, str(copy), str(payloads)],
+        capture_output=True,
+        text=True,
+        cwd=copy,
+        env={"PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

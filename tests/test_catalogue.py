@@ -6,6 +6,7 @@ release` refuses a solution or check cell whose id is not registered. The course
 EXERCISES.md, is not in this repository; where it is at hand (BPKIT_CATALOGUE, or ../shared/ next to
 the checkout) every exercise it lists must be registered for its lesson.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,7 +46,10 @@ def catalogue_entries(text: str) -> list[tuple[str, str]]:
 
 
 def test_catalogue_entries_are_read_from_the_headings_and_items():
-    text = "# Catalogue\n- `not_an_exercise(x)`\n## 01 neurons\n- `weighted_sum(x, w, b)`: ...\n  `x, w` (D,)\n## 02\n- `relu(z)`"
+    text = (
+        "# Catalogue\n- `not_an_exercise(x)`\n## 01 neurons\n- `weighted_sum(x, w, b)`: ...\n  `x, w` (D,)\n## "
+        "02\n- `relu(z)`"
+    )
     assert catalogue_entries(text) == [("01", "weighted_sum"), ("02", "relu")]
 
 
@@ -56,8 +60,11 @@ def test_every_catalogue_exercise_is_registered_for_its_lesson():
     assert len(entries) >= 40, f"{CATALOGUE} lists only {len(entries)} exercises: not the catalogue?"
     missing = [f"{lesson} {eid}" for lesson, eid in entries if eid not in EXERCISES]
     assert not missing, f"in {CATALOGUE.name} but not registered in bpkit.checks: {missing}"
-    moved = [f"{eid}: {lesson} in the catalogue, {EXERCISES[eid].lesson} registered" for lesson, eid in entries
-             if EXERCISES[eid].lesson != lesson]
+    moved = [
+        f"{eid}: {lesson} in the catalogue, {EXERCISES[eid].lesson} registered"
+        for lesson, eid in entries
+        if EXERCISES[eid].lesson != lesson
+    ]
     assert not moved, moved
 
 
@@ -96,4 +103,6 @@ def test_exercise_has_a_stub_and_a_tagged_check_cell_in_the_lesson(exercise_id):
     stub = next((c for c in nb.cells if exercise_id in tagged_ids(c, EXERCISE_TAG)), None)
     assert stub is not None, f"no exercise cell for {exercise_id} in the lesson"
     assert stub_line(exercise_id) in stub.source
-    assert any(exercise_id in tagged_ids(c, CHECK_TAG) for c in nb.cells), f"no check cell for {exercise_id} in the lesson"
+    assert any(exercise_id in tagged_ids(c, CHECK_TAG) for c in nb.cells), (
+        f"no check cell for {exercise_id} in the lesson"
+    )

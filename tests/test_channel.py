@@ -1,4 +1,5 @@
 """bpkit/grading/channel.py over plain pipes (no kernel, no sandbox): deadlines, nonces, size bounds."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,9 @@ def pipes():
     request_read, request_write = os.pipe()  # grader -> runner
     reply_read, reply_write = os.pipe()  # runner -> grader
     process = SimpleNamespace(stdin=open(request_write, "wb"), stdout=open(reply_read, "rb"))  # noqa: SIM115
-    ends = SimpleNamespace(channel=Channel(process), process=process, request_read=request_read,
-                           reply_write=reply_write)
+    ends = SimpleNamespace(
+        channel=Channel(process), process=process, request_read=request_read, reply_write=reply_write
+    )
     yield ends
     for handle in (process.stdin, process.stdout):
         handle.close()
@@ -59,9 +61,14 @@ def test_a_message_that_fits_is_sent_whole_with_a_fresh_nonce(pipes):
 
 
 def test_receive_drops_frames_with_another_nonce_and_garbage(pipes):
-    os.write(pipes.reply_write, frame({"nonce": "forged", "observations": ["pre-filled"]})
-             + frame(b"\xff not json") + frame([1, 2]) + frame({"nonce": "right", "error": None})
-             + frame({"nonce": "next", "error": None}))
+    os.write(
+        pipes.reply_write,
+        frame({"nonce": "forged", "observations": ["pre-filled"]})
+        + frame(b"\xff not json")
+        + frame([1, 2])
+        + frame({"nonce": "right", "error": None})
+        + frame({"nonce": "next", "error": None}),
+    )
     assert pipes.channel.receive("right", time.monotonic() + 5) == {"nonce": "right", "error": None}
     assert pipes.channel.receive("next", time.monotonic() + 5) == {"nonce": "next", "error": None}  # kept
 

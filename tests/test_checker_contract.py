@@ -5,6 +5,7 @@ cases that pickle (the grader ships them into the kernel) and are the same every
 failure, never a crash, for a stub, None, an exception, a non-finite answer and an answer that hangs.
 What only one exercise does is tested in tests/test_checks_lesson*.py.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -1,4 +1,5 @@
 """bpkit/checks/_ipython.py: in IPython, a cell that calls an unwritten exercise shows one line naming it."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ def run_in_ipython(script: str) -> dict:
             error = result.error_in_exec
             return {"shown": out.getvalue(), "error": type(error).__name__ if error else None}
     """)
-    done = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(script)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(script)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -34,7 +36,7 @@ def test_the_stub_message_names_its_exercise():
     assert stub_exercise("weighted_sum: your code here, or not") is None
     assert stub_exercise("not implemented") is None
     source = stub_line("relu")
-    assert stub_exercise(source[source.index('"') + 1:source.rindex('"')]) == "relu"
+    assert stub_exercise(source[source.index('"') + 1 : source.rindex('"')]) == "relu"
 
 
 def test_outside_ipython_nothing_is_registered():

@@ -1,4 +1,5 @@
 """The checkers of lessons 00-03 accept the reference and reject typical wrong answers with their hint."""
+
 from __future__ import annotations
 
 import json
@@ -62,7 +63,9 @@ def test_naive_sigmoid_fails_when_graded():
     assert exercise.strict_fp
     cases = exercise.cases()
     index = next(i for i, case in enumerate(cases) if "limits" in case.label)
-    observation = _harness.observe(lambda z: 1 / (1 + np.exp(-z)), cases[index].args, {}, exercise.kind, exercise.strict_fp)
+    observation = _harness.observe(
+        lambda z: 1 / (1 + np.exp(-z)), cases[index].args, {}, exercise.kind, exercise.strict_fp
+    )
     with pytest.raises(CheckFailure) as info:
         exercise.verdict(index, json.loads(json.dumps(observation)), cases)
     assert lesson02.UNSTABLE_HINT in str(info.value)
@@ -256,10 +259,13 @@ def test_sigmoid_that_silences_overflow_itself_fails_on_the_tail_values():
     assert "negative tail" in message and "np.exp(-z) overflowed" in message
 
 
-@pytest.mark.parametrize("exercise_id, derivative", [
-    ("sigmoid_prime", lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
-    ("tanh_prime", lambda z: 4 / (np.exp(z) + np.exp(-z)) ** 2 - 0 * (np.exp(z) - np.exp(-z)) ** 2),
-])
+@pytest.mark.parametrize(
+    "exercise_id, derivative",
+    [
+        ("sigmoid_prime", lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
+        ("tanh_prime", lambda z: 4 / (np.exp(z) + np.exp(-z)) ** 2 - 0 * (np.exp(z) - np.exp(-z)) ** 2),
+    ],
+)
 def test_unsimplified_derivatives_fail_far_in_saturation(exercise_id, derivative):
     def quiet(z):
         with np.errstate(all="ignore"):

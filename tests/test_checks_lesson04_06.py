@@ -1,4 +1,5 @@
 """The checkers of lessons 04-06 accept right answers and reject wrong ones with the right hint."""
+
 from __future__ import annotations
 
 import json
@@ -143,7 +144,9 @@ def test_topological_order_hand_written_recursion_gets_the_stack_hint():
 
 
 def test_topological_order_returning_numbers_is_explained():
-    message = failure_message("topological_order", lambda root: [node.data for node in lesson05._topological_order(root)])
+    message = failure_message(
+        "topological_order", lambda root: [node.data for node in lesson05._topological_order(root)]
+    )
     assert "not Values" in message and "Value objects themselves" in message
 
 
@@ -211,7 +214,9 @@ def test_numerical_gradient_that_restores_exactly_in_place_passes():
 
 
 def test_numerical_gradient_of_flat_shape_is_explained():
-    message = failure_message("numerical_gradient", lambda f, x, eps=1e-6: lesson06._numerical_gradient(f, x, eps).ravel())
+    message = failure_message(
+        "numerical_gradient", lambda f, x, eps=1e-6: lesson06._numerical_gradient(f, x, eps).ravel()
+    )
     assert "returned shape" in message
 
 
@@ -241,8 +246,7 @@ def test_relative_error_reference_values():
 
 
 def test_relative_error_returning_an_array_is_explained():
-    message = failure_message("relative_error",
-                    lambda a, b: np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))
+    message = failure_message("relative_error", lambda a, b: np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))
     assert "expected a single number" in message
 
 

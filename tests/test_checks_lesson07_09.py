@@ -1,4 +1,5 @@
 """The checkers of lessons 07-09 accept the reference, and reject typical wrong answers with the right hint."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,11 +39,11 @@ def test_minibatches_accepts_other_ways_to_shuffle():
         idx = np.arange(len(X))
         rng.shuffle(idx)
         for start in range(0, len(X), batch_size):
-            yield X[idx[start:start + batch_size]], y[idx[start:start + batch_size]]
+            yield X[idx[start : start + batch_size]], y[idx[start : start + batch_size]]
 
     def with_choice_returning_a_list(X, y, batch_size, rng):
         idx = rng.choice(len(X), size=len(X), replace=False)
-        return [(X[idx[s:s + batch_size]], y[idx[s:s + batch_size]]) for s in range(0, len(X), batch_size)]
+        return [(X[idx[s : s + batch_size]], y[idx[s : s + batch_size]]) for s in range(0, len(X), batch_size)]
 
     checks.minibatches(with_shuffle)
     checks.minibatches(with_choice_returning_a_list)
@@ -54,7 +55,7 @@ def test_minibatches_that_shuffles_x_in_place_is_caught():
         X[:] = X[idx]
         y[:] = y[idx]
         for start in range(0, len(X), batch_size):
-            yield X[start:start + batch_size], y[start:start + batch_size]
+            yield X[start : start + batch_size], y[start : start + batch_size]
 
     assert "changed its input" in failure_message("minibatches", shuffles_input)
 
@@ -63,7 +64,7 @@ def test_minibatches_without_yield_or_pairs():
     def only_x(X, y, batch_size, rng):
         idx = rng.permutation(len(X))
         for start in range(0, len(X), batch_size):
-            yield X[idx[start:start + batch_size]]
+            yield X[idx[start : start + batch_size]]
 
     def yields_nothing(X, y, batch_size, rng):
         return iter(())
@@ -76,7 +77,7 @@ def test_minibatches_rows_must_be_rows_of_x():
     def scaled_rows(X, y, batch_size, rng):
         idx = rng.permutation(len(X))
         for start in range(0, len(X), batch_size):
-            batch = idx[start:start + batch_size]
+            batch = idx[start : start + batch_size]
             yield 2.0 * X[batch], y[batch]
 
     assert "a row that is not a row of X" in failure_message("minibatches", scaled_rows)

@@ -1,5 +1,6 @@
 """The checkers of lessons 10-13 accept the reference, reject every typical mistake with its own hint,
 and turn other wrong answers (None, wrong shape, in-place changes, exceptions) into clear failures."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,8 +70,11 @@ def test_dropout_same_mask_for_every_unit_fails_keep_fraction():
         return x * mask, mask
 
     message = failure_message("dropout_forward", all_or_nothing)
-    assert ("expected about 1 - p" in message or "dropped units although p=0" in message
-            or "every unit was kept or dropped together" in message)
+    assert (
+        "expected about 1 - p" in message
+        or "dropped units although p=0" in message
+        or "every unit was kept or dropped together" in message
+    )
 
 
 def test_dropout_forward_returning_only_out_fails_clearly():
@@ -319,12 +323,30 @@ def test_mlp_loss_and_grads_backward_loop_off_by_one_gets_its_hint():
     assert "stops one layer early (off by one)" in message
 
 
-def learner_train_mlp(X, y, sizes, epochs, lr, batch_size, rng, *, last_batch=True, correct_bias=True, t_per_epoch=False,
-                      gain=2.0, beta2=0.999, choice=False, moments_per_epoch=False, shuffle_kept=False,
-                      loss_and_grads=None):
+def learner_train_mlp(
+    X,
+    y,
+    sizes,
+    epochs,
+    lr,
+    batch_size,
+    rng,
+    *,
+    last_batch=True,
+    correct_bias=True,
+    t_per_epoch=False,
+    gain=2.0,
+    beta2=0.999,
+    choice=False,
+    moments_per_epoch=False,
+    shuffle_kept=False,
+    loss_and_grads=None,
+):
     """A learner's own training loop (not the checker's variant builder), with optional typical mistakes."""
-    params = [(rng.normal(0.0, np.sqrt(gain / d_in), size=(d_in, d_out)), np.zeros(d_out))
-              for d_in, d_out in zip(sizes[:-1], sizes[1:])]
+    params = [
+        (rng.normal(0.0, np.sqrt(gain / d_in), size=(d_in, d_out)), np.zeros(d_out))
+        for d_in, d_out in zip(sizes[:-1], sizes[1:])
+    ]
     t = 0
     kept = np.arange(len(X))
     for epoch in range(epochs):
@@ -337,7 +359,7 @@ def learner_train_mlp(X, y, sizes, epochs, lr, batch_size, rng, *, last_batch=Tr
             rng.shuffle(idx)  # the same draws as rng.permutation(len(X))
         end = len(X) if last_batch else len(X) - len(X) % batch_size
         for start in range(0, end, batch_size):
-            batch = idx[start:start + batch_size]
+            batch = idx[start : start + batch_size]
             _, grads = (loss_and_grads or learner_mlp_loss_and_grads)(X[batch], y[batch], params)
             t = epoch + 1 if t_per_epoch else t + 1
             new_params = []
@@ -361,23 +383,31 @@ def test_train_mlp_a_learners_right_answer_in_its_own_style_passes(capsys):
     assert "✔ train_mlp passed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("options, hint", [
-    (dict(last_batch=False), "the last, smaller minibatch was skipped"),
-    (dict(correct_bias=False), "bias correction is missing"),
-    (dict(t_per_epoch=True), "t counts minibatch UPDATES from 1"),
-], ids=["drops-last-batch", "no-bias-correction", "t-per-epoch"])
+@pytest.mark.parametrize(
+    "options, hint",
+    [
+        (dict(last_batch=False), "the last, smaller minibatch was skipped"),
+        (dict(correct_bias=False), "bias correction is missing"),
+        (dict(t_per_epoch=True), "t counts minibatch UPDATES from 1"),
+    ],
+    ids=["drops-last-batch", "no-bias-correction", "t-per-epoch"],
+)
 def test_train_mlp_wrong_loops_and_adam_variants_fail_with_their_hint(options, hint):
     message = failure_message("train_mlp", lambda *args: learner_train_mlp(*args, **options))
     assert hint in message
 
 
-@pytest.mark.parametrize("options, step", [
-    (dict(gain=1.0), "step 1, the initialisation, is wrong"),
-    (dict(beta2=0.99), "the initialisation is right but three full-batch steps are not"),
-    (dict(moments_per_epoch=True), "the initialisation is right but three full-batch steps are not"),
-    (dict(choice=True), "full-batch steps are right but one epoch of several minibatches is not"),
-    (dict(shuffle_kept=True), "full-batch steps and one epoch of minibatches are right but several epochs are not"),
-], ids=["init-scale", "adam-beta2", "moments-reset-each-epoch", "shuffle-by-choice", "reshuffles-last-order"])
+@pytest.mark.parametrize(
+    "options, step",
+    [
+        (dict(gain=1.0), "step 1, the initialisation, is wrong"),
+        (dict(beta2=0.99), "the initialisation is right but three full-batch steps are not"),
+        (dict(moments_per_epoch=True), "the initialisation is right but three full-batch steps are not"),
+        (dict(choice=True), "full-batch steps are right but one epoch of several minibatches is not"),
+        (dict(shuffle_kept=True), "full-batch steps and one epoch of minibatches are right but several epochs are not"),
+    ],
+    ids=["init-scale", "adam-beta2", "moments-reset-each-epoch", "shuffle-by-choice", "reshuffles-last-order"],
+)
 def test_train_mlp_names_the_step_that_is_wrong_not_the_whole_recipe(options, step):
     """Mistakes no registered one reproduces: the hint names the first step (case) that goes wrong."""
     message = failure_message("train_mlp", lambda *args: learner_train_mlp(*args, **options))
@@ -389,8 +419,9 @@ def test_train_mlp_a_wrong_mlp_loss_and_grads_is_named_as_the_gradients():
     """The right loop over a backward pass that forgets the ReLU mask: the hint points at mlp_loss_and_grads."""
     from bpkit.checks.lesson13 import _mlp_variant
 
-    message = failure_message("train_mlp", lambda *args: learner_train_mlp(
-        *args, loss_and_grads=_mlp_variant(relu_mask=False)))
+    message = failure_message(
+        "train_mlp", lambda *args: learner_train_mlp(*args, loss_and_grads=_mlp_variant(relu_mask=False))
+    )
     assert "step 2, the backward pass in mlp_loss_and_grads" in message and "checks.mlp_loss_and_grads" in message
 
 

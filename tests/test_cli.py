@@ -1,5 +1,6 @@
 """The command line's conventions: --version, defaults in --help, bad values refused up front with
 exit code 2 and one line on stderr, and writing errors reported cleanly (no traceback)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,9 +56,11 @@ def test_grade_without_submissions_says_what_to_give(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "text, said",
-    [("name,email\nAl,a@x\n", "id,name,email"),
-     ("id,name\nal,Al\nal,Al again\n", "appears twice"),
-     ("id,name\n,Nobody\n", "empty student id")],
+    [
+        ("name,email\nAl,a@x\n", "id,name,email"),
+        ("id,name\nal,Al\nal,Al again\n", "appears twice"),
+        ("id,name\n,Nobody\n", "empty student id"),
+    ],
 )
 def test_grade_refuses_a_bad_roster(tmp_path, capsys, text, said):
     roster = tmp_path / "roster.csv"

@@ -1,6 +1,7 @@
 """`bpkit grade --cluster`: the same gradebook from a 2-worker Dask LocalCluster as from a local run,
 a task whose worker dies is retried once, then becomes an `error` row (never a lost result), and no one
 without the run's TLS certificate can reach the cluster (a scheduler runs code for whoever reaches it)."""
+
 from __future__ import annotations
 
 import argparse
@@ -80,9 +81,16 @@ def test_a_dead_worker_is_retried_once_then_the_submission_gets_an_error_row(tmp
     args = argparse.Namespace(cluster="local:2", lesson=None, exercises=[])
     options = Options(timeout=30, memory_mb=1024)
     with collect(paths, None) as collection:
-        results = list(_cluster_results(args, collection.records, options, seed=1,
-                                        task=_dies_on_the_first_try_of_ben_and_always_on_cat,
-                                        extra={"marker_dir": str(tmp_path)}))
+        results = list(
+            _cluster_results(
+                args,
+                collection.records,
+                options,
+                seed=1,
+                task=_dies_on_the_first_try_of_ben_and_always_on_cat,
+                extra={"marker_dir": str(tmp_path)},
+            )
+        )
     by_student = {record.student: r for record, r in results}
     assert by_student["ann"].rows[0]["status"] == "pass"
     assert by_student["ben"].rows[0]["status"] == "pass"  # its worker died once: retried on another one
@@ -103,11 +111,10 @@ def _no_certificate_handshake(address: str) -> str:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with socket.create_connection((host, int(port)), timeout=5) as raw:
-            with context.wrap_socket(raw) as tls:
-                tls.sendall(b"\0" * 8)
-                if tls.recv(1) == b"":  # TLS 1.3: a missing client certificate is refused after the handshake
-                    return "closed"
+        with socket.create_connection((host, int(port)), timeout=5) as raw, context.wrap_socket(raw) as tls:
+            tls.sendall(b"\0" * 8)
+            if tls.recv(1) == b"":  # TLS 1.3: a missing client certificate is refused after the handshake
+                return "closed"
     except (ssl.SSLError, ConnectionError) as exc:
         return type(exc).__name__
     return "accepted"
@@ -187,19 +194,29 @@ def test_the_readme_slurm_recipe_certificate_lets_bpkit_in_and_nothing_else(tmp_
     fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.write(fd, (new.tls_ca_file + new.tls_client_key).encode())
     os.close(fd)
-    tls = Security(require_encryption=True, tls_ca_file=str(pem),
-                   **{f"tls_{r}_{p}": str(pem) for r in ("client", "scheduler", "worker") for p in ("cert", "key")})
+    tls = Security(
+        require_encryption=True,
+        tls_ca_file=str(pem),
+        **{f"tls_{r}_{p}": str(pem) for r in ("client", "scheduler", "worker") for p in ("cert", "key")},
+    )
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, security=tls)
     try:
-        code = ("import sys; from bpkit.grading.cluster import connect; client, _ = connect(sys.argv[1]); "
-                "print(client.submit(sum, [20, 22]).result(timeout=30)); client.close()")
+        code = (
+            "import sys; from bpkit.grading.cluster import connect; client, _ = connect(sys.argv[1]); "
+            "print(client.submit(sum, [20, 22]).result(timeout=30)); client.close()"
+        )
         without = {k: v for k, v in os.environ.items() if not k.startswith("DASK_DISTRIBUTED__COMM__TLS")}
-        given = {**without, "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(pem),
-                 "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(pem)}
+        given = {
+            **without,
+            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE": str(pem),
+            "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": str(pem),
+        }
         run = [sys.executable, "-c", code, cluster.scheduler_address]
         allowed = subprocess.run(run, env=given, capture_output=True, text=True, timeout=120)
         assert allowed.returncode == 0 and allowed.stdout.strip() == "42", allowed.stderr[-2000:]
         refused = subprocess.run(run, env=without, capture_output=True, text=True, timeout=120)
-        assert refused.returncode != 0 and "no TLS certificate for this client" in refused.stderr, refused.stderr[-2000:]
+        assert refused.returncode != 0 and "no TLS certificate for this client" in refused.stderr, refused.stderr[
+            -2000:
+        ]
     finally:
         cluster.close()

@@ -4,6 +4,7 @@ assignment ids through the gradebook into every export. The fast tests below nee
 grading ones are marked slow (finished notebooks are the solutions, 100%; the others the released
 stubs, 0%, so every expected percentage follows from the fixture).
 """
+
 from __future__ import annotations
 
 import csv
@@ -60,9 +61,12 @@ def expected_rows(batch: fx.Batch) -> dict[tuple[str, str], dict]:
         elif e.status == "invalid":
             wanted[key] = dict(status="invalid")
         elif key not in wanted:  # the same content twice (erin) is one row
-            wanted[key] = dict(status="graded", percentage="100.0" if e.finished else "0.0",
-                               late="yes" if e.late else ("no" if batch.due else ""),
-                               days_late=str(e.days_late) if e.late and e.days_late is not None else "")
+            wanted[key] = dict(
+                status="graded",
+                percentage="100.0" if e.finished else "0.0",
+                late="yes" if e.late else ("no" if batch.due else ""),
+                days_late=str(e.days_late) if e.late and e.days_late is not None else "",
+            )
     return wanted
 
 
@@ -119,7 +123,8 @@ def test_forty_numbered_files_are_forty_students_at_full_marks(tmp_path, monkeyp
     assert grade(batch, out, monkeypatch) == 0
     summary = read_csv(out / "summary.csv")
     assert sorted((r["student"], r["lesson"], r["status"], r["percentage"]) for r in summary) == [
-        (f"s{n:02d}", "01", "graded", "100.0") for n in range(40)]
+        (f"s{n:02d}", "01", "graded", "100.0") for n in range(40)
+    ]
 
 
 @pytest.mark.slow
@@ -129,8 +134,19 @@ def test_late_penalty_overrides_and_canvas_ids_reach_every_export(tmp_path, monk
     batch = fx.canvas_zip(in_class(tmp_path))
     out = tmp_path / "grades"
     assert grade(batch, out, monkeypatch, "--late-penalty", "10:15", "--canvas-assignment", "01=5501") == 0
-    assert grade(batch, out, monkeypatch, "--override", f"bjones:01:{FIRST}={FIRST_POINTS}",
-                 "--reason", "checked by hand: right idea", export=True) == 0
+    assert (
+        grade(
+            batch,
+            out,
+            monkeypatch,
+            "--override",
+            f"bjones:01:{FIRST}={FIRST_POINTS}",
+            "--reason",
+            "checked by hand: right idea",
+            export=True,
+        )
+        == 0
+    )
     raw = FIRST_POINTS
     off = min(15.0, 100 * raw / POINTS_01) * POINTS_01 / 100
     after = raw - off
@@ -171,15 +187,18 @@ def test_late_penalty_overrides_and_canvas_ids_reach_every_export(tmp_path, monk
 # -- fast: no kernel ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec, reason, message", [
-    (f"ann:01:{FIRST}=1", None, "no --reason"),
-    (f"ann:99:{FIRST}=1", "r", "no lesson '99'"),
-    ("ann:01:no_such=1", "r", "has no exercise 'no_such'"),
-    (f"ann:01:{FIRST}={FIRST_POINTS + 1}", "r", f"worth 0 to {FIRST_POINTS} points"),
-    (f"ann:01:{FIRST}=-1", "r", f"worth 0 to {FIRST_POINTS} points"),
-    (f"ann:01:{FIRST}=1.5", "r", "whole number"),
-    (f"ann:{FIRST}=1", "r", "STUDENT:LESSON:EXERCISE=POINTS"),
-])
+@pytest.mark.parametrize(
+    "spec, reason, message",
+    [
+        (f"ann:01:{FIRST}=1", None, "no --reason"),
+        (f"ann:99:{FIRST}=1", "r", "no lesson '99'"),
+        ("ann:01:no_such=1", "r", "has no exercise 'no_such'"),
+        (f"ann:01:{FIRST}={FIRST_POINTS + 1}", "r", f"worth 0 to {FIRST_POINTS} points"),
+        (f"ann:01:{FIRST}=-1", "r", f"worth 0 to {FIRST_POINTS} points"),
+        (f"ann:01:{FIRST}=1.5", "r", "whole number"),
+        (f"ann:{FIRST}=1", "r", "STUDENT:LESSON:EXERCISE=POINTS"),
+    ],
+)
 def test_a_wrong_override_says_what_is_wrong(spec, reason, message):
     with pytest.raises(ValueError, match=message):
         parse_override(spec, reason)
@@ -199,11 +218,27 @@ def test_override_options_on_the_command_line(tmp_path, capsys):
 
 
 def _stored(store: Store, student: str, points: int, flags=(), days_late=None) -> None:
-    rows = [make_row("x.ipynb", student, "01", eid, points if eid == FIRST else 0, course_facts.exercise_points(eid),
-                     "pass" if eid == FIRST and points else "fail", "m")
-            for eid in course_facts.lesson_exercise_ids("01")]
-    store.add(Result(f"{student}_01.ipynb", student, "01", rows, flags=list(flags)), f"{student}_01.ipynb", "0" * 64,
-              "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", days_late)
+    rows = [
+        make_row(
+            "x.ipynb",
+            student,
+            "01",
+            eid,
+            points if eid == FIRST else 0,
+            course_facts.exercise_points(eid),
+            "pass" if eid == FIRST and points else "fail",
+            "m",
+        )
+        for eid in course_facts.lesson_exercise_ids("01")
+    ]
+    store.add(
+        Result(f"{student}_01.ipynb", student, "01", rows, flags=list(flags)),
+        f"{student}_01.ipynb",
+        "0" * 64,
+        "2026-11-01T00:00:00Z",
+        "2026-11-02T00:00:00Z",
+        days_late,
+    )
 
 
 def test_days_late_and_overrides_are_signed(tmp_path):
@@ -257,8 +292,12 @@ def test_grading_the_chosen_file_settles_a_conflict(tmp_path, monkeypatch):
     assert grade(batch, out, monkeypatch) == 0
     dave = {r["student"]: r for r in read_csv(out / "summary.csv")}["dave"]
     assert dave["status"] == "conflict"
-    assert next(r for r in read_csv(out / "exports" / "canvas.csv") if r["SIS Login ID"] == "dave")[
-        f"bpkit lesson 01 ({POINTS_01} points)"] == ""
+    assert (
+        next(r for r in read_csv(out / "exports" / "canvas.csv") if r["SIS Login ID"] == "dave")[
+            f"bpkit lesson 01 ({POINTS_01} points)"
+        ]
+        == ""
+    )
     assert grade(batch, out, monkeypatch, "--student", "dave", "inbox/dave_01_v2.ipynb") == 0
     dave = {r["student"]: r for r in read_csv(out / "summary.csv")}["dave"]
     assert (dave["status"], dave["percentage"], dave["submission"]) == ("graded", "100.0", "inbox/dave_01_v2.ipynb")

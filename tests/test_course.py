@@ -1,4 +1,5 @@
 """bpkit lessons / lab / progress: the learner's side of the command line (bpkit/course.py)."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,14 @@ def test_lab_writes_the_lab_settings_and_keeps_the_users_own(tmp_path, monkeypat
     monkeypatch.setattr(course.sys, "prefix", str(tmp_path / "env"))
     overrides = tmp_path / "env" / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     overrides.parent.mkdir(parents=True)
-    overrides.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"},
-                                     "@jupyterlab/apputils-extension:notification": {"checkForUpdates": False}}))
+    overrides.write_text(
+        json.dumps(
+            {
+                "@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"},
+                "@jupyterlab/apputils-extension:notification": {"checkForUpdates": False},
+            }
+        )
+    )
     assert main(["lab", str(tmp_path / "c")]) == 0
     assert json.loads(overrides.read_text()) == {
         "@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"},
@@ -77,11 +84,14 @@ def test_lab_still_starts_where_the_settings_cannot_be_written(tmp_path, monkeyp
     assert len(calls) == 1 and "could not write JupyterLab's settings" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("euid, given, expected", [
-    (0, [], ["--allow-root"]),
-    (0, ["--allow-root"], ["--allow-root"]),
-    (1000, [], []),
-])
+@pytest.mark.parametrize(
+    "euid, given, expected",
+    [
+        (0, [], ["--allow-root"]),
+        (0, ["--allow-root"], ["--allow-root"]),
+        (1000, [], []),
+    ],
+)
 def test_lab_as_root_passes_allow_root(tmp_path, monkeypatch, euid, given, expected):
     """Jupyter stops with a warning when run as root (a container, Colab-like VMs) unless told it is fine."""
     calls = []
@@ -142,8 +152,13 @@ def notebook(cells: list[dict], lesson: str = "01") -> dict:
 
 def check_cell(eid: str, outputs: list[dict], tagged: bool = True) -> dict:
     tags = [f"{CHECK_TAG}{eid}", RUN_ON_TAG] if tagged else []
-    return {"cell_type": "code", "source": check_source(eid), "metadata": {"tags": tags}, "outputs": outputs,
-            "execution_count": 1}
+    return {
+        "cell_type": "code",
+        "source": check_source(eid),
+        "metadata": {"tags": tags},
+        "outputs": outputs,
+        "execution_count": 1,
+    }
 
 
 def error(ename: str, evalue: str) -> dict:
@@ -152,14 +167,21 @@ def error(ename: str, evalue: str) -> dict:
 
 def test_progress_reads_each_check_cells_saved_output(tmp_path, capsys):
     cells = [
-        check_cell("weighted_sum", [{"output_type": "stream", "name": "stdout", "text": "✔ weighted_sum passed (5 cases)\n"}]),
+        check_cell(
+            "weighted_sum", [{"output_type": "stream", "name": "stdout", "text": "✔ weighted_sum passed (5 cases)\n"}]
+        ),
         check_cell("neuron_forward", [error("CheckFailure", "neuron_forward failed on ...: wrong value")]),
         check_cell("layer_forward", [error("CheckFailure", "layer_forward: not implemented yet. Replace ...")]),
     ]
     (tmp_path / "01_neurons.ipynb").write_text(json.dumps(notebook(cells)))
-    untagged = [check_cell("two_input_sum", [{"output_type": "stream", "name": "stdout",
-                                              "text": ["✔ two_input_sum passed", " (3 cases)\n"]}], tagged=False),
-                check_cell("relu", [], tagged=True)]
+    untagged = [
+        check_cell(
+            "two_input_sum",
+            [{"output_type": "stream", "name": "stdout", "text": ["✔ two_input_sum passed", " (3 cases)\n"]}],
+            tagged=False,
+        ),
+        check_cell("relu", [], tagged=True),
+    ]
     (tmp_path / "00_start_here.ipynb").write_text(json.dumps(notebook(untagged, "00")))
     (tmp_path / "02_broken.ipynb").write_text("not json")
     assert main(["progress", str(tmp_path)]) == 0
@@ -173,7 +195,9 @@ def test_progress_reads_each_check_cells_saved_output(tmp_path, capsys):
 
 
 def test_progress_does_not_count_another_exercises_pass(tmp_path):
-    cells = [check_cell("relu", [{"output_type": "stream", "name": "stdout", "text": "✔ relu_prime passed (4 cases)\n"}])]
+    cells = [
+        check_cell("relu", [{"output_type": "stream", "name": "stdout", "text": "✔ relu_prime passed (4 cases)\n"}])
+    ]
     (tmp_path / "02_activations.ipynb").write_text(json.dumps(notebook(cells, "02")))
     assert course.progress(tmp_path)[0].status == {"relu": "not run"}
 
@@ -199,6 +223,11 @@ def test_lesson_00_tells_a_pip_learner_and_a_clone_where_lessons_and_solutions_a
     """Lesson 00 names the folders `bpkit lab` / `bpkit solutions` create and the clone's own folders."""
     cells = json.loads((ROOT / "solutions" / "00_start_here.ipynb").read_text(encoding="utf-8"))["cells"]
     text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-    for needed in (f"`{course.DEFAULT_DIR}/`", f"`{course.DEFAULT_SOLUTIONS_DIR}/`", "`bpkit solutions`",
-                   "`lessons/` in a clone", "`solutions/` in a clone"):
+    for needed in (
+        f"`{course.DEFAULT_DIR}/`",
+        f"`{course.DEFAULT_SOLUTIONS_DIR}/`",
+        "`bpkit solutions`",
+        "`lessons/` in a clone",
+        "`solutions/` in a clone",
+    ):
         assert needed in text, needed

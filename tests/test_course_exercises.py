@@ -1,5 +1,6 @@
 """An instructor's own exercise, with the built-in checkers' API: checked in a notebook, released,
 and graded (grader-only cases included) without touching the installed package."""
+
 from __future__ import annotations
 
 import csv
@@ -45,7 +46,8 @@ EXERCISE_FILE = textwrap.dedent('''
     register(Exercise(
         id="leaky_relu_demo", lesson="02", points=2, description="leaky ReLU: z where z > 0, else alpha * z",
         cases=_cases, grader_cases=_grader_cases, reference=_leaky_relu,
-        mistakes=[Mistake(lambda z, alpha=0.1: np.maximum(z, 0), "negative inputs keep a small slope: alpha * z, not 0")],
+        mistakes=[Mistake(lambda z, alpha=0.1: np.maximum(z, 0),
+                          "negative inputs keep a small slope: alpha * z, not 0")],
     ))
 ''')
 RIGHT = "def leaky_relu_demo(z, alpha=0.1):\n    return np.where(z > 0, z, alpha * z)"
@@ -99,13 +101,17 @@ def test_a_broken_exercise_file_is_refused_with_its_name(tmp_path, capsys):
 def test_release_picks_it_up(exercise_file, tmp_path):
     source, dest = tmp_path / "solutions", tmp_path / "lessons"
     source.mkdir()
-    nb = new_notebook(cells=[
-        new_markdown_cell("# Leaky ReLU"),
-        new_code_cell("import numpy as np\nfrom bpkit import checks"),
-        new_code_cell(f'def leaky_relu_demo(z, alpha=0.1):\n    """Leaky ReLU."""\n    {BEGIN_MARKER}\n'
-                      f'    return np.where(z > 0, z, alpha * z)\n    {END_MARKER}'),
-        new_code_cell(check_source("leaky_relu_demo")),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Leaky ReLU"),
+            new_code_cell("import numpy as np\nfrom bpkit import checks"),
+            new_code_cell(
+                f'def leaky_relu_demo(z, alpha=0.1):\n    """Leaky ReLU."""\n    {BEGIN_MARKER}\n'
+                f"    return np.where(z > 0, z, alpha * z)\n    {END_MARKER}"
+            ),
+            new_code_cell(check_source("leaky_relu_demo")),
+        ]
+    )
     nb.metadata.update(lesson_metadata("02"))
     nbformat.write(nb, source / "02_leaky.ipynb")
     assert main(["release", str(source), str(dest), "--exercises", str(exercise_file)]) == 0
@@ -118,16 +124,21 @@ def test_release_picks_it_up(exercise_file, tmp_path):
 def test_grading_uses_the_grader_only_cases(exercise_file, tmp_path):
     """A leaky ReLU that ignores `alpha` passes the notebook's cases (default alpha) but not the grader's."""
     lesson = Path(__file__).resolve().parents[1] / "lessons" / "02_activations.ipynb"
-    answers = {"right": RIGHT, "plain": PLAIN_RELU,
-               "fixed_alpha": "def leaky_relu_demo(z, alpha=0.1):\n    return np.where(z > 0, z, 0.1 * z)"}
+    answers = {
+        "right": RIGHT,
+        "plain": PLAIN_RELU,
+        "fixed_alpha": "def leaky_relu_demo(z, alpha=0.1):\n    return np.where(z > 0, z, 0.1 * z)",
+    }
     for name, code in answers.items():
         nb = nbformat.read(lesson, as_version=4)
         nb.cells.append(new_code_cell("import numpy as np\n" + code))
         nbformat.write(nb, tmp_path / f"{name}_02.ipynb")
     out = tmp_path / "out"
     files = [str(tmp_path / f"{name}_02.ipynb") for name in answers]
-    assert main(["grade", *files, "--out", str(out), "--exercises", str(exercise_file), "--jobs", "2",
-                 "--no-progress"]) == 0
+    assert (
+        main(["grade", *files, "--out", str(out), "--exercises", str(exercise_file), "--jobs", "2", "--no-progress"])
+        == 0
+    )
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
         rows = {r["student"]: r for r in csv.DictReader(handle) if r["exercise"] == "leaky_relu_demo"}
     assert rows["right"]["status"] == "pass" and rows["right"]["points"] == "2"

@@ -2,6 +2,7 @@
 
 No test touches the network: MNIST downloads go to file:// URLs of tiny IDX files written here.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -220,7 +221,9 @@ def test_standardiser_rejects_what_is_not_a_table_of_numbers(X_train, error, mes
 
 def test_standardiser_rejects_rows_with_another_number_of_features():
     scale = standardiser(np.ones((5, 64)))
-    with pytest.raises(ValueError, match=r"expects rows of 64 features, shape \(N, 64\), like the training rows; got \(3, 8\)"):
+    with pytest.raises(
+        ValueError, match=r"expects rows of 64 features, shape \(N, 64\), like the training rows; got \(3, 8\)"
+    ):
         scale(np.ones((3, 8)))
 
 
@@ -341,8 +344,12 @@ def tiny_mnist(tmp_path):
 
 
 def test_mnist_constants_are_complete():
-    names = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}
+    names = {
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    }
     assert set(data.MNIST_SHA256) == names
     assert all(len(h) == 64 and int(h, 16) >= 0 for h in data.MNIST_SHA256.values())
 

@@ -1,5 +1,6 @@
 """Tests for bpkit.diagnostics: each health statistic moves the right way on models built to be
 healthy, saturated or dead, and the numbers are the ones a hand computation gives."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,8 +34,9 @@ def healthy() -> Sequential:
 def saturated(act=Sigmoid) -> Sequential:
     """Sigmoid (or tanh) net with huge weights."""
     rng = np.random.default_rng(1)
-    return Sequential(Linear(2, 32, rng, big_weights), act(), Linear(32, 32, rng, big_weights), act(),
-                      Linear(32, 2, rng, big_weights))
+    return Sequential(
+        Linear(2, 32, rng, big_weights), act(), Linear(32, 32, rng, big_weights), act(), Linear(32, 2, rng, big_weights)
+    )
 
 
 def dead() -> Sequential:
@@ -60,8 +62,9 @@ def test_healthy_model_is_ok_everywhere(batch):
 def test_saturated_units_are_counted(batch, act, kind):
     bad = training_stats(saturated(act), *batch, SoftmaxCrossEntropy())
     rng = np.random.default_rng(1)
-    good_model = Sequential(Linear(2, 32, rng, "xavier"), act(), Linear(32, 32, rng, "xavier"), act(),
-                            Linear(32, 2, rng, "xavier"))
+    good_model = Sequential(
+        Linear(2, 32, rng, "xavier"), act(), Linear(32, 32, rng, "xavier"), act(), Linear(32, 2, rng, "xavier")
+    )
     good = training_stats(good_model, *batch, SoftmaxCrossEntropy())
     for bad_row, good_row in zip(rows_of(bad, kind), rows_of(good, kind)):
         assert bad_row["saturated"] > 0.5 > 0.05 > good_row["saturated"]

@@ -1,4 +1,5 @@
 """Tests for bpkit.engine: scalar autodiff with Value."""
+
 from __future__ import annotations
 
 import gc

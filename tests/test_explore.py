@@ -1,4 +1,5 @@
 """Tests for bpkit.explore: the numbers behind each explorer move the way the lessons say they do."""
+
 from __future__ import annotations
 
 import io
@@ -124,8 +125,12 @@ def test_momentum_matches_bpkit_optim():
 
     for problem in explore.MOMENTUM_PROBLEMS:
         data = explore.momentum_paths(0.8, explore.MOMENTUM_LR[problem], 30, problem)
-        path = descend(PROBLEMS[problem]["grad"], PROBLEMS[problem]["start"],
-                       lambda p: Momentum(p, lr=explore.MOMENTUM_LR[problem], beta=0.8), 30)  # noqa: B023 - used in this iteration
+        path = descend(
+            PROBLEMS[problem]["grad"],
+            PROBLEMS[problem]["start"],
+            lambda p: Momentum(p, lr=explore.MOMENTUM_LR[problem], beta=0.8),  # noqa: B023 - used in this iteration
+            30,
+        )
         np.testing.assert_allclose(data["momentum"]["path"], path, rtol=1e-10, atol=1e-12)
 
 

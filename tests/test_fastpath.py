@@ -1,4 +1,5 @@
 """The speed-minded layers (in-place writes, cached inputs, skipped dx) compute the plain formulas."""
+
 import sys
 
 import numpy as np
@@ -119,8 +120,11 @@ def backward_as(mode: str, model, dout):
     as a statement ("exec") or as an assignment; return (value seen, first-layer matrix products)."""
     seen = []
     namespace = {"model": model, "dout": dout, "seen": seen}
-    source = {"single": "model.backward(dout)", "exec": "model.backward(dout)",
-              "assign": "seen.append(model.backward(dout))"}[mode]
+    source = {
+        "single": "model.backward(dout)",
+        "exec": "model.backward(dout)",
+        "assign": "seen.append(model.backward(dout))",
+    }[mode]
     code = compile(source, "<cell>", "single" if mode == "single" else "exec")
     hook = sys.displayhook
     sys.displayhook = seen.append  # what IPython's display of a last expression receives

@@ -1,4 +1,5 @@
 """write_atomic: the file holds the old text or the new, never a half-written one."""
+
 import pytest
 
 from bpkit.files import write_atomic

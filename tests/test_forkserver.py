@@ -1,5 +1,6 @@
 """bpkit/grading/forkserver.py and zygote.py without bubblewrap: how the grader learns a child's PID (from
 the kernel, never from what the child writes) and how a copy is handed to the sandbox's user."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """bpkit.functions: the test surfaces have the stated minima and correct gradients; descend runs
 bpkit.optim on them; steps_to_reach and plot_paths behave."""
+
 from __future__ import annotations
 
 import matplotlib

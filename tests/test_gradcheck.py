@@ -1,4 +1,5 @@
 """Tests for bpkit.gradcheck: numerical gradients, relative error, layer and model checks."""
+
 from __future__ import annotations
 
 import warnings
@@ -181,9 +182,17 @@ def test_check_model_passes_a_correct_model_and_lists_rows_in_forward_order(caps
     rows = check_model(model, SoftmaxCrossEntropy(), X, y)
     names = [r["name"] for r in rows]
     assert names == [
-        "layers[0].W", "layers[0].b", "layers[0].dx", "layers[1].dx",
-        "layers[2].W", "layers[2].b", "layers[2].dx", "layers[3].dx",
-        "layers[4].W", "layers[4].b", "layers[4].dx",
+        "layers[0].W",
+        "layers[0].b",
+        "layers[0].dx",
+        "layers[1].dx",
+        "layers[2].W",
+        "layers[2].b",
+        "layers[2].dx",
+        "layers[3].dx",
+        "layers[4].W",
+        "layers[4].b",
+        "layers[4].dx",
     ]
     assert all(r["ok"] for r in rows), rows
     assert not any(r["first_bad"] for r in rows)

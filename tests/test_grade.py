@@ -3,6 +3,7 @@
 Two grading runs serve most tests (module fixtures): a normal batch and a batch of hanging notebooks
 with a short timeout. Expected statuses follow from what each submission does to the solution.
 """
+
 from __future__ import annotations
 
 import copy
@@ -40,6 +41,7 @@ def all_pass_but(status: str, *, from_edited_on: bool = False) -> dict[str, str]
     """Every lesson-01 exercise passes except EDITED (and, with from_edited_on, every one after it)."""
     at = IDS.index(EDITED)
     return {eid: status if i == at or (from_edited_on and i > at) else "pass" for i, eid in enumerate(IDS)}
+
 
 WRONG_LAYER = '''def layer_forward(X, W, b, activation):
     """Z and A swapped."""
@@ -156,8 +158,9 @@ def batch(tmp_path_factory):
     paths = build_submissions(folder / "submissions")
     before = digests(paths.values())
     out = folder / "out"
-    code = main(["grade", *map(str, paths.values()), "--out", str(out), "--jobs", "2", "--timeout", "60",
-                 "--memory-mb", "1024"])
+    code = main(
+        ["grade", *map(str, paths.values()), "--out", str(out), "--jobs", "2", "--timeout", "60", "--memory-mb", "1024"]
+    )
     return code, paths, before, out
 
 
@@ -280,8 +283,19 @@ def hangs(tmp_path_factory):
     nb.cells[index_of(nb, "def layer_forward(")].source = endless
     nbformat.write(nb, folder / "loop_function.ipynb")
     out = folder / "out"
-    code = main(["grade", str(folder / "loop_cell.ipynb"), str(folder / "loop_function.ipynb"), "--out", str(out),
-                 "--jobs", "2", "--timeout", "12"])
+    code = main(
+        [
+            "grade",
+            str(folder / "loop_cell.ipynb"),
+            str(folder / "loop_function.ipynb"),
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--timeout",
+            "12",
+        ]
+    )
     return code, by_student(read_csv(out / "grades.csv"))
 
 
@@ -356,10 +370,12 @@ def test_no_solution_notebook_is_flagged_and_reference_imports_are():
 
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         assert reference_flags(student_cells(nbformat.read(path, as_version=4))) == [], path.name
-    for source in ("from bpkit.checks.lesson01 import _weighted_sum as weighted_sum",
-                   "import bpkit.checks.lesson13 as l\npredict = l._reference_predict",
-                   "src = open(checks.__file__).read()",
-                   "from bpkit.checks import lesson06"):
+    for source in (
+        "from bpkit.checks.lesson01 import _weighted_sum as weighted_sum",
+        "import bpkit.checks.lesson13 as l\npredict = l._reference_predict",
+        "src = open(checks.__file__).read()",
+        "from bpkit.checks import lesson06",
+    ):
         assert reference_flags([(0, source)]) == ["reference-answers"], source
 
 
@@ -383,9 +399,11 @@ def test_grading_works_when_python_and_bpkit_live_under_tmp(tmp_path, fork_serve
     shutil.copyfile(SOLUTION, submission)
     out = tmp_path / "out"
     command = [str(venv / "bin" / "python"), "-m", "bpkit", "grade", str(submission), "--out", str(out), "--quiet"]
-    done = subprocess.run(command + ([] if fork_server else ["--no-fork-server"]), capture_output=True, text=True,
-                          cwd=tmp_path)
+    done = subprocess.run(
+        command + ([] if fork_server else ["--no-fork-server"]), capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     summary = read_csv(out / "summary.csv")
-    assert [(r["student"], r["status"], r["percentage"]) for r in summary] == [("tia", "graded", "100.0")], \
-        read_csv(out / "grades.csv")
+    assert [(r["student"], r["status"], r["percentage"]) for r in summary] == [("tia", "graded", "100.0")], read_csv(
+        out / "grades.csv"
+    )

@@ -17,6 +17,7 @@ Safety: attacks that write or kill outside their own folder only touch files and
 the run's random token (see attack_notebooks.py); processes of a run still alive at its end are listed
 (for the assertions) and then killed by pid.
 """
+
 from __future__ import annotations
 
 import csv
@@ -33,10 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import attack_notebooks as atk
 import nbformat
 import pytest
 
+import attack_notebooks as atk
 import bpkit
 
 pytestmark = pytest.mark.slow  # about a minute of real kernels, several grading runs at a time
@@ -192,9 +193,20 @@ def kill_processes(token: str) -> None:
             pass
 
 
-def grade(name: str, base: Path, submissions: list[Path], *extra: str, out: Path | None = None,
-          tmpdir: Path | None = None, env: dict | None = None, umask: int = 0o022, linger: float = 0.0,
-          watch: tuple[Path, ...] = (), kill_when=None, timeout: float = 420) -> GradeRun:
+def grade(
+    name: str,
+    base: Path,
+    submissions: list[Path],
+    *extra: str,
+    out: Path | None = None,
+    tmpdir: Path | None = None,
+    env: dict | None = None,
+    umask: int = 0o022,
+    linger: float = 0.0,
+    watch: tuple[Path, ...] = (),
+    kill_when=None,
+    timeout: float = 420,
+) -> GradeRun:
     """Run the grader on the submissions; the run's token is base.name (in every path of the run)."""
     token = base.name
     out = out or base / "out"
@@ -203,14 +215,38 @@ def grade(name: str, base: Path, submissions: list[Path], *extra: str, out: Path
     run = GradeRun(name, base, out, tmpdir, submissions)
     run.before = {str(p): digest(p) for p in submissions}
     # sh sets the umask then becomes the grader (same pid); preexec_fn is unsafe with the runs' threads
-    cmd = ["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh", sys.executable, "-m", "bpkit", "grade", *[os.fsencode(p) for p in submissions], "--out", str(out),
-           "--jobs", "2", "--timeout", "90", *SANDBOX_ARGS, *extra]
+    cmd = [
+        "sh",
+        "-c",
+        f'umask {umask:03o} && exec "$@"',
+        "sh",
+        sys.executable,
+        "-m",
+        "bpkit",
+        "grade",
+        *[os.fsencode(p) for p in submissions],
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--timeout",
+        "90",
+        *SANDBOX_ARGS,
+        *extra,
+    ]
     environment = {**os.environ, "TMPDIR": str(tmpdir), MARKER_ENV: token, **(env or {})}
     log = base / f"{name}.stderr"
     started = time.monotonic()
     with open(log, "wb") as errors:
-        process = subprocess.Popen(cmd, cwd=base, env=environment, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
+        process = subprocess.Popen(
+            cmd,
+            cwd=base,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            start_new_session=True,
+        )
         peak = 0
         while process.poll() is None:
             peak = max(peak, peak_kb(process.pid) or 0)
@@ -253,8 +289,11 @@ def assert_completed(run: GradeRun, students: list[str]) -> None:
 def assert_zero(run: GradeRun, student: str) -> None:
     """Wrong functions: 0 points on every row (a `reference-answers` flag is allowed, never points)."""
     assert_completed(run, [student])
-    scored = {row["exercise"]: (row["points"], row["status"], row["message"][:200])
-              for row in run.rows(student) if row["points"] != "0"}
+    scored = {
+        row["exercise"]: (row["points"], row["status"], row["message"][:200])
+        for row in run.rows(student)
+        if row["points"] != "0"
+    }
     assert not scored, f"{student} scored with wrong functions: {scored}"
 
 
@@ -294,10 +333,14 @@ def _main_run(base: Path):
     other = Path("/tmp") / f"bpkit-otherclass-{base.name}"
     (other / "out" / "feedback").mkdir(parents=True)
     (other / "out" / "feedback" / "alice.md").write_text("# Feedback for alice (another class)\n")
-    ctx = atk.Ctx(token=base.name, out=base / "out", canary=canary,
-                  victims=[subs / "honest_a.ipynb", subs / "honest_z.ipynb"],
-                  other_class_glob=f"/tmp/bpkit-otherclass-{base.name}/**/feedback/*.md",
-                  real_package=str(PACKAGE))
+    ctx = atk.Ctx(
+        token=base.name,
+        out=base / "out",
+        canary=canary,
+        victims=[subs / "honest_a.ipynb", subs / "honest_z.ipynb"],
+        other_class_glob=f"/tmp/bpkit-otherclass-{base.name}/**/feedback/*.md",
+        real_package=str(PACKAGE),
+    )
     notebooks = [("honest_a", atk.solution_01())]
     notebooks += [(name, build(ctx)) for name, build, sandboxed in MAIN_ATTACKERS if BWRAP or not sandboxed]
     notebooks.append(("honest_z", atk.solution_01()))
@@ -308,8 +351,10 @@ def _main_run(base: Path):
 
 def _flood_run(base: Path):
     ctx = atk.Ctx(token=base.name, out=base / "out", canary=base / "canary.txt")
-    paths = write(base / "submissions", [("honest", atk.solution_01()), ("flood", atk.flood(ctx)),
-                                         ("big_strings", atk.big_strings(ctx))])
+    paths = write(
+        base / "submissions",
+        [("honest", atk.solution_01()), ("flood", atk.flood(ctx)), ("big_strings", atk.big_strings(ctx))],
+    )
     return grade("flood", base, paths, "--memory-mb", "2048")
 
 
@@ -328,22 +373,37 @@ def _latin1_run(base: Path):
 
 
 FORMULA_NAMES = ['=HYPERLINK("http:evil.example";"click")', "-2+3+cmd|' -C calc'!A0", "@SUM(1+1)*cmd|'x'!A0"]
-CSV_EXPORTS = ["grades.csv", "summary.csv", "history.csv", "table.csv", "exports/nbgrader.csv",
-               "exports/canvas.csv", "exports/moodle.csv", "exports/unmatched.csv"]
+CSV_EXPORTS = [
+    "grades.csv",
+    "summary.csv",
+    "history.csv",
+    "table.csv",
+    "exports/nbgrader.csv",
+    "exports/canvas.csv",
+    "exports/moodle.csv",
+    "exports/unmatched.csv",
+]
 
 
 def _formula_run(base: Path):
     """Students whose file names (so student ids and paths) are spreadsheet formulas."""
-    return grade("formula", base, write(base / "submissions", [("honest", atk.solution_01()),
-                                                               *[(f"{name}_01", atk.solution_01())
-                                                                 for name in FORMULA_NAMES]]))
+    return grade(
+        "formula",
+        base,
+        write(
+            base / "submissions",
+            [("honest", atk.solution_01()), *[(f"{name}_01", atk.solution_01()) for name in FORMULA_NAMES]],
+        ),
+    )
 
 
 def _properties_run(base: Path):
     """An honest lesson 01 and the three notebooks that hide a breached property behind a wrapped observe."""
     ctx = atk.Ctx(token=base.name, out=base / "out", canary=base / "canary.txt")
-    paths = write(base / "submissions", [("honest", atk.solution_01()),
-                                         *((student, build(ctx)) for student, (build, _) in HIDDEN_PROPERTIES.items())])
+    paths = write(
+        base / "submissions",
+        [("honest", atk.solution_01()), *((student, build(ctx)) for student, (build, _) in HIDDEN_PROPERTIES.items())],
+    )
     return grade("properties", base, paths)
 
 
@@ -360,32 +420,43 @@ def _daemon_run(base: Path):
     copy = base / "pkg" / "bpkit"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     env = {"PYTHONPATH": str(copy.parent)}
-    found = subprocess.run([sys.executable, "-c", "import bpkit; print(bpkit.__file__)"], cwd=base,
-                           env={**os.environ, **env}, capture_output=True, text=True, check=True).stdout
+    found = subprocess.run(
+        [sys.executable, "-c", "import bpkit; print(bpkit.__file__)"],
+        cwd=base,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert found.strip() == str(copy / "__init__.py"), f"the package copy is not the one imported: {found}"
     package_before = snapshot(copy)
     subs = base / "submissions"
-    ctx = atk.Ctx(token=base.name, out=base / "out", canary=canary, victims=[subs / "honest.ipynb"],
-                  real_package=str(PACKAGE))
+    ctx = atk.Ctx(
+        token=base.name, out=base / "out", canary=canary, victims=[subs / "honest.ipynb"], real_package=str(PACKAGE)
+    )
     marker = f"{base.name}-daemon"
-    paths = write(subs, [("honest", atk.solution_01()), ("daemon", atk.daemon(ctx, marker)),
-                         ("tamper", atk.package_tamper(ctx))])
+    paths = write(
+        subs, [("honest", atk.solution_01()), ("daemon", atk.daemon(ctx, marker)), ("tamper", atk.package_tamper(ctx))]
+    )
     run = grade("daemon", base, paths, env=env, linger=4.0)
     return run, package_before, snapshot(copy), marker
 
 
 def _lesson_run(base: Path):
     ctx = atk.Ctx(token=base.name, out=base / "out", canary=base / "canary.txt")
-    paths = write(base / "submissions", [("liar_01", atk.lesson_liar(ctx)),
-                                         ("honest_meta00_01", atk.honest_with_lesson_00_metadata(ctx))])
+    paths = write(
+        base / "submissions",
+        [("liar_01", atk.lesson_liar(ctx)), ("honest_meta00_01", atk.honest_with_lesson_00_metadata(ctx))],
+    )
     return grade("lesson", base, paths, "--lesson", "01")
 
 
 def _resume_runs(base: Path):
     """Grade honest + cheater, forge grades.csv (cheater at full marks, rows for `late`), then --resume."""
     wrong = atk.notebook("01", atk.IMPORTS, atk.WRONG_FUNCTIONS)
-    honest, cheater, late = write(base / "submissions", [("honest", atk.solution_01()), ("cheater", wrong),
-                                                         ("late", wrong)])
+    honest, cheater, late = write(
+        base / "submissions", [("honest", atk.solution_01()), ("cheater", wrong), ("late", wrong)]
+    )
     first = grade("resume-first", base, [honest, cheater])
     assert_completed(first, ["honest", "cheater"])
     for name in ("grades.csv", "summary.csv"):
@@ -396,8 +467,13 @@ def _resume_runs(base: Path):
         forged = []
         for row in rows:
             if stem_of(row) == "cheater":  # rewritten by hand: full marks
-                full = {"points": row.get("max_points"), "total": row.get("max_points"), "status": "pass",
-                        "message": "passed (5 cases)", "percentage": "100.0"}
+                full = {
+                    "points": row.get("max_points"),
+                    "total": row.get("max_points"),
+                    "status": "pass",
+                    "message": "passed (5 cases)",
+                    "percentage": "100.0",
+                }
                 row.update({k: v for k, v in full.items() if k in fields})
             elif stem_of(row) == "honest":  # replayed for a student never graded
                 forged.append({**row, "submission": str(late), "student": row["student"].replace("honest", "late")})
@@ -421,17 +497,15 @@ def _killed_runs(base: Path):
     def sleeping() -> bool:  # the sleeper's flag file (unsandboxed), else its kernel has had 8 s to start
         return any(tmpdir.rglob(flag)) or time.monotonic() - started > 8
 
-    first = grade("killed-first", base, [sleeper], tmpdir=tmpdir, out=base / "out1", kill_when=sleeping,
-                  timeout=120)
+    first = grade("killed-first", base, [sleeper], tmpdir=tmpdir, out=base / "out1", kill_when=sleeping, timeout=120)
     leftovers = files_in(tmpdir)
     second = grade("killed-second", base, [honest], tmpdir=tmpdir, out=base / "out2")
     return first, leftovers, second
 
 
-
 # -- issue 20: what a sandbox sees; stalls, crashes and leftovers -----------------------------------
 
-CUSTOM_EXERCISES = '''"""An instructor's own exercise file, handed to the grader with --exercises (never to a sandbox)."""
+CUSTOM_EXERCISES = '''"""An instructor's own exercise file, given with --exercises (never to a sandbox)."""
 import numpy as np
 
 from bpkit.checks import Case, Exercise, case_rng, register
@@ -463,19 +537,27 @@ def _sight_runs(base: Path) -> dict[str, GradeRun]:
     exercises.write_text(CUSTOM_EXERCISES)
     subs = base / "class"
     ctx = atk.Ctx(token=base.name, out=base / "out", canary=next_to_class)
-    secrets_ = [str(home_secret), str(next_to_class), str(clone / "01_neurons.ipynb"), str(exercises),
-                str(base / "submissions.zip")]
+    secrets_ = [
+        str(home_secret),
+        str(next_to_class),
+        str(clone / "01_neurons.ipynb"),
+        str(exercises),
+        str(base / "submissions.zip"),
+    ]
     # One folder per student (as `bpkit lab` homes or nbgrader collect them): re-grading one student with
     # --student must not leave the classmates' folders visible.
     subs.mkdir()
-    paths = [*write(subs / "honest", [("01_neurons", atk.solution_01())]),
-             *write(subs / "reader", [("01_neurons", atk.reader(ctx, secrets_))])]
+    paths = [
+        *write(subs / "honest", [("01_neurons", atk.solution_01())]),
+        *write(subs / "reader", [("01_neurons", atk.reader(ctx, secrets_))]),
+    ]
     shutil.make_archive(str(base / "submissions"), "zip", subs)  # the class's Canvas download, next to the class
     shutil.copyfile(base / "submissions.zip", subs / "reader" / "submissions.zip")  # ...and in a student's folder
     runs = {}
     for name, extra in SIGHT_VARIANTS.items():
-        runs[name] = grade(f"sight-{name}", base, paths, "--exercises", str(exercises), *extra,
-                           out=base / f"out-{name}")
+        runs[name] = grade(
+            f"sight-{name}", base, paths, "--exercises", str(exercises), *extra, out=base / f"out-{name}"
+        )
     return runs
 
 
@@ -483,9 +565,18 @@ def _stall_run(base: Path) -> GradeRun:
     """Stallers, crashers and litter, one after another (--jobs 1: litter is graded before finder)."""
     subs = base / "class"
     ctx = atk.Ctx(token=base.name, out=base / "out", canary=base / "canary.txt")
-    paths = write(subs, [("honest", atk.solution_01()), ("staller", atk.channel_staller(ctx)),
-                         ("endless", atk.endless(ctx)), ("litter", atk.litter(ctx)), ("finder", atk.finder(ctx)),
-                         ("hog", atk.tmpfs_hog(ctx)), ("future", atk.solution_01())])
+    paths = write(
+        subs,
+        [
+            ("honest", atk.solution_01()),
+            ("staller", atk.channel_staller(ctx)),
+            ("endless", atk.endless(ctx)),
+            ("litter", atk.litter(ctx)),
+            ("finder", atk.finder(ctx)),
+            ("hog", atk.tmpfs_hog(ctx)),
+            ("future", atk.solution_01()),
+        ],
+    )
     far = 300_000_000_000  # seconds since 1970: the year 11476
     os.utime(subs / "future.ipynb", (far, far))
     (subs / "zero.ipynb").symlink_to("/dev/zero")  # a notebook that never ends
@@ -496,9 +587,19 @@ def _stall_run(base: Path) -> GradeRun:
 
 CLEANUP: list[Path] = []  # folders made outside pytest's tmp_path
 BUILDERS = {  # longest first; PARALLEL_RUNS of them at a time (kernels mostly wait: 2 cores suffice)
-    "sight": _sight_runs, "stall": _stall_run, "main": _main_run, "killed": _killed_runs, "daemon": _daemon_run, "resume": _resume_runs,
-    "flood": _flood_run, "kill": _kill_run, "lesson": _lesson_run, "surrogates": _surrogate_run,
-    "latin1": _latin1_run, "formula": _formula_run, "properties": _properties_run,
+    "sight": _sight_runs,
+    "stall": _stall_run,
+    "main": _main_run,
+    "killed": _killed_runs,
+    "daemon": _daemon_run,
+    "resume": _resume_runs,
+    "flood": _flood_run,
+    "kill": _kill_run,
+    "lesson": _lesson_run,
+    "surrogates": _surrogate_run,
+    "latin1": _latin1_run,
+    "formula": _formula_run,
+    "properties": _properties_run,
 }
 if not BWRAP:  # their attacks are only safe to count on inside the sandbox: their tests are skipped
     del BUILDERS["daemon"], BUILDERS["kill"], BUILDERS["sight"], BUILDERS["stall"]
@@ -571,9 +672,16 @@ def killed_runs(launched):
     return launched["killed"].result()
 
 
-RUNS = {"main": "main_run", "flood": "flood_run", "surrogates": "surrogate_run", "latin1": "latin1_run",
-        "kill": "kill_run", "lesson": "lesson_run", "formula": "formula_run",
-        "properties": "properties_run"}
+RUNS = {
+    "main": "main_run",
+    "flood": "flood_run",
+    "surrogates": "surrogate_run",
+    "latin1": "latin1_run",
+    "kill": "kill_run",
+    "lesson": "lesson_run",
+    "formula": "formula_run",
+    "properties": "properties_run",
+}
 
 
 def a_run(request, name: str) -> GradeRun:
@@ -603,9 +711,18 @@ def test_no_gradebook_row_over_20_kb_and_feedback_files_bounded(request, name):
         assert path.stat().st_size <= FEEDBACK_LIMIT, f"{path.name}: {path.stat().st_size} bytes"
 
 
-@pytest.mark.parametrize("name, honest", [("main", "honest_a"), ("main", "honest_z"), ("flood", "honest"),
-                                          ("surrogates", "honest"), ("latin1", "honest"), ("properties", "honest"),
-                                          pytest.param("kill", "honest", marks=needs_sandbox)])
+@pytest.mark.parametrize(
+    "name, honest",
+    [
+        ("main", "honest_a"),
+        ("main", "honest_z"),
+        ("flood", "honest"),
+        ("surrogates", "honest"),
+        ("latin1", "honest"),
+        ("properties", "honest"),
+        pytest.param("kill", "honest", marks=needs_sandbox),
+    ],
+)
 def test_honest_victims_keep_full_marks(request, name, honest):
     run = a_run(request, name)
     assert_completed(run, [honest])
@@ -648,8 +765,9 @@ def test_output_files_are_the_instructors_alone(main_run):
     modes = {str(p.relative_to(main_run.out)): oct(p.stat().st_mode & 0o777) for p in found}
     assert {"gradebook.sqlite", "grades.csv", "report.html", "exports/canvas.csv"} <= set(modes), sorted(modes)
     assert sum(name.startswith("feedback/") for name in modes) >= 2, sorted(modes)
-    wrong = {name: mode for name, mode in modes.items()
-             if mode != oct(0o700 if (main_run.out / name).is_dir() else 0o600)}
+    wrong = {
+        name: mode for name, mode in modes.items() if mode != oct(0o700 if (main_run.out / name).is_dir() else 0o600)
+    }
     assert not wrong, wrong
 
 
@@ -815,8 +933,11 @@ def test_30_mb_strings_stay_out_of_the_gradebook_and_feedback(flood_run):
 
 def test_lone_surrogates_do_not_stop_the_run_and_files_stay_utf8(surrogate_run):
     assert_completed(surrogate_run, ["honest", "surrogates"])
-    for path in [surrogate_run.out / "grades.csv", surrogate_run.out / "summary.csv",
-                 *(surrogate_run.out / "feedback").iterdir()]:
+    for path in [
+        surrogate_run.out / "grades.csv",
+        surrogate_run.out / "summary.csv",
+        *(surrogate_run.out / "feedback").iterdir(),
+    ]:
         path.read_bytes().decode("utf-8")  # strict: raises on an encoded surrogate
     assert "weighted_sum" in surrogate_run.feedback("surrogates")
     assert_zero(surrogate_run, "surrogates")
@@ -914,7 +1035,9 @@ def test_a_notebook_reads_nothing_it_was_not_handed(sight_runs, variant):
     assert set(by_student) == ({"reader"} if variant == "student" else {"reader", "honest"}), run.why()
     assert all(row["points"] == "0" for row in by_student["reader"]), by_student["reader"]
     feedback = (run.out / "feedback" / "reader_01.md").read_text(encoding="utf-8")
-    assert "READER-HITS" not in feedback, f"{variant}: the reader found {feedback[feedback.find('READER-HITS'):][:600]}"
+    assert "READER-HITS" not in feedback, (
+        f"{variant}: the reader found {feedback[feedback.find('READER-HITS') :][:600]}"
+    )
     assert "PRIVATE KEY" not in feedback
     if variant != "student":
         assert {r["exercise"]: r["status"] for r in by_student["honest"]} == {i: "pass" for i in atk.LESSON_01_IDS}
@@ -938,7 +1061,7 @@ def test_an_endless_exercise_costs_only_that_exercise(stall_run):
 @needs_sandbox
 def test_nothing_a_submission_writes_is_seen_by_the_next(stall_run):
     feedback = (stall_run.out / "feedback" / "finder_01.md").read_text(encoding="utf-8")
-    assert "FINDER-HITS" not in feedback, feedback[feedback.find("FINDER-HITS"):][:300]
+    assert "FINDER-HITS" not in feedback, feedback[feedback.find("FINDER-HITS") :][:300]
     assert_zero(stall_run, "litter")
 
 

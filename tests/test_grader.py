@@ -1,5 +1,6 @@
 """bpkit/grading/grader.py's parts that need no kernel: what a submission brings along, how it is staged
 for a sandbox, and the row of a file that cannot be graded (the grading itself: test_grade.py)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Tests for bpkit.graph.draw_graph (rendered off-screen with the Agg backend)."""
+
 from __future__ import annotations
 
 import matplotlib

@@ -1,9 +1,9 @@
 """bpkit/grading/identity.py and its parts (records, intake, times, plan), and roster.py: every handed-in
 notebook lands on the right student and lesson."""
+
 from __future__ import annotations
 
 import json
-
 import os
 import stat
 import zipfile
@@ -56,10 +56,22 @@ def test_every_record_of_each_collection_layout(build, tmp_path, monkeypatch):
         assert sorted(found) == sorted(e.where for e in batch.expected)
         for expected in batch.expected:
             record = found[expected.where]
-            seen = (record.student, record.lesson, record.status, frozenset(record.problems), record.late,
-                    record.days_late if record.late else None)
-            wanted = (expected.student, expected.lesson, expected.status, expected.problems, expected.late,
-                      expected.days_late)
+            seen = (
+                record.student,
+                record.lesson,
+                record.status,
+                frozenset(record.problems),
+                record.late,
+                record.days_late if record.late else None,
+            )
+            wanted = (
+                expected.student,
+                expected.lesson,
+                expected.status,
+                expected.problems,
+                expected.late,
+                expected.days_late,
+            )
             assert seen == wanted, (expected.where, record.problems, record.notes)
             if record.status != "invalid" or "lesson-01 notebook" in record.problems.get("invalid", ""):
                 assert record.file.read_bytes() == original_bytes(batch, expected.where)
@@ -69,17 +81,22 @@ def test_every_record_of_each_collection_layout(build, tmp_path, monkeypatch):
         assert not collection.skipped
 
 
-@pytest.mark.parametrize("build", [fx.lab_homes, fx.same_named_files, fx.named_after_other, fx.forty_files,
-                                   fx.digits_in_ids, fx.nbgrader_layout],
-                         ids=lambda b: b.__name__)
+@pytest.mark.parametrize(
+    "build",
+    [fx.lab_homes, fx.same_named_files, fx.named_after_other, fx.forty_files, fx.digits_in_ids, fx.nbgrader_layout],
+    ids=lambda b: b.__name__,
+)
 def test_folders_and_names_tell_students_apart_without_a_roster(build, tmp_path, monkeypatch):
     batch = build(tmp_path)
     with collected(batch, monkeypatch, with_roster=False) as collection:
         found = records_by_where(collection)
         for expected in batch.expected:
             record = found[expected.where]
-            assert (record.student, record.lesson, record.status) == (expected.student, expected.lesson,
-                                                                      expected.status)
+            assert (record.student, record.lesson, record.status) == (
+                expected.student,
+                expected.lesson,
+                expected.status,
+            )
             assert "not-in-roster" not in record.problems
             assert set(record.problems) == set(expected.problems)
 
@@ -135,17 +152,29 @@ def test_a_name_contradicts_the_metadata_only_through_its_trailing_lesson_part(t
     monkeypatch.chdir(tmp_path)
     with collect([Path("in")], None) as collection:
         found = {Path(r.path).stem: r for r in collection.records}
-        assert found["ab12_04"].status == "invalid" and "file name says lesson 04" in found["ab12_04"].problems["invalid"]
+        assert (
+            found["ab12_04"].status == "invalid" and "file name says lesson 04" in found["ab12_04"].problems["invalid"]
+        )
         assert (found["ab04_01"].student, found["ab04_01"].lesson, found["ab04_01"].status) == ("ab04", "01", "ok")
         assert (found["cd56_2024"].student, found["cd56_2024"].lesson) == ("cd56_2024", "01")
 
 
-@pytest.mark.parametrize("stem, parts", [
-    ("ab12_01", ("ab12", "01")), ("s07_01", ("s07", "01")), ("team03_01", ("team03", "01")),
-    ("dave_01_v2", ("dave", "01")), ("my_work_01", ("my_work", "01")), ("01_neurons", ("", "01")),
-    ("alice_lesson4", ("alice", "04")), ("bob_01 (1)", ("bob", "01")), ("alice", ("alice", None)),
-    ("alice_2024", ("alice_2024", None)), ("ab12_01_neurons", ("ab12", "01")),
-])
+@pytest.mark.parametrize(
+    "stem, parts",
+    [
+        ("ab12_01", ("ab12", "01")),
+        ("s07_01", ("s07", "01")),
+        ("team03_01", ("team03", "01")),
+        ("dave_01_v2", ("dave", "01")),
+        ("my_work_01", ("my_work", "01")),
+        ("01_neurons", ("", "01")),
+        ("alice_lesson4", ("alice", "04")),
+        ("bob_01 (1)", ("bob", "01")),
+        ("alice", ("alice", None)),
+        ("alice_2024", ("alice_2024", None)),
+        ("ab12_01_neurons", ("ab12", "01")),
+    ],
+)
 def test_split_handed_in_name(stem, parts):
     assert split_handed_in_name(stem) == parts
 
@@ -156,13 +185,17 @@ def test_files_given_one_by_one_are_read_below_the_folder_they_share(tmp_path, m
     files = sorted(Path("home").glob("*/bpkit-lessons/01_neurons.ipynb"))
     with collect(files, read_roster(batch.roster)) as collection:
         assert sorted((r.where, r.student) for r in collection.records) == [
-            ("home/u1001/bpkit-lessons/01_neurons.ipynb", "u1001"), ("home/u1002/bpkit-lessons/01_neurons.ipynb", "u1002")]
+            ("home/u1001/bpkit-lessons/01_neurons.ipynb", "u1001"),
+            ("home/u1002/bpkit-lessons/01_neurons.ipynb", "u1002"),
+        ]
     with collect([Path("home/u1001/bpkit-lessons/01_neurons.ipynb")], None) as collection:  # bpkit's folder is no one
-        assert [(r.where, r.student) for r in collection.records] == [("home/u1001/bpkit-lessons/01_neurons.ipynb",
-                                                                       "u1001")]
+        assert [(r.where, r.student) for r in collection.records] == [
+            ("home/u1001/bpkit-lessons/01_neurons.ipynb", "u1001")
+        ]
 
 
 # -- conflicts and --student ------------------------------------------------------------------------
+
 
 def test_choose_settles_a_conflict_with_the_file_that_counts(tmp_path, monkeypatch):
     batch = fx.planted_conflict(tmp_path)
@@ -200,6 +233,7 @@ def test_the_same_content_twice_is_graded_once_not_a_conflict(tmp_path, monkeypa
 
 
 # -- files that must not be followed or read -----------------------------------------------------------
+
 
 def test_links_pipes_and_big_files_are_refused_as_rows(tmp_path, monkeypatch):
     src = tmp_path / "class"
@@ -253,6 +287,7 @@ def test_private_copies_are_the_bytes_read_and_go_with_close(tmp_path, monkeypat
 
 # -- zips ---------------------------------------------------------------------------------------------
 
+
 def _raw_zip(path: Path, entries: list[tuple[str, bytes, int]]) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         for name, data, mode in entries:
@@ -266,17 +301,30 @@ def _raw_zip(path: Path, entries: list[tuple[str, bytes, int]]) -> Path:
 @pytest.mark.filterwarnings("ignore:Duplicate name")  # the zip is made with a repeated name on purpose
 def test_unsafe_zip_entries_are_refused_and_nothing_is_written_outside(tmp_path, monkeypatch):
     nb = fx.notebook("01", False)
-    _raw_zip(tmp_path / "lesson01.zip", [
-        ("../evil_01.ipynb", nb, 0o100644), ("/abs_01.ipynb", nb, 0o100644), ("link_01.ipynb", b"/etc/passwd", 0o120777),
-        ("ok_01.ipynb", nb, 0o100644), ("ok_01.ipynb", nb, 0o100644), ("C:/win_01.ipynb", nb, 0o100644),
-        ("__MACOSX/._ok_01.ipynb", b"x", 0o100644), ("notes/../../x.csv", b"x", 0o100644),
-    ])
+    _raw_zip(
+        tmp_path / "lesson01.zip",
+        [
+            ("../evil_01.ipynb", nb, 0o100644),
+            ("/abs_01.ipynb", nb, 0o100644),
+            ("link_01.ipynb", b"/etc/passwd", 0o120777),
+            ("ok_01.ipynb", nb, 0o100644),
+            ("ok_01.ipynb", nb, 0o100644),
+            ("C:/win_01.ipynb", nb, 0o100644),
+            ("__MACOSX/._ok_01.ipynb", b"x", 0o100644),
+            ("notes/../../x.csv", b"x", 0o100644),
+        ],
+    )
     monkeypatch.chdir(tmp_path)
     with collect([Path("lesson01.zip")], None) as collection:
         statuses = sorted((r.path, r.status) for r in collection.records)
-        assert statuses == [("../evil_01.ipynb", "invalid"), ("/abs_01.ipynb", "invalid"),
-                            ("C:/win_01.ipynb", "invalid"), ("link_01.ipynb", "invalid"),
-                            ("ok_01.ipynb", "invalid"), ("ok_01.ipynb", "ok")]
+        assert statuses == [
+            ("../evil_01.ipynb", "invalid"),
+            ("/abs_01.ipynb", "invalid"),
+            ("C:/win_01.ipynb", "invalid"),
+            ("link_01.ipynb", "invalid"),
+            ("ok_01.ipynb", "invalid"),
+            ("ok_01.ipynb", "ok"),
+        ]
         assert "symbolic link" in next(r for r in collection.records if r.path == "link_01.ipynb").problems["invalid"]
         assert [where for where, _ in collection.skipped] == ["lesson01.zip/notes/../../x.csv"]
         written = {p.name for p in collection.workdir.rglob("*") if p.is_file()} - {".lock"}  # the run folder's lock
@@ -309,6 +357,7 @@ def test_a_zip_entry_time_in_the_extended_field_is_utc(tmp_path):
 
 
 # -- times, due, penalties ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seconds", [float("nan"), float("inf"), -1e20, 1e20, -86400.0, 299_000_000_000.0])
 def test_no_timestamp_crashes(seconds):
@@ -356,8 +405,10 @@ def test_parse_due():
         parse_due("next friday")
 
 
-@pytest.mark.parametrize("text, penalty", [("10", LatePenalty(10.0, 100.0)), ("10:50", LatePenalty(10.0, 50.0)),
-                                           (" 2.5:5 ", LatePenalty(2.5, 5.0))])
+@pytest.mark.parametrize(
+    "text, penalty",
+    [("10", LatePenalty(10.0, 100.0)), ("10:50", LatePenalty(10.0, 50.0)), (" 2.5:5 ", LatePenalty(2.5, 5.0))],
+)
 def test_parse_late_penalty(text, penalty):
     assert parse_late_penalty(text) == penalty
 
@@ -380,27 +431,34 @@ def test_late_penalty_applies_per_started_day_up_to_its_maximum():
 
 # -- roster -------------------------------------------------------------------------------------------
 
+
 def test_canvas_gradebook_export_is_a_roster(tmp_path):
     batch = fx.canvas_zip(tmp_path)
     roster = read_roster(batch.roster)
     assert [(s.id, s.name, s.canvas_id) for s in roster.students] == [
-        ("asmith", "Smith, Alice", "101"), ("bjones", "Jones, Bob", "102"), ("S-3", "Lee, Carol", "103"),
-        ("dnguyen", "Nguyen, Dan", "104")]
+        ("asmith", "Smith, Alice", "101"),
+        ("bjones", "Jones, Bob", "102"),
+        ("S-3", "Lee, Carol", "103"),
+        ("dnguyen", "Nguyen, Dan", "104"),
+    ]
     assert roster.by_name("Alice Smith")[0].id == "asmith"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name,email\nann,a@x\n", "header line"),
-    ("id,name\nann,Ann\nANN,Ann B\n", "appears twice"),
-    ("id,name\n,Ann\n", "empty student id"),
-    ("id,name\n../x,Ann\n", "slash"),
-    ("id,name,canvas_id\nann,Ann,12a\n", "not a number"),
-    ("id,name,canvas_id\nann,Ann,12\nbo,Bo,12\n", "canvas_id 12 is given to both"),
-    ("id,name\nann,Smith, Ann\n", "needs quotes"),
-    ("Student,ID,SIS User ID,SIS Login ID,Section\n\"Smith, Ann\",5,,,A\n", "no SIS Login ID"),
-    ("Student,ID,Section\n\"Smith, Ann\",5,A\n", "neither `SIS Login ID`"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name,email\nann,a@x\n", "header line"),
+        ("id,name\nann,Ann\nANN,Ann B\n", "appears twice"),
+        ("id,name\n,Ann\n", "empty student id"),
+        ("id,name\n../x,Ann\n", "slash"),
+        ("id,name,canvas_id\nann,Ann,12a\n", "not a number"),
+        ("id,name,canvas_id\nann,Ann,12\nbo,Bo,12\n", "canvas_id 12 is given to both"),
+        ("id,name\nann,Smith, Ann\n", "needs quotes"),
+        ('Student,ID,SIS User ID,SIS Login ID,Section\n"Smith, Ann",5,,,A\n', "no SIS Login ID"),
+        ('Student,ID,Section\n"Smith, Ann",5,A\n', "neither `SIS Login ID`"),
+        ("", "empty"),
+    ],
+)
 def test_roster_errors_say_what_is_wrong(tmp_path, text, message):
     path = tmp_path / "roster.csv"
     path.write_text(text)
@@ -428,14 +486,17 @@ def test_two_roster_students_of_one_name_are_not_guessed(tmp_path, monkeypatch):
 
 # -- the plan -----------------------------------------------------------------------------------------
 
+
 def test_plan_shows_file_student_lesson_and_notes(tmp_path, monkeypatch):
     batch = fx.canvas_zip(tmp_path)
     with collected(batch, monkeypatch) as collection:
         plan = format_plan(collection)
     late_line = next(line for line in plan.splitlines() if "jonesbob_late" in line)
     assert "bjones (Jones, Bob) by Canvas user id 102" in late_line and "late, 2 days" in late_line
-    assert "4 notebooks, 4 students, lessons 01: 4 to grade, 0 in conflict, 0 invalid, 0 the same as another, " \
-           "0 not in the roster, 1 late" in plan
+    assert (
+        "4 notebooks, 4 students, lessons 01: 4 to grade, 0 in conflict, 0 invalid, 0 the same as another, "
+        "0 not in the roster, 1 late" in plan
+    )
     assert "source submissions.zip: read as canvas" in plan
 
 
@@ -450,6 +511,7 @@ def test_plan_keeps_names_as_data_but_not_terminal_controls(tmp_path, monkeypatc
 
 
 # -- records and the plan ------------------------------------------------------------------------------
+
 
 def test_conflicts_are_marked_between_different_files_and_a_repeat_is_graded_once():
     def record(path: str, digest: str) -> records.HandIn:
@@ -477,10 +539,18 @@ def test_the_copies_of_a_killed_run_are_removed_by_the_next_collection(tmp_path,
     fx._write(tmp_path / "class" / "ann_01.ipynb", fx.notebook("01", True))
     temp = tmp_path / "tmp"
     temp.mkdir()
-    code = ("import os, sys\nfrom pathlib import Path\nfrom bpkit.grading.identity import collect\n"
-            "print(collect([Path(sys.argv[1])], None).workdir, flush=True)\nos._exit(0)  # no clean-up, as if killed")
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "class")], capture_output=True, text=True,
-                          env={**os.environ, "TMPDIR": str(temp)}, cwd=fx.ROOT, check=True)
+    code = (
+        "import os, sys\nfrom pathlib import Path\nfrom bpkit.grading.identity import collect\n"
+        "print(collect([Path(sys.argv[1])], None).workdir, flush=True)\nos._exit(0)  # no clean-up, as if killed"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "class")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
+        cwd=fx.ROOT,
+        check=True,
+    )
     left = Path(done.stdout.strip())
     assert left.is_relative_to(temp) and any(left.rglob("*.ipynb"))
     monkeypatch.setattr(tempfile, "tempdir", str(temp))

@@ -6,13 +6,12 @@ function is called, after every module has loaded, which is how a module may use
 (the package's own lazy names in bpkit/__init__.py work this way). `from bpkit.x import y` is an edge
 to bpkit.x, and to bpkit.x.y when that is a module.
 """
+
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
-
-import pytest
 
 import bpkit
 
@@ -122,8 +121,10 @@ def test_the_library_does_not_read_its_callers_frames_or_bytecode():
     found = []
     for name, tree in TREES.items():
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in FRAME_READING and not (
-                node.attr == "stack" and not (isinstance(node.value, ast.Name) and node.value.id == "inspect")
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in FRAME_READING
+                and not (node.attr == "stack" and not (isinstance(node.value, ast.Name) and node.value.id == "inspect"))
             ):
                 found.append(f"{name}:{node.lineno} .{node.attr}")
             if isinstance(node, (ast.Import, ast.ImportFrom)):

@@ -1,4 +1,5 @@
 """Tests for bpkit.init: shapes, dtypes, and the variance each initialiser promises."""
+
 from __future__ import annotations
 
 import math

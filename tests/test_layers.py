@@ -1,4 +1,5 @@
 """Tests for bpkit.layers: forward values, backward against finite differences, shapes, dtypes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -446,7 +447,11 @@ def test_sequential_dtype_casts_every_parameter():
 def test_mlp_is_linear_layers_with_activations_between_and_logits_last():
     model = mlp(64, [128, 32, 10], np.random.default_rng(0))
     assert [type(layer) for layer in model] == [Linear, ReLU, Linear, ReLU, Linear]
-    assert [(layer.d_in, layer.d_out) for layer in model if isinstance(layer, Linear)] == [(64, 128), (128, 32), (32, 10)]
+    assert [(layer.d_in, layer.d_out) for layer in model if isinstance(layer, Linear)] == [
+        (64, 128),
+        (128, 32),
+        (32, 10),
+    ]
     assert model(np.zeros((5, 64))).shape == (5, 10)
     assert [type(layer) for layer in mlp(3, [2], np.random.default_rng(0))] == [Linear]  # no hidden layer
 

@@ -4,6 +4,7 @@ Where a notebook prints "< 1e-6" instead of round-off digits, or counts outcomes
 printing the digits of a chaotic run, these tests recompute the lesson's point with bpkit and assert it
 with room to spare, so that a printed verdict cannot flip on another CPU, BLAS or NumPy version.
 """
+
 from __future__ import annotations
 
 import ast
@@ -73,8 +74,12 @@ def _spirals_network():
     """The lesson's 2-16-3 ReLU network on 90 spiral points, drawn from the lesson's seed."""
     rng = np.random.default_rng(6)
     X, y = make_spirals(90, n_classes=3, noise=0.2, rng=rng)
-    params = {"W1": rng.normal(0, np.sqrt(2 / 2), size=(2, 16)), "b1": rng.normal(0, 0.1, size=16),
-              "W2": rng.normal(0, np.sqrt(1 / 16), size=(16, 3)), "b2": rng.normal(0, 0.1, size=3)}
+    params = {
+        "W1": rng.normal(0, np.sqrt(2 / 2), size=(2, 16)),
+        "b1": rng.normal(0, 0.1, size=16),
+        "W2": rng.normal(0, np.sqrt(1 / 16), size=(16, 3)),
+        "b2": rng.normal(0, 0.1, size=3),
+    }
     return X, y, params
 
 
@@ -106,8 +111,11 @@ def test_lesson06_backprop_agrees_with_finite_differences_at_every_size_with_mar
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(64, 10)), rng.integers(0, 3, size=64)
     for hidden in (2, 4, 8, 16, 32, 64, 128):
-        model = Sequential(Linear(10, hidden, np.random.default_rng(hidden)), ReLU(),
-                           Linear(hidden, 3, np.random.default_rng(hidden + 1)))
+        model = Sequential(
+            Linear(10, hidden, np.random.default_rng(hidden)),
+            ReLU(),
+            Linear(hidden, 3, np.random.default_rng(hidden + 1)),
+        )
         loss = SoftmaxCrossEntropy()
         loss.forward(model(X), y)
         model.backward(loss.backward())
@@ -165,7 +173,7 @@ def _clipping_run(data, max_norm, seed, epochs=5, lr=1.0, batch_size=32):
     for _ in range(epochs):
         order = order_rng.permutation(len(X_train))
         for start in range(0, len(X_train), batch_size):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             with np.errstate(over="ignore", invalid="ignore"):
                 if not np.isfinite(loss.forward(model.forward(X_train[rows]), y_train[rows])):
                     return norms, None

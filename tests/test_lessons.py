@@ -4,6 +4,7 @@ A learner opening a lesson must see no other error and no traceback before writi
 that depends on an exercise says in one line which exercise it waits for, a check cell says in one line
 "not implemented yet", nothing else.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,8 +46,13 @@ def run_all(lesson: Path, folder: Path) -> tuple[nbformat.NotebookNode, str | No
     the RUN_ON_TAG (`raises-exception`). Returns the executed notebook and, if it stopped early, why."""
     nb = nbformat.read(lesson, as_version=4)
     # A fresh kernel, started in an empty folder so a lesson cannot write into the repository.
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        allow_errors=False,
+        resources={"metadata": {"path": str(folder)}},
+    )
     try:
         client.execute()
     except CellExecutionError as exc:

@@ -1,4 +1,5 @@
 """Tests for bpkit.losses: values, gradients against finite differences, stability, errors."""
+
 from __future__ import annotations
 
 import math

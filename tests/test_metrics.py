@@ -1,4 +1,5 @@
 """Tests for bpkit.metrics: accuracy and confusion matrix."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Tests for bpkit.optim: every update rule against numbers worked out from its formula."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """`from bpkit import ...` gives a learner the whole documented toolkit."""
+
 import importlib
 import re
 
@@ -52,7 +53,9 @@ DISTRIBUTION = "backprop-kit"  # the name on the package index; `bpkit` there is
 
 
 def _pyproject() -> dict:
-    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+; pyproject.toml reads the same on any Python")
+    tomllib = pytest.importorskip(
+        "tomllib", reason="tomllib is Python 3.11+; pyproject.toml reads the same on any Python"
+    )
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
@@ -69,12 +72,17 @@ def test_the_distribution_name_is_ours_everywhere():
 
 def test_every_folder_of_python_files_is_a_listed_package():
     """pyproject lists its packages (to map lessons/ in); a new subpackage must not be left out of the wheel."""
-    tomllib = pytest.importorskip("tomllib", reason="tomllib is Python 3.11+; pyproject.toml reads the same on any Python")
+    tomllib = pytest.importorskip(
+        "tomllib", reason="tomllib is Python 3.11+; pyproject.toml reads the same on any Python"
+    )
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     listed = set(config["packages"])
-    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "bpkit").rglob("*.py")
-               if "__pycache__" not in p.parts}
+    folders = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "bpkit").rglob("*.py")
+        if "__pycache__" not in p.parts
+    }
     assert folders <= listed, f"add these to [tool.setuptools] packages: {sorted(folders - listed)}"
     assert config["package-dir"]["bpkit.lessons"] == "lessons"
     assert config["package-dir"]["bpkit.solutions"] == "solutions"
@@ -101,10 +109,16 @@ def test_core_modules_import_no_instructor_or_lab_package():
         "import sys, bpkit, bpkit.checks, bpkit.course, bpkit.cli\n"
         "bpkit.cli.build_parser()\n"
         "[getattr(bpkit, name) for name in bpkit.__all__]\n"
-        "print(sorted(m for m in ('nbformat', 'nbclient', 'jupyterlab', 'jupyter_server', 'nbconvert') if m in sys.modules))"
+        "print(sorted(m for m in ('nbformat', 'nbclient', 'jupyterlab', 'jupyter_server', 'nbconvert') if m in "
+        "sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -115,8 +129,11 @@ def wheel(tmp_path_factory):
     import sys
 
     folder = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(folder)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w", str(folder)],
+        check=True,
+        capture_output=True,
+    )
     (built,) = folder.glob("backprop_kit-*.whl")
     return built
 
@@ -151,8 +168,9 @@ def jupyter_without_the_course(wheel, tmp_path_factory):
     venv = home / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)  # the base Python's
     python = venv / "bin" / "python"
-    kernel = subprocess.run([str(python), "-m", "pip", "install", "-q", "ipykernel", "nbclient", "nbformat"],
-                            capture_output=True, text=True)
+    kernel = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "ipykernel", "nbclient", "nbformat"], capture_output=True, text=True
+    )
     if kernel.returncode != 0:
         pytest.skip(f"no package index reachable to install a kernel into a fresh venv: {kernel.stderr[-300:]}")
     assert subprocess.run([str(python), "-c", "import bpkit"], cwd=home, capture_output=True).returncode != 0
@@ -170,8 +188,14 @@ def jupyter_without_the_course(wheel, tmp_path_factory):
         "nbformat.write(nb, sys.argv[2])\n"
     )
     start = time.perf_counter()
-    run = subprocess.run([str(python), "-c", driver, str(ROOT / "lessons" / "01_neurons.ipynb"), str(executed)],
-                         cwd=home, env=env, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [str(python), "-c", driver, str(ROOT / "lessons" / "01_neurons.ipynb"), str(executed)],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     seconds = time.perf_counter() - start
     assert run.returncode == 0, f"lesson 01 stopped before its end:\n{run.stderr[-3000:]}"
     return venv, nbformat.read(executed, as_version=4), seconds
@@ -189,8 +213,13 @@ def test_lesson_01_installs_the_course_from_its_first_cell_and_runs_to_the_end(j
     assert all(c.execution_count is not None for c in code), "a cell did not run"
     first = "".join(o.get("text", "") for o in code[0].outputs if o.output_type == "stream")
     assert "%pip install" in code[0].source and "restart the kernel" in first  # pip ran (its own closing note)
-    installed = subprocess.run([str(venv / "bin" / "python"), "-c", "import bpkit; print(bpkit.__file__)"],
-                               cwd=venv, capture_output=True, text=True, check=True).stdout
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import bpkit; print(bpkit.__file__)"],
+        cwd=venv,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert installed.startswith(str(venv)), installed
     checks = [c for c in code if any(t.startswith(CHECK_TAG) for t in c.metadata.get("tags", []))]
     assert len(checks) == 3
@@ -207,16 +236,25 @@ def test_a_fresh_install_from_the_wheel_gives_14_lessons_and_14_solutions(jupyte
     venv = jupyter_without_the_course[0]
     bpkit_command = str(venv / "bin" / "bpkit")
     for command in ("lessons", "solutions"):
-        out = subprocess.run([bpkit_command, command, str(tmp_path / command)], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [bpkit_command, command, str(tmp_path / command)], capture_output=True, text=True, check=True
+        ).stdout
         assert f"14 {command[:-1]} notebooks copied" in out
-        assert sorted(p.name for p in (tmp_path / command).glob("*.ipynb")) == \
-            sorted(p.name for p in (ROOT / command).glob("*.ipynb"))
+        assert sorted(p.name for p in (tmp_path / command).glob("*.ipynb")) == sorted(
+            p.name for p in (ROOT / command).glob("*.ipynb")
+        )
     # The grader's sandbox gets a copy of the installed package: never with the solutions in it.
-    code = "import pathlib, sys; from bpkit.grading.course_copy import build_course_copy as b; " \
-           "print(sorted(p.name for p in b(pathlib.Path(sys.argv[1])).iterdir()))"
-    listing = subprocess.run([str(venv / "bin" / "python"), "-c", code, str(tmp_path / "copy")], cwd=tmp_path,
-                             capture_output=True, text=True, check=True).stdout
+    code = (
+        "import pathlib, sys; from bpkit.grading.course_copy import build_course_copy as b; "
+        "print(sorted(p.name for p in b(pathlib.Path(sys.argv[1])).iterdir()))"
+    )
+    listing = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, str(tmp_path / "copy")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "'lessons'" in listing and "solutions" not in listing
 
 

@@ -4,6 +4,7 @@ every Binder, Colab, nbgitpuller and git link comes from pyproject's Repository 
 guide (docs/teaching.md) documents the instructor commands and names only tests that exist; the
 performance figures (docs/performance.md) are the recorded ones; the Makefile targets documented
 exist, and the tools behind them check what they claim."""
+
 import decimal
 import importlib.util
 import json
@@ -110,7 +111,7 @@ def test_every_install_line_installs_the_course_by_its_own_name():
                 if not target or target.startswith(("#", "(")):
                     break  # a comment follows
                 assert not re.match(r"bpkit\b", target), f"{where}: `{line}` installs the unrelated `bpkit`"
-    assert 'Do not `pip install bpkit`' in README and "unrelated project" in README
+    assert "Do not `pip install bpkit`" in README and "unrelated project" in README
     assert f'pip install "{name}[lab] @ git+{_project()["urls"]["Repository"]}"' in README
 
 
@@ -120,7 +121,7 @@ def test_lesson_first_cells_install_the_course_when_it_is_missing():
         for path in sorted((ROOT / folder).glob("[0-9][0-9]_*.ipynb")):
             cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
             first = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
-            assert f'if importlib.util.find_spec("bpkit") is None:' in first, f"{folder}/{path.name}"
+            assert 'if importlib.util.find_spec("bpkit") is None:' in first, f"{folder}/{path.name}"
             assert f"    %pip install --quiet {name}\n" in first, f"{folder}/{path.name}"
 
 
@@ -146,7 +147,10 @@ def test_every_course_link_is_built_from_the_repository_url():
             assert url.startswith(f"https://mybinder.org/v2/gh/{owner_repo}/main?"), (where, url)
             checked["binder"] += 1
         elif "colab.research.google.com" in url:
-            assert url.startswith(f"https://colab.research.google.com/github/{owner_repo}/blob/main/lessons/"), (where, url)
+            assert url.startswith(f"https://colab.research.google.com/github/{owner_repo}/blob/main/lessons/"), (
+                where,
+                url,
+            )
             assert (ROOT / "lessons" / url.rsplit("/", 1)[1]).exists(), (where, url)
             checked["colab"] += 1
         elif "git-pull?" in url:
@@ -179,8 +183,11 @@ def test_the_instructor_guide_names_only_tests_that_exist():
     """The threat-model table names the test that proves each row: each must be a test of the suite."""
     named = set(re.findall(r"`(test_\w+)`", TEACHING))
     assert len(named) >= 20, "the threat model's table lists its tests"
-    defined = {m for path in (ROOT / "tests").glob("test_*.py")
-               for m in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.MULTILINE)}
+    defined = {
+        m
+        for path in (ROOT / "tests").glob("test_*.py")
+        for m in re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.MULTILINE)
+    }
     assert named <= defined, f"docs/teaching.md names tests that do not exist: {sorted(named - defined)}"
 
 
@@ -197,8 +204,13 @@ def _two_places(value: float) -> str:
 def test_the_performance_figures_are_the_recorded_ones():
     """docs/performance.md shows what the last benchmark run wrote into benchmarks/latest.json."""
     latest = json.loads((ROOT / "benchmarks" / "latest.json").read_text(encoding="utf-8"))
-    labels = {"bpkit layers": "bpkit layers", "bpkit fit()": "bpkit `fit()`", "fused NumPy": "hand-fused NumPy",
-              "PyTorch CPU": "PyTorch", "per-sample loop": "per-sample loop"}
+    labels = {
+        "bpkit layers": "bpkit layers",
+        "bpkit fit()": "bpkit `fit()`",
+        "fused NumPy": "hand-fused NumPy",
+        "PyTorch CPU": "PyTorch",
+        "per-sample loop": "per-sample loop",
+    }
     for dtype in ("float64", "float32"):
         table = PERFORMANCE.split(f"| {dtype} |", 1)[1].split("\n\n", 1)[0]
         for key, speed in latest["training"][dtype]["samples_per_s"].items():
@@ -290,11 +302,14 @@ def _load_tool(name):
     return module
 
 
-@pytest.mark.parametrize("percentage, note, ok", [
-    ("100.0", "", True),
-    ("75.0", "", False),
-    ("100.0", "- cell 14 (`grid = ...`) raised ImportError: cannot import name 'backend2gui'", False),
-])
+@pytest.mark.parametrize(
+    "percentage, note, ok",
+    [
+        ("100.0", "", True),
+        ("75.0", "", False),
+        ("100.0", "- cell 14 (`grid = ...`) raised ImportError: cannot import name 'backend2gui'", False),
+    ],
+)
 def test_versions_check_wants_full_marks_and_no_cell_raising(tmp_path, percentage, note, ok):
     """make test-versions' grade step: 100% is not enough if a cell of the solution raised."""
     test_versions = _load_tool("test_versions")

@@ -1,4 +1,5 @@
 """bpkit release: solution notebooks -> learner stubs; and the committed lessons/ are up to date."""
+
 from __future__ import annotations
 
 import json
@@ -325,8 +326,12 @@ def _notebooks() -> list[Path]:
 @pytest.mark.parametrize("path", _notebooks(), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_no_test_harness_text_in_what_learners_read(path):
     nb = nbformat.read(path, as_version=4)
-    found = [f"cell {i + 1}: {line.strip()}" for i, cell in enumerate(nb.cells)
-             for line in cell.source.splitlines() if HARNESS_TEXT.search(line)]
+    found = [
+        f"cell {i + 1}: {line.strip()}"
+        for i, cell in enumerate(nb.cells)
+        for line in cell.source.splitlines()
+        if HARNESS_TEXT.search(line)
+    ]
     assert not found, f"{path.name}: use a cell tag ({', '.join(NBVAL_TAGS)}), not text:\n" + "\n".join(found)
 
 
@@ -340,7 +345,9 @@ def test_every_ignored_output_is_an_explorer_a_timing_or_has_its_reason_here():
             if "bpkit.widgets" in cell.source:
                 continue  # a live widget: its text form names the widget's model
             if "perf_counter" in cell.source or "time." in cell.source:
-                assert "machine" in comments, f"{path.name}: a timing cell says why its numbers differ: {cell.source[:80]}"
+                assert "machine" in comments, (
+                    f"{path.name}: a timing cell says why its numbers differ: {cell.source[:80]}"
+                )
                 continue
             ignored.add((path.stem, cell.id))
     assert ignored == set(IGNORED_OUTPUTS)
@@ -369,12 +376,18 @@ def test_nbval_honours_the_ignore_output_tag(tmp_path):
         cell.execution_count = 1
         cell.outputs = [new_output("stream", name="stdout", text="5\n")]  # not what the cell prints
         path = tmp_path / f"nb_{len(tags)}.ipynb"
-        nbformat.write(new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}), path)
+        nbformat.write(
+            new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}), path
+        )
         return path
 
     def nbval(path: Path) -> int:
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", str(path)],
-                              cwd=tmp_path, capture_output=True, timeout=120).returncode
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", str(path)],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=120,
+        ).returncode
 
     assert nbval(notebook(["nbval-ignore-output"])) == 0
     assert nbval(notebook([])) == 1

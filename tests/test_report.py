@@ -6,6 +6,7 @@ gets a leading `'`), in any of the 7 CSV exports; and every file the grader writ
 instructor's alone, whatever the umask. The real grading run with formula file names is in
 tests/test_grade_attacks.py (test_file_names_that_are_formulas_give_no_formula_cell_in_any_csv_export).
 """
+
 from __future__ import annotations
 
 import csv
@@ -48,10 +49,20 @@ def fill(store: Store) -> None:
     store.set_due(["01"], "2026-12-01T23:59")
     for i, student in enumerate(STUDENTS):
         path = f"{student}_01.ipynb"
-        passed = IDS[:i % 3]
-        rows = [make_row(path, student, "01", eid, EXERCISES[eid].points if eid in passed else 0,
-                         EXERCISES[eid].points, "pass" if eid in passed else "fail",
-                         "" if eid in passed else "-1.0 expected, =SUM(A1) received") for eid in IDS]
+        passed = IDS[: i % 3]
+        rows = [
+            make_row(
+                path,
+                student,
+                "01",
+                eid,
+                EXERCISES[eid].points if eid in passed else 0,
+                EXERCISES[eid].points,
+                "pass" if eid in passed else "fail",
+                "" if eid in passed else "-1.0 expected, =SUM(A1) received",
+            )
+            for eid in IDS
+        ]
         result = Result(path, student, "01", rows, notes=["=cmd|'x'!A0 in a cell"], flags=["not-in-roster"])
         store.add(result, path, f"{i:064x}", f"2026-11-0{i + 1}T10:00:00", "2026-11-30T12:00:00")
 
@@ -108,7 +119,9 @@ def test_no_cell_of_any_csv_export_is_a_formula_and_every_value_is_kept(tmp_path
     on_roster = {r["id"] for r in ROSTER}
     for name, cells in every.items():  # each student appears in each export, as text; the LMS ones are
         # the roster's only (an LMS refuses a whole import for one unknown user), the others are in unmatched
-        expected = {"canvas": on_roster, "moodle": on_roster, "unmatched": set(STUDENTS) - on_roster}.get(name, STUDENTS)
+        expected = {"canvas": on_roster, "moodle": on_roster, "unmatched": set(STUDENTS) - on_roster}.get(
+            name, STUDENTS
+        )
         missing = [s for s in expected if s in STUDENTS and csv_cell(s) not in cells]
         assert not missing, (name, missing)
     for name in ("canvas", "moodle"):
@@ -193,6 +206,9 @@ def test_a_folder_that_holds_other_things_keeps_its_mode_and_the_grades_stay_pri
     found = modes(home)
     assert found["."] == oct(0o755) and found["notes.txt"] == oct(0o644)  # not ours to change
     assert found["feedback"] == found["exports"] == oct(0o700)
-    ours = {name: mode for name, mode in found.items()
-            if name not in (".", "notes.txt", "feedback", "exports") and (home / name).is_file()}
+    ours = {
+        name: mode
+        for name, mode in found.items()
+        if name not in (".", "notes.txt", "feedback", "exports") and (home / name).is_file()
+    }
     assert ours and set(ours.values()) == {oct(0o600)}, ours

@@ -5,6 +5,7 @@ caught only Exception around a check, so that interrupt ended the runner and eve
 of the notebook was lost. Here the runner must answer the interrupted check as failed and then
 answer the next request, and the same for a function that calls sys.exit().
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,8 +31,9 @@ def served():
     """A runner (runner.serve on its stdin and stdout) and the grader's Channel to it, shared by the tests
     (each defines functions of its own names): one start is a few seconds of imports."""
     command = [sys.executable, "-c", "from bpkit.grading.runner import serve; serve(0, 1, None, None)"]
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                               cwd=ROOT)  # bpkit imported from this checkout
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
+    )  # bpkit imported from this checkout
     channel = Channel(process)
     try:
         channel.receive("ready", time.monotonic() + START_SECONDS)
@@ -64,8 +66,10 @@ def wait_for(path: Path, seconds: float = 30) -> None:
 def test_an_interrupted_check_fails_and_the_runner_answers_the_next_request(served, tmp_path):
     process, channel = served
     started = tmp_path / "started"  # written by the function once it runs
-    cell = (f"def endless(x):\n    open({str(started)!r}, 'w').close()\n    while True:\n        pass\n\n"
-            "def double(x):\n    return 2 * x")
+    cell = (
+        f"def endless(x):\n    open({str(started)!r}, 'w').close()\n    while True:\n        pass\n\n"
+        "def double(x):\n    return 2 * x"
+    )
     assert ask(channel, {"op": "cell", "source": cell})["error"] is None
     deadline = time.monotonic() + 30
     nonce = channel.send(check("endless", 1.0), deadline)

@@ -8,6 +8,7 @@ Three layers, each tested here on the exercises whose properties were hidden in 
   library functions it calls) change nothing it observes, and `tampering` names them;
 - the runner's `_check`: it observes with the sealed copy and marks every observation when tampered.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,15 +39,21 @@ def naive_sigmoid(z):
 def light_cases(exercise) -> list:
     """The exercise's cases without graphs too large for the recursion watch (the 100,000-node chain:
     slow to build, and its RecursionError is a value-based failure that needs no record)."""
-    return [c for c in exercise.cases()
-            if not any(isinstance(a, dict) and len(a.get("__graph__", ())) > _harness.RECURSION_WATCH_MAX_NODES
-                       for a in c.args)]
+    return [
+        c
+        for c in exercise.cases()
+        if not any(
+            isinstance(a, dict) and len(a.get("__graph__", ())) > _harness.RECURSION_WATCH_MAX_NODES for a in c.args
+        )
+    ]
 
 
 def observations_of(exercise, fn, observe=_harness.observe) -> list[dict]:
     """What a kernel would send for fn on every light case (through JSON, as in grading)."""
-    return [json.loads(json.dumps(observe(fn, c.args, c.kwargs, exercise.kind, exercise.strict_fp, exercise.time_limit)))
-            for c in light_cases(exercise)]
+    return [
+        json.loads(json.dumps(observe(fn, c.args, c.kwargs, exercise.kind, exercise.strict_fp, exercise.time_limit)))
+        for c in light_cases(exercise)
+    ]
 
 
 def judge(exercise, observations) -> tuple[str, str]:
@@ -62,7 +69,9 @@ def test_honest_observations_pass():
     for eid in ("weighted_sum", "sigmoid", "topological_order"):
         exercise = EXERCISES[eid]
         assert judge(exercise, observations_of(exercise, exercise.reference)) == (
-            "pass", f"passed ({len(light_cases(exercise))} cases)"), eid
+            "pass",
+            f"passed ({len(light_cases(exercise))} cases)",
+        ), eid
 
 
 def test_a_mutation_is_seen_in_the_argument_digests_whatever_mutated_says():
@@ -179,10 +188,12 @@ def test_a_wrapped_observe_changes_nothing_the_sealed_copy_observes(sealed, monk
         observation["after"] = _harness.arg_digests(args, args)
         return observation
 
-
     monkeypatch.setattr(_harness, "observe", lenient)
-    for eid, fn in (("weighted_sum", mutating_weighted_sum), ("sigmoid", naive_sigmoid),
-                    ("topological_order", recursive_topological_order)):
+    for eid, fn in (
+        ("weighted_sum", mutating_weighted_sum),
+        ("sigmoid", naive_sigmoid),
+        ("topological_order", recursive_topological_order),
+    ):
         exercise = EXERCISES[eid]
         forged = judge(exercise, observations_of(exercise, fn, _harness.observe))[0]
         # The attack: the forged properties pass. Not for sigmoid any more: its far-tail case (issue 22)
@@ -193,16 +204,23 @@ def test_a_wrapped_observe_changes_nothing_the_sealed_copy_observes(sealed, monk
     assert sealed["tampering"](sealed) == ["bpkit.checks._harness.observe was replaced"]
 
 
-@pytest.mark.parametrize("module, name, replacement", [
-    (copy, "deepcopy", lambda value, memo=None: value),  # the call would work on the caller's objects
-    (np, "errstate", lambda **kwargs: types.SimpleNamespace(__enter__=lambda: None, __exit__=lambda *a: None)),
-    (sys, "setprofile", lambda hook: None),  # the recursion watch would never start
-])
-def test_library_functions_rebound_after_sealing_change_nothing_and_are_named(sealed, monkeypatch, module, name,
-                                                                             replacement):
+@pytest.mark.parametrize(
+    "module, name, replacement",
+    [
+        (copy, "deepcopy", lambda value, memo=None: value),  # the call would work on the caller's objects
+        (np, "errstate", lambda **kwargs: types.SimpleNamespace(__enter__=lambda: None, __exit__=lambda *a: None)),
+        (sys, "setprofile", lambda hook: None),  # the recursion watch would never start
+    ],
+)
+def test_library_functions_rebound_after_sealing_change_nothing_and_are_named(
+    sealed, monkeypatch, module, name, replacement
+):
     monkeypatch.setattr(module, name, replacement)
-    for eid, fn in (("weighted_sum", mutating_weighted_sum), ("sigmoid", naive_sigmoid),
-                    ("topological_order", recursive_topological_order)):
+    for eid, fn in (
+        ("weighted_sum", mutating_weighted_sum),
+        ("sigmoid", naive_sigmoid),
+        ("topological_order", recursive_topological_order),
+    ):
         exercise = EXERCISES[eid]
         assert judge(exercise, observations_of(exercise, fn, sealed["observe"]))[0] == "fail", (name, eid)
     assert f"{module.__name__}.{name} was replaced" in sealed["tampering"](sealed)
@@ -261,8 +279,9 @@ def test_the_runner_reports_tampering_done_during_a_call():
 
     exercise = EXERCISES["weighted_sum"]
     try:
-        reply = runner._check(types.SimpleNamespace(user_ns={"weighted_sum": patches_then_answers}), _harness,
-                              check_request(exercise))
+        reply = runner._check(
+            types.SimpleNamespace(user_ns={"weighted_sum": patches_then_answers}), _harness, check_request(exercise)
+        )
     finally:
         _harness._arrays_in = runner._SEALED["functions"]["_arrays_in"][0]
     assert reply["observations"][0]["tampered"] == ["bpkit.checks._harness._arrays_in was replaced"]

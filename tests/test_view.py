@@ -1,5 +1,6 @@
 """bpkit/grading/view.py and limits.py without bubblewrap: the allow-list of mounts a sandbox gets, and
 the caps a sandboxed process sets on itself."""
+
 from __future__ import annotations
 
 import subprocess
@@ -60,7 +61,9 @@ def test_each_tmpfs_is_a_share_of_the_memory_cap(memory_mb, tmpfs_mb):
 
 
 def test_apply_caps_the_address_space_of_the_process():
-    code = ("from bpkit.grading import limits\nlimits.apply(400 * 2**20)\n"
-            "try:\n    bytearray(600 * 2**20)\nexcept MemoryError:\n    print('capped')\n")
+    code = (
+        "from bpkit.grading import limits\nlimits.apply(400 * 2**20)\n"
+        "try:\n    bytearray(600 * 2**20)\nexcept MemoryError:\n    print('capped')\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.stdout.strip() == "capped", done.stderr

@@ -4,6 +4,7 @@ These tests read what was drawn from `box.bpkit_state` (the twin's numbers for t
 values) and the Image widget's PNG. The browser tests check the same explorers rendered in JupyterLab;
 tests/test_lessons.py runs lesson 07 headless and checks the runner never writes to the kernel.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ EXPLORERS = {
 }
 
 
-def _controls(box: "ipywidgets.VBox") -> dict[str, "ipywidgets.Widget"]:
+def _controls(box: ipywidgets.VBox) -> dict[str, ipywidgets.Widget]:
     """The explorer's controls keyed by description."""
     intro, row, plot = box.children
     assert isinstance(intro, ipywidgets.HTML) and isinstance(plot, ipywidgets.Image)

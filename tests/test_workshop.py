@@ -16,6 +16,7 @@ of submissions below, never read back from the grader. The class report is opene
 One module fixture runs the whole workshop (about 25 graded notebooks); the tests read what it
 recorded.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,16 +71,23 @@ OUTSIDER = "oscar"  # hands in lesson 01, not on the roster
 
 # Typical wrong versions, each matching one of the checker's registered mistakes (its hint below).
 WRONG = {
-    "layer_forward": ('def layer_forward(X, W, b, activation):\n    Z = X @ W + b\n    return activation(Z), Z',
-                      "Z and A are swapped: return (Z, A)"),
-    "neuron_forward": ("def neuron_forward(x, w, b, activation):\n    return weighted_sum(x, w, b)",
-                       "the activation is missing: return activation(z)"),
-    "mse": ("def mse(y_pred, y):\n    return float(np.sum((y_pred - y) ** 2))",
-            "the division by the number of elements is missing: mean, not sum"),
-    "mse_grad": ("def mse_grad(y_pred, y):\n    return (y_pred - y) / y.size",
-                 "missing factor 2: d/dx of x**2 is 2x"),
-    "relu_backward": ("def relu_backward(dout, z):\n    return (z > 0).astype(float)",
-                      "missing dout: (z > 0) is only the local derivative; return dout * (z > 0)"),
+    "layer_forward": (
+        "def layer_forward(X, W, b, activation):\n    Z = X @ W + b\n    return activation(Z), Z",
+        "Z and A are swapped: return (Z, A)",
+    ),
+    "neuron_forward": (
+        "def neuron_forward(x, w, b, activation):\n    return weighted_sum(x, w, b)",
+        "the activation is missing: return activation(z)",
+    ),
+    "mse": (
+        "def mse(y_pred, y):\n    return float(np.sum((y_pred - y) ** 2))",
+        "the division by the number of elements is missing: mean, not sum",
+    ),
+    "mse_grad": ("def mse_grad(y_pred, y):\n    return (y_pred - y) / y.size", "missing factor 2: d/dx of x**2 is 2x"),
+    "relu_backward": (
+        "def relu_backward(dout, z):\n    return (z > 0).astype(float)",
+        "missing dout: (z > 0) is only the local derivative; return dout * (z > 0)",
+    ),
 }
 
 # kind: "full", "stub", "wrong:<exercise>", "exits" (kernel dies after the last cell), "empty",
@@ -177,20 +185,47 @@ def expected_summary(state: dict, subs: Path) -> dict[tuple[str, str], dict]:
     for (student, lesson), sub in counts.items():
         exp = expected_submission(sub["kind"], lesson)
         rows[(student, lesson)] = dict(
-            student=student, name=NAMES.get(student, ""), lesson=lesson, status=exp["status"],
-            total=str(exp["total"]), max_points=str(exp["max_points"]), percentage=pct(exp["total"], exp["max_points"]),
-            flags="" if student in NAMES else "not-in-roster", sandbox="bwrap",
-            submission=str((subs / sub["file"]).resolve()), submitted_at=iso(sub["mtime"]),
+            student=student,
+            name=NAMES.get(student, ""),
+            lesson=lesson,
+            status=exp["status"],
+            total=str(exp["total"]),
+            max_points=str(exp["max_points"]),
+            percentage=pct(exp["total"], exp["max_points"]),
+            flags="" if student in NAMES else "not-in-roster",
+            sandbox="bwrap",
+            submission=str((subs / sub["file"]).resolve()),
+            submitted_at=iso(sub["mtime"]),
             late="yes" if sub["mtime"] > DUE_TS else "no",
             days_late=str(math.ceil((sub["mtime"] - DUE_TS) / (24 * HOUR))) if sub["mtime"] > DUE_TS else "",
-            raw_total=str(exp["total"]), late_penalty="", overrides="")  # no penalty nor override in this class
+            raw_total=str(exp["total"]),
+            late_penalty="",
+            overrides="",
+        )  # no penalty nor override in this class
     handed_lessons = sorted({lesson for _, lesson in counts})
     for student in ROSTER_IDS:
         for lesson in handed_lessons:
-            rows.setdefault((student, lesson), dict(
-                student=student, name=NAMES[student], lesson=lesson, status="missing", total="0",
-                max_points=str(MAX[lesson]), percentage="0.0", flags="", sandbox="", submission="", submitted_at="",
-                late="", days_late="", raw_total="0", late_penalty="", overrides=""))
+            rows.setdefault(
+                (student, lesson),
+                dict(
+                    student=student,
+                    name=NAMES[student],
+                    lesson=lesson,
+                    status="missing",
+                    total="0",
+                    max_points=str(MAX[lesson]),
+                    percentage="0.0",
+                    flags="",
+                    sandbox="",
+                    submission="",
+                    submitted_at="",
+                    late="",
+                    days_late="",
+                    raw_total="0",
+                    late_penalty="",
+                    overrides="",
+                ),
+            )
     return rows
 
 
@@ -266,8 +301,10 @@ def header(path: Path) -> list[str]:
 
 def snapshot(out: Path) -> dict:
     """Every CSV export (rows) and its bytes."""
-    return {name: dict(rows=read_csv(out / rel), raw=(out / rel).read_bytes(), key=key)
-            for name, (rel, key) in CSV_FILES.items()}
+    return {
+        name: dict(rows=read_csv(out / rel), raw=(out / rel).read_bytes(), key=key)
+        for name, (rel, key) in CSV_FILES.items()
+    }
 
 
 def rows_of(snap: dict, name: str, student: str | None = None, others: bool = False) -> list[dict]:
@@ -326,7 +363,7 @@ def hint_of(message: str) -> str:
     """The hint line of a checker's failure message (the first line when it has none)."""
     for line in message.splitlines():
         if line.strip().startswith("hint:"):
-            return line.strip()[len("hint:"):].strip()
+            return line.strip()[len("hint:") :].strip()
     return message.splitlines()[0][:200]
 
 
@@ -397,10 +434,14 @@ def test_initial_json_summary_parses_and_agrees_with_the_gradebook(workshop):
     assert report["graded"] == len(INITIAL)
     assert report["missing_files"] == [str(workshop["subs"] / MISTYPED)]
     assert report["sandbox"] == "bwrap" and report["out"] == str(workshop["out"])
-    problems = sum(expected_submission(k, lesson)["status"] in ("invalid", "incomplete") for _, lesson, k, _ in INITIAL.values())
+    problems = sum(
+        expected_submission(k, lesson)["status"] in ("invalid", "incomplete") for _, lesson, k, _ in INITIAL.values()
+    )
     assert report["with_problems"] == problems
-    got = sorted((r["student"], r["lesson"], r["status"], r["total"], r["max_points"], tuple(r["flags"]))
-                 for r in report["results"])
+    got = sorted(
+        (r["student"], r["lesson"], r["status"], r["total"], r["max_points"], tuple(r["flags"]))
+        for r in report["results"]
+    )
     want = []
     for student, lesson, kind, _ in INITIAL.values():
         exp = expected_submission(kind, lesson)
@@ -480,7 +521,9 @@ def expected_table(state: dict) -> list[dict]:
             if row is None:
                 line[f"lesson_{lesson}"] = ""
             else:
-                line[f"lesson_{lesson}"] = row["status"] if row["status"] in ("missing", "invalid") else row["percentage"]
+                line[f"lesson_{lesson}"] = (
+                    row["status"] if row["status"] in ("missing", "invalid") else row["percentage"]
+                )
         table.append(line)
     return table
 
@@ -499,15 +542,37 @@ def test_table_csv_is_the_student_by_lesson_table(workshop):
 def test_nbgrader_export_has_nbgraders_columns_and_values(workshop):
     out = workshop["out"]
     assert header(out / "exports" / "nbgrader.csv") == [
-        "assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email", "raw_score",
-        "late_submission_penalty", "score", "max_score"]
+        "assignment",
+        "duedate",
+        "timestamp",
+        "student_id",
+        "last_name",
+        "first_name",
+        "email",
+        "raw_score",
+        "late_submission_penalty",
+        "score",
+        "max_score",
+    ]
     want = []
     for (student, lesson), row in sorted(expected_summary(FINAL, workshop["subs"]).items()):
         name = NAMES.get(student, "")
         first, _, last = name.rpartition(" ")
-        want.append(dict(assignment=f"lesson_{lesson}", duedate=DUE, timestamp=row["submitted_at"], student_id=student,
-                         last_name=last, first_name=first, email=EMAILS.get(student, ""), raw_score=row["total"],
-                         late_submission_penalty="0", score=row["total"], max_score=str(MAX[lesson])))
+        want.append(
+            dict(
+                assignment=f"lesson_{lesson}",
+                duedate=DUE,
+                timestamp=row["submitted_at"],
+                student_id=student,
+                last_name=last,
+                first_name=first,
+                email=EMAILS.get(student, ""),
+                raw_score=row["total"],
+                late_submission_penalty="0",
+                score=row["total"],
+                max_score=str(MAX[lesson]),
+            )
+        )
     assert workshop["final"]["nbgrader"]["rows"] == want
 
 
@@ -515,28 +580,41 @@ def test_nbgrader_export_has_nbgraders_columns_and_values(workshop):
 @pytest.mark.parametrize("kind", ["canvas", "moodle"])
 def test_lms_exports_have_one_points_column_per_lesson(workshop, kind):
     path = workshop["out"] / "exports" / f"{kind}.csv"
-    head = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] if kind == "canvas" else [
-        "ID number", "Email address", "Full name"]
+    head = (
+        ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+        if kind == "canvas"
+        else ["ID number", "Email address", "Full name"]
+    )
     columns = header(path)
-    assert columns[:len(head)] == head
-    points = columns[len(head):]
+    assert columns[: len(head)] == head
+    points = columns[len(head) :]
     assert len(points) == len(LESSONS)
     for column, lesson in zip(points, LESSONS):
         assert re.search(rf"\b{lesson}\b", column) and re.search(rf"\b{MAX[lesson]} points\b", column), column
     summary = expected_summary(FINAL, workshop["subs"])
     want = []
     if kind == "canvas":  # Canvas's own exports have it, after the header: each column's points possible
-        want.append({"Student": "    Points Possible", "ID": "", "SIS User ID": "", "SIS Login ID": "", "Section": "",
-                     **{column: str(MAX[lesson]) for column, lesson in zip(points, LESSONS)}})
+        want.append(
+            {
+                "Student": "    Points Possible",
+                "ID": "",
+                "SIS User ID": "",
+                "SIS Login ID": "",
+                "Section": "",
+                **{column: str(MAX[lesson]) for column, lesson in zip(points, LESSONS)},
+            }
+        )
     for student in sorted({s for s, _ in summary if s in NAMES}):  # roster students only: an LMS refuses the
-        name = NAMES.get(student, student)                             # whole import for one unknown user
+        name = NAMES.get(student, student)  # whole import for one unknown user
         if kind == "canvas":
             row = {"Student": name, "ID": "", "SIS User ID": student, "SIS Login ID": student, "Section": ""}
         else:
             row = {"ID number": student, "Email address": EMAILS.get(student, ""), "Full name": name}
         for column, lesson in zip(points, LESSONS):
             entry = summary.get((student, lesson))
-            row[column] = "" if entry is None or entry["status"] in ("missing", "invalid", "conflict") else entry["total"]
+            row[column] = (
+                "" if entry is None or entry["status"] in ("missing", "invalid", "conflict") else entry["total"]
+            )
         want.append(row)
     assert workshop["final"][kind]["rows"] == want
 
@@ -565,7 +643,8 @@ def test_regrading_one_student_counts_the_new_file_and_changes_no_one_else(works
     state, previous = state_after(step + 1), state_after(step)
     # (a) the new result counts: summary, grades, table are what the new file earns
     assert rows_of(after, "summary", student) == [
-        row for key, row in sorted(expected_summary(state, subs).items()) if key[0] == student]
+        row for key, row in sorted(expected_summary(state, subs).items()) if key[0] == student
+    ]
     exp = expected_submission(FIXES[step][2], lesson)
     graded = {r["exercise"]: r["status"] for r in rows_of(after, "grades", student) if r["lesson"] == lesson}
     assert graded == exp["exercises"]
@@ -582,7 +661,7 @@ def test_regrading_one_student_counts_the_new_file_and_changes_no_one_else(works
         replaced[id(hits[0])] = file
     for old, new in zip(old_rows, new_rows):
         assert new == ({**old, "counts": "no"} if id(old) in replaced else old)
-    added = {r["submission"]: r for r in new_rows[len(old_rows):]}
+    added = {r["submission"]: r for r in new_rows[len(old_rows) :]}
     for old in old_rows:
         if id(old) not in replaced:
             continue
@@ -593,7 +672,12 @@ def test_regrading_one_student_counts_the_new_file_and_changes_no_one_else(works
         assert (old["status"], old["total"]) == (was["status"], str(was["total"])), file
         new = added[old["submission"]]
         assert (new["lesson"], new["counts"], new["status"], new["total"], new["submitted_at"]) == (
-            file_lesson, "yes", now["status"], str(now["total"]), iso(new_mtime)), file
+            file_lesson,
+            "yes",
+            now["status"],
+            str(now["total"]),
+            iso(new_mtime),
+        ), file
         assert (new["sha256"] != old["sha256"]) == (file == name), file
     # (c) no other student's row changed, in any export
     for export in CSV_FILES:
@@ -668,7 +752,10 @@ def test_report_pass_rates_match_the_submissions_and_grades_csv(workshop):
             from_csv[(row["lesson"], row["exercise"])] = (p + (row["status"] == "pass"), t + 1)
     assert got == from_csv
     # the initial report had other rates (before the fixes)
-    initial = {(lesson, e): tuple(map(int, p.split(" / "))) for lesson, e, p in workshop["initial_report"].tables["pass-rate-table"][1:]}
+    initial = {
+        (lesson, e): tuple(map(int, p.split(" / ")))
+        for lesson, e, p in workshop["initial_report"].tables["pass-rate-table"][1:]
+    }
     assert initial == expected_pass_rates(INITIAL) != got
 
 
@@ -683,8 +770,10 @@ def expected_known_hints(state: dict) -> Counter:
 
 @pytest.mark.slow
 def test_report_most_frequent_hints_match_grades_csv(workshop):
-    for snap, report, state in ((workshop["initial"], workshop["initial_report"], INITIAL),
-                                (workshop["final"], parse_report(workshop["out"] / "report.html"), FINAL)):
+    for snap, report, state in (
+        (workshop["initial"], workshop["initial_report"], INITIAL),
+        (workshop["final"], parse_report(workshop["out"] / "report.html"), FINAL),
+    ):
         table = report.tables["hints"]
         assert table[0] == ["exercise", "hint", "students"]
         shown = [(e, h, int(n)) for e, h, n in table[1:]]
@@ -712,12 +801,27 @@ def test_report_most_frequent_hints_match_grades_csv(workshop):
 def test_report_lists_the_submissions_that_need_a_look_and_every_student(workshop):
     report = parse_report(workshop["out"] / "report.html")
     summary = expected_summary(FINAL, workshop["subs"])
-    look = sorted((r["student"], r["lesson"], r["status"], r["flags"],
-                   f"late by {r['days_late']} d" if r["late"] == "yes" else "", "", r["submission"])
-                  for r in summary.values()
-                  if r["flags"] or r["status"] in ("incomplete", "invalid") or r["late"] == "yes")
+    look = sorted(
+        (
+            r["student"],
+            r["lesson"],
+            r["status"],
+            r["flags"],
+            f"late by {r['days_late']} d" if r["late"] == "yes" else "",
+            "",
+            r["submission"],
+        )
+        for r in summary.values()
+        if r["flags"] or r["status"] in ("incomplete", "invalid") or r["late"] == "yes"
+    )
     assert [(s, lesson) for s, lesson, *_ in look] == [
-        ("bob", "06"), ("carol", "01"), ("heidi", "06"), ("ivan", "01"), ("kim", "01"), (OUTSIDER, "01")]
+        ("bob", "06"),
+        ("carol", "01"),
+        ("heidi", "06"),
+        ("ivan", "01"),
+        ("kim", "01"),
+        (OUTSIDER, "01"),
+    ]
     attention = report.tables["attention"]
     assert attention[0] == ["student", "lesson", "status", "flags", "late", "overrides", "file"]
     assert sorted(map(tuple, attention[1:])) == look
@@ -735,13 +839,17 @@ def test_report_lists_the_submissions_that_need_a_look_and_every_student(worksho
 @pytest.mark.parametrize("problem", ["no-such-roster", "latin1-roster", "roster-is-a-folder"])
 def test_a_bad_roster_is_refused_with_one_line_and_the_gradebook_untouched(workshop, problem):
     base, out = workshop["base"], workshop["out"]
-    roster = {"no-such-roster": base / "studnets.csv", "latin1-roster": base / "latin1.csv",
-              "roster-is-a-folder": base / "submissions"}[problem]
+    roster = {
+        "no-such-roster": base / "studnets.csv",
+        "latin1-roster": base / "latin1.csv",
+        "roster-is-a-folder": base / "submissions",
+    }[problem]
     if problem == "latin1-roster":
         roster.write_bytes("id,name\nzoe,Zoë\n".encode("latin-1"))
     before = snapshot(out)
-    code, stdout, stderr = run(["grade", *workshop["files"], "--out", str(out), "--jobs", "2", "--no-progress",
-                                "--roster", str(roster)])
+    code, stdout, stderr = run(
+        ["grade", *workshop["files"], "--out", str(out), "--jobs", "2", "--no-progress", "--roster", str(roster)]
+    )
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bpkit grade: error: cannot read the roster"), stderr
@@ -753,8 +861,21 @@ def test_a_bad_roster_is_refused_with_one_line_and_the_gradebook_untouched(works
 def test_a_student_without_files_is_a_warning_and_nothing_changes(workshop):
     out = workshop["out"]
     before = snapshot(out)
-    code, stdout, stderr = run(["grade", *workshop["files"], "--out", str(out), "--jobs", "2", "--no-progress",
-                                "--due", DUE, "--student", "mallory"])
+    code, stdout, stderr = run(
+        [
+            "grade",
+            *workshop["files"],
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--no-progress",
+            "--due",
+            DUE,
+            "--student",
+            "mallory",
+        ]
+    )
     assert code == 0
     assert "no hand-in among those given belongs to student 'mallory'" in stderr
     assert "graded 0 submissions" in stdout
@@ -763,8 +884,21 @@ def test_a_student_without_files_is_a_warning_and_nothing_changes(workshop):
 
 @pytest.mark.slow
 def test_resume_with_json_prints_only_json(workshop):
-    code, stdout, stderr = run(["grade", *workshop["files"], "--out", str(workshop["out"]), "--jobs", "2",
-                                "--no-progress", "--due", DUE, "--resume", "--json"])
+    code, stdout, stderr = run(
+        [
+            "grade",
+            *workshop["files"],
+            "--out",
+            str(workshop["out"]),
+            "--jobs",
+            "2",
+            "--no-progress",
+            "--due",
+            DUE,
+            "--resume",
+            "--json",
+        ]
+    )
     assert code == 0, stderr
     summary = json.loads(stdout)
     assert summary["graded"] == 0 and summary["results"] == []
@@ -808,12 +942,27 @@ def test_the_report_opens_in_chromium_with_both_plots_and_every_table(workshop):
 
     report = workshop["out"] / "report.html"
     pass_rates = len(expected_pass_rates(FINAL))
-    hints = min(15, len(Counter((r["exercise"], hint_of(r["message"])) for r in workshop["final"]["grades"]["rows"]
-                                if r["status"] == "fail" and "not implemented yet" not in r["message"])))
-    need_a_look = sum(1 for r in expected_summary(FINAL, workshop["subs"]).values()
-                      if r["flags"] or r["status"] in ("incomplete", "invalid") or r["late"] == "yes")
-    expected_rows = {"#pass-rate-table": 1 + pass_rates, "#hints": 1 + hints, "#attention": 1 + need_a_look,
-                     "#students": 1 + len(ROSTER) + 1}
+    hints = min(
+        15,
+        len(
+            Counter(
+                (r["exercise"], hint_of(r["message"]))
+                for r in workshop["final"]["grades"]["rows"]
+                if r["status"] == "fail" and "not implemented yet" not in r["message"]
+            )
+        ),
+    )
+    need_a_look = sum(
+        1
+        for r in expected_summary(FINAL, workshop["subs"]).values()
+        if r["flags"] or r["status"] in ("incomplete", "invalid") or r["late"] == "yes"
+    )
+    expected_rows = {
+        "#pass-rate-table": 1 + pass_rates,
+        "#hints": 1 + hints,
+        "#attention": 1 + need_a_look,
+        "#students": 1 + len(ROSTER) + 1,
+    }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as manager:
         browser = launch_chromium(manager)

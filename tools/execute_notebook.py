@@ -7,6 +7,7 @@ nbclient; cells tagged `raises-exception` may raise, any other error stops and l
 `make execute` sets OPENBLAS_NUM_THREADS=1, as `make test` does, so the stored digits are the ones
 nbval compares against. Afterwards: `make release`, then nbval and `make test-portable` on the notebook.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ TIMEOUT = 900  # seconds per cell: the longest solution cells train several netw
 def execute(path: Path) -> None:
     """Run every cell of the notebook at path and write it back with the new outputs."""
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     nbformat.write(nb, path)
 
 

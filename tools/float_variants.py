@@ -16,6 +16,7 @@ OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are left as the machine sets them on purp
 Exit code 0 when every configuration passes, 1 otherwise; a summary line per configuration with
 its wall-clock time is printed at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,10 +60,19 @@ def config_env(name: str, python: str) -> dict[str, str]:
 
 def run(name: str, notebooks: list[str], python: str) -> tuple[bool, str, float]:
     env = config_env(name, python)
-    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
-           "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), *notebooks]
-    shown = " ".join(f"{k}={env[k]!r}" for k in ("OPENBLAS_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES")
-                     if k in env)
+    cmd = [
+        python,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--nbval",
+        "--nbval-sanitize-with",
+        str(ROOT / "tests" / "nbval_sanitize.cfg"),
+        *notebooks,
+    ]
+    shown = " ".join(f"{k}={env[k]!r}" for k in ("OPENBLAS_NUM_THREADS", "NPY_DISABLE_CPU_FEATURES") if k in env)
     print(f"== {name}: {shown}", flush=True)
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -72,8 +82,10 @@ def run(name: str, notebooks: list[str], python: str) -> tuple[bool, str, float]
     if proc.returncode != 0:
         # The failure details (which cell, expected vs got) are the useful part for a fix.
         print(out, flush=True)
-    tally = next((ln.strip("= ") for ln in reversed(lines) if re.search(r"\d+ (passed|failed|error)", ln)),
-                 f"pytest exit code {proc.returncode}, no summary line")
+    tally = next(
+        (ln.strip("= ") for ln in reversed(lines) if re.search(r"\d+ (passed|failed|error)", ln)),
+        f"pytest exit code {proc.returncode}, no summary line",
+    )
     ok = proc.returncode == 0 and " passed" in tally
     for ln in lines:
         if ln.startswith(("FAILED", "ERROR")):
@@ -84,8 +96,12 @@ def run(name: str, notebooks: list[str], python: str) -> tuple[bool, str, float]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", action="append", choices=CONFIGS,
-                        help=f"configuration to run (repeatable; default: {' '.join(PORTABLE)})")
+    parser.add_argument(
+        "--config",
+        action="append",
+        choices=CONFIGS,
+        help=f"configuration to run (repeatable; default: {' '.join(PORTABLE)})",
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter with bpkit and nbval")
     parser.add_argument("notebooks", nargs="*", default=["solutions"])
     args = parser.parse_args(argv)

@@ -15,6 +15,7 @@ then under ~/.pyenv/versions/ (uv cannot download Pythons offline). uv itself co
 project venv (`make test-versions` installs it there). Exit code 0 when every step of every SPEC
 passes; a summary with the resolved versions and the time of each step is printed at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,22 @@ DEFAULT_SPECS = ("3.11:lowest-direct", "3.13:highest")
 RESOLUTIONS = ("lowest-direct", "lowest", "highest")
 STEPS = ("fast", "nbval", "grade")
 GRADED = ROOT / "solutions" / "01_neurons.ipynb"
-SHOWN = ("numpy", "matplotlib", "ipython", "ipykernel", "ipywidgets", "jupyterlab", "nbformat",
-         "nbclient", "jupyter-client", "tqdm", "pytest", "nbval", "hypothesis", "pytest-timeout")
+SHOWN = (
+    "numpy",
+    "matplotlib",
+    "ipython",
+    "ipykernel",
+    "ipywidgets",
+    "jupyterlab",
+    "nbformat",
+    "nbclient",
+    "jupyter-client",
+    "tqdm",
+    "pytest",
+    "nbval",
+    "hypothesis",
+    "pytest-timeout",
+)
 
 
 def uv_binary() -> str:
@@ -48,14 +63,16 @@ def uv_binary() -> str:
 
 def find_python(uv: str, version: str) -> str:
     """A working interpreter of this version (a pyenv shim on PATH may exist and still not run)."""
-    found = subprocess.run([uv, "python", "find", "--system", "--no-python-downloads", version],
-                           capture_output=True, text=True).stdout.strip()
+    found = subprocess.run(
+        [uv, "python", "find", "--system", "--no-python-downloads", version], capture_output=True, text=True
+    ).stdout.strip()
     pyenv = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")), reverse=True)
     for candidate in [found, shutil.which(f"python{version}"), *pyenv]:
         if not candidate:
             continue
-        check = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        )
         if check.returncode == 0 and check.stdout.strip() == version:
             return candidate
     sys.exit(f"no Python {version} found (tried uv python find, python{version} on PATH, ~/.pyenv/versions)")
@@ -66,7 +83,10 @@ class Step:
         self.spec, self.name, self.ok, self.seconds, self.detail = spec, name, False, 0.0, ""
 
     def __str__(self) -> str:
-        return f"  {self.spec:20s} {self.name:12s} {'ok    ' if self.ok else 'FAILED'} {self.seconds:5.0f} s  {self.detail}"
+        return (
+            f"  {self.spec:20s} {self.name:12s} {'ok    ' if self.ok else 'FAILED'} {self.seconds:5.0f} s  "
+            f"{self.detail}"
+        )
 
 
 def run(cmd: list[str], env: dict[str, str], step: Step) -> subprocess.CompletedProcess:
@@ -90,8 +110,13 @@ def check_spec(spec: str, uv: str, keep: bool, only: set[str]) -> list[Step]:
     python = find_python(uv, version)
     print(f"\n===== {spec}: {python} -> {venv.relative_to(ROOT)}", flush=True)
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "NPY_DISABLE_CPU_FEATURES")}
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", VIRTUAL_ENV=str(venv), PYDEVD_DISABLE_FILE_VALIDATION="1",
-               PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
+    env.update(
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        VIRTUAL_ENV=str(venv),
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+        PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+    )
     steps = []
 
     step = Step(spec, "install")
@@ -107,8 +132,11 @@ def check_spec(spec: str, uv: str, keep: bool, only: set[str]) -> list[Step]:
         return steps
     freeze = subprocess.run([uv, "pip", "freeze"], env=env, capture_output=True, text=True, cwd=ROOT).stdout
     versions = dict(line.split("==", 1) for line in freeze.splitlines() if "==" in line)
-    py_version = subprocess.run([str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"],
-                                capture_output=True, text=True).stdout.strip()
+    py_version = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     step.ok = True
     step.detail = f"Python {py_version}; " + " ".join(f"{n} {versions[n]}" for n in SHOWN if n in versions)
     print(step.detail, flush=True)
@@ -125,16 +153,32 @@ def check_spec(spec: str, uv: str, keep: bool, only: set[str]) -> list[Step]:
 
 def fast_suite(spec: str, vpy: str, env: dict[str, str]) -> Step:
     step = Step(spec, "fast suite")
-    proc = run([vpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", "-m", "not browser and not slow"],
-               env, step)
+    proc = run(
+        [vpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", "-m", "not browser and not slow"], env, step
+    )
     step.ok, step.detail = proc.returncode == 0, last_tally(proc)
     return step
 
 
 def nbval(spec: str, vpy: str, env: dict[str, str]) -> Step:
     step = Step(spec, "nbval")
-    proc = run([vpy, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-                "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "solutions"], env, step)
+    proc = run(
+        [
+            vpy,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            "tests/nbval_sanitize.cfg",
+            "solutions",
+        ],
+        env,
+        step,
+    )
     step.ok, step.detail = proc.returncode == 0, last_tally(proc)
     return step
 
@@ -161,9 +205,17 @@ def grade_verdict(proc: subprocess.CompletedProcess, out: Path) -> tuple[bool, s
             grades = list(csv.DictReader(f))
     except OSError as error:
         return False, f"no gradebook: {error}"
-    not_passed = [f"{g.get('exercise')}: {g.get('status')} {g.get('message', '')[:200]}"
-                  for g in grades if g.get("status") != "pass"]
-    if len(rows) != 1 or rows[0].get("percentage") != "100.0" or rows[0].get("status", "graded") != "graded" or not_passed:
+    not_passed = [
+        f"{g.get('exercise')}: {g.get('status')} {g.get('message', '')[:200]}"
+        for g in grades
+        if g.get("status") != "pass"
+    ]
+    if (
+        len(rows) != 1
+        or rows[0].get("percentage") != "100.0"
+        or rows[0].get("status", "graded") != "graded"
+        or not_passed
+    ):
         print("summary.csv:", rows, *not_passed, sep="\n  ", flush=True)
         return False, f"{GRADED.name}: {rows[0].get('percentage') if rows else '?'}% (want 100.0)"
     # Full marks are not enough: a cell that raised (e.g. `import matplotlib.pyplot` under the
@@ -181,16 +233,22 @@ def grade_verdict(proc: subprocess.CompletedProcess, out: Path) -> tuple[bool, s
 
 def last_tally(proc: subprocess.CompletedProcess) -> str:
     lines = [ln.strip("= ") for ln in (proc.stdout + proc.stderr).splitlines()]
-    return next((ln for ln in reversed(lines) if " passed" in ln or " failed" in ln or " error" in ln),
-                f"exit code {proc.returncode}")
+    return next(
+        (ln for ln in reversed(lines) if " passed" in ln or " failed" in ln or " error" in ln),
+        f"exit code {proc.returncode}",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("specs", nargs="*", default=list(DEFAULT_SPECS), help="e.g. 3.11:lowest-direct 3.13:highest")
     parser.add_argument("--keep", action="store_true", help="reuse an existing environment instead of rebuilding it")
-    parser.add_argument("--only", action="append", choices=STEPS,
-                        help="run only these steps after installing (repeatable; default: all)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=STEPS,
+        help="run only these steps after installing (repeatable; default: all)",
+    )
     args = parser.parse_args(argv)
     only = set(args.only or STEPS)
     uv = uv_binary()

@@ -10,6 +10,7 @@ checkers (`Case`, `Mistake`, `Exercise`, `StableExercise`, `register`, `case_rng
 `load_exercises(path)` (a .py file or a folder of them), `bpkit release/grade --exercises PATH`,
 or the BPKIT_EXERCISES environment variable (paths separated by `:`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,5 +67,16 @@ globals().update(EXERCISES)
 
 _ipython.register()  # in a notebook, a demo cell that calls an unwritten exercise says so in one line
 
-__all__ = ["EXERCISES", "Case", "CheckFailure", "Exercise", "ExerciseLoadError", "Mistake", "StableExercise",
-           "case_rng", "load_exercises", "register", *EXERCISES]
+__all__ = [
+    "EXERCISES",
+    "Case",
+    "CheckFailure",
+    "Exercise",
+    "ExerciseLoadError",
+    "Mistake",
+    "StableExercise",
+    "case_rng",
+    "load_exercises",
+    "register",
+    *EXERCISES,
+]

@@ -6,6 +6,7 @@ A check has two halves so that grading can keep the verdict out of the student's
    the exercise's own `compare_answer`) and explain a mismatch.
 In a notebook both halves run in one process: `checks.weighted_sum(weighted_sum)`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +14,9 @@ import contextvars
 import inspect
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,17 +33,27 @@ class CheckFailure(AssertionError):
         return [f"CheckFailure: {first}", *rest]
 
 
-MUTATION_HINT = ("work on a copy or build a new array (e.g. `w - lr * grad`, not `w -= lr * grad`): "
-                 "the caller still needs the original")
-SLOW_HINT = ("your function is far slower than needed (the answer takes well under a second): look for work "
-             "repeated inside a loop, e.g. `x in some_list` scans the whole list each time (a set answers at once), "
-             "or for a loop that never ends")
-UNWATCHED_HINT = ("the check watches the calls your function makes (to see whether it calls itself): leave "
-                  "sys.setprofile, sys.settrace and threads out of it")
-NO_RECORD_HINT = ("the check's record of the call is incomplete: code in the notebook changed the checking code "
-                  "(bpkit.checks); remove it, restart the kernel and run the notebook again")
-NONE_HINT = ("your function returned None: end it with `return <the result>` (print() only shows a value, "
-             "it does not give it back to the caller)")
+MUTATION_HINT = (
+    "work on a copy or build a new array (e.g. `w - lr * grad`, not `w -= lr * grad`): "
+    "the caller still needs the original"
+)
+SLOW_HINT = (
+    "your function is far slower than needed (the answer takes well under a second): look for work "
+    "repeated inside a loop, e.g. `x in some_list` scans the whole list each time (a set answers at once), "
+    "or for a loop that never ends"
+)
+UNWATCHED_HINT = (
+    "the check watches the calls your function makes (to see whether it calls itself): leave "
+    "sys.setprofile, sys.settrace and threads out of it"
+)
+NO_RECORD_HINT = (
+    "the check's record of the call is incomplete: code in the notebook changed the checking code "
+    "(bpkit.checks); remove it, restart the kernel and run the notebook again"
+)
+NONE_HINT = (
+    "your function returned None: end it with `return <the result>` (print() only shows a value, "
+    "it does not give it back to the caller)"
+)
 
 
 @dataclass
@@ -74,7 +86,7 @@ class Exercise:
     mistakes: list[Mistake] = field(default_factory=list)
     # A comparison of its own, (exercise, case, received) -> None, failing through exercise.fail / expect,
     # for answers that one reference value cannot check (random draws, any valid order). None: expect(reference).
-    compare_answer: Callable[["Exercise", Case, Any], None] | None = None
+    compare_answer: Callable[[Exercise, Case, Any], None] | None = None
     kind: str = "plain"  # how the harness materialises the output: plain / iterate / nodes
     rtol: float = 1e-6
     atol: float = 1e-8
@@ -113,7 +125,7 @@ class Exercise:
                 # Judge again with the other cases observed too, so a hint names a mistake only if that
                 # mistake reproduces the answer on every case (a few seconds at most: an answer may be slow).
                 started = time.monotonic()
-                for later in cases[index + 1:]:
+                for later in cases[index + 1 :]:
                     left = EVIDENCE_BUDGET - (time.monotonic() - started)
                     if left <= 0:
                         break
@@ -127,8 +139,9 @@ class Exercise:
         # The same JSON round trip as in grading, so a notebook and the grader agree exactly.
         return json.loads(json.dumps(observation))
 
-    def verdict(self, index: int, observation: dict, cases: list[Case] | None = None,
-                observations: list[dict] | None = None) -> None:
+    def verdict(
+        self, index: int, observation: dict, cases: list[Case] | None = None, observations: list[dict] | None = None
+    ) -> None:
         """Judge one JSON observation of case `index`; raise CheckFailure when it is wrong.
 
         observations: the answer's observations of the other cases too (as many as were made), the
@@ -152,12 +165,16 @@ class Exercise:
                     f"exercise cell with your code, run that cell, then run this check again."
                 )
             if error.get("time_limit"):
-                self.fail(case, f"did not return within {error['time_limit']:g} s, so the check stopped it",
-                          hint=self.slow_hint)
+                self.fail(
+                    case,
+                    f"did not return within {error['time_limit']:g} s, so the check stopped it",
+                    hint=self.slow_hint,
+                )
             self.fail(case, f"raised {error['type']}: {error['message']}", hint=self.error_hint(error))
         if observation.get("unwatched"):
-            self.fail(case, f"switched off the check's watch over its calls ({observation['unwatched']})",
-                      hint=UNWATCHED_HINT)
+            self.fail(
+                case, f"switched off the check's watch over its calls ({observation['unwatched']})", hint=UNWATCHED_HINT
+            )
         if self.mutation_matters:
             changed = self.changed_args(index, observation, cases)
             if changed is None:
@@ -236,8 +253,11 @@ class Exercise:
         if self.structure_hint and found is not None and not found[0] and isinstance(expected, (tuple, list)):
             return self.structure_hint  # not a tuple/list of the right length at all
         shape_hint = _shape_hint(received, expected)
-        return shape_hint or difference_hint(expected, received, case, self.reference, self.rtol, self.atol) \
+        return (
+            shape_hint
+            or difference_hint(expected, received, case, self.reference, self.rtol, self.atol)
             or self.generic_hint
+        )
 
     def _only_hint(self, candidates: list[Mistake], evidence, path: list | None = None) -> str | None:
         """The hint of the one mistake (among candidates) that behaves like the answer on every case seen."""
@@ -265,8 +285,9 @@ class Exercise:
             else:
                 break  # not observed (the time budget ran out)
             with np.errstate(all="ignore"):
-                own = json.loads(json.dumps(_harness.observe(mistake.fn, other.args, other.kwargs, self.kind,
-                                                             False, None)))
+                own = json.loads(
+                    json.dumps(_harness.observe(mistake.fn, other.args, other.kwargs, self.kind, False, None))
+                )
             if learner is not None and "error" in learner:
                 if "error" not in own or own["error"]["type"] != learner["error"]["type"]:
                     return False
@@ -274,11 +295,18 @@ class Exercise:
             if "error" in own:
                 return False
             if path is not None:
-                theirs = (_harness.decode(learner["output"]) if learner is not None
-                          else self.reference(*_copy_args(other.args), **other.kwargs))
+                theirs = (
+                    _harness.decode(learner["output"])
+                    if learner is not None
+                    else self.reference(*_copy_args(other.args), **other.kwargs)
+                )
                 try:
-                    if compare(_item_at(_harness.decode(own["output"]), path), _item_at(theirs, path),
-                               self.rtol, self.atol) is not None:
+                    if (
+                        compare(
+                            _item_at(_harness.decode(own["output"]), path), _item_at(theirs, path), self.rtol, self.atol
+                        )
+                        is not None
+                    ):
                         return False
                 except (IndexError, KeyError, TypeError):
                     return False
@@ -286,8 +314,11 @@ class Exercise:
             learner_passed = learner is None or self._passes(j, learner, evidence.cases)
             if learner_passed != self._passes(j, own, evidence.cases):
                 return False
-            if not learner_passed and compare(_harness.decode(own["output"]), _harness.decode(learner["output"]),
-                                              self.rtol, self.atol) is not None:
+            if (
+                not learner_passed
+                and compare(_harness.decode(own["output"]), _harness.decode(learner["output"]), self.rtol, self.atol)
+                is not None
+            ):
                 return False
         return True
 
@@ -509,7 +540,9 @@ def _shape_hint(received: Any, expected: Any) -> str | None:
         if expected.ndim == 2 and received.shape == expected.shape[::-1] and expected.shape[0] != expected.shape[1]:
             return "the shape is transposed: check the order of the matrix product (x @ W or x.T @ dout?)"
         if received.shape != expected.shape and received.size == expected.size:
-            return f"same numbers of entries but the wrong shape: reshape or keep the axes of the input {expected.shape}"
+            return (
+                f"same numbers of entries but the wrong shape: reshape or keep the axes of the input {expected.shape}"
+            )
         if received.ndim < expected.ndim:
             return "an axis is missing: did you sum or average over an axis that should stay?"
     return None
@@ -525,7 +558,9 @@ def _argument_names(reference: Callable, case: Case) -> list[tuple[str, Any]]:
     return named + list(case.kwargs.items())
 
 
-def difference_hint(expected: Any, received: Any, case: Case, reference: Callable, rtol: float, atol: float) -> str | None:
+def difference_hint(
+    expected: Any, received: Any, case: Case, reference: Callable, rtol: float, atol: float
+) -> str | None:
     """Say how a numeric answer differs from the expected one, where one simple relation explains all of it.
 
     A sign, a constant factor, an offset equal to one of the inputs (the bias, say), a transpose, or a
@@ -552,21 +587,29 @@ def difference_hint(expected: Any, received: Any, case: Case, reference: Callabl
         return None
     close = lambda a, b: np.allclose(a, b, rtol=rtol, atol=atol)  # noqa: E731
     if close(r, -e):
-        return "your answer has the opposite sign of the expected one everywhere: a sign error (a minus too many or too few)"
+        return (
+            "your answer has the opposite sign of the expected one everywhere: a sign error (a minus too many or "
+            "too few)"
+        )
     scale = np.max(np.abs(e))
     if scale > 0 and np.all((np.abs(e) > 1e-9 * scale) | (np.abs(r) <= atol)):
         ratios = r[np.abs(e) > 1e-9 * scale] / e[np.abs(e) > 1e-9 * scale]
         c = float(np.median(ratios))
         if c != 0 and close(r, c * e):
-            return (f"your answer is {c:.6g} times the expected one everywhere: a constant factor is wrong "
-                    f"(a division or multiplication by a constant, such as N, 2 or the learning rate, too many or too few)")
+            return (
+                f"your answer is {c:.6g} times the expected one everywhere: a constant factor is wrong "
+                f"(a division or multiplication by a constant, such as N, 2 or the learning rate, too many or too few)"
+            )
     offset = r - e
     if close(offset, offset.flat[0]) and abs(offset.flat[0]) > atol:
         d = offset.flat[0]
         for name, value in _argument_names(reference, case):
             if _is_number(value) and not isinstance(value, bool) and float(value) != 0:
                 if np.isclose(d, float(value), rtol=rtol, atol=atol):
-                    return f"your answer is the expected one plus {name} (= {float(value):.6g}): {name} is counted once too often"
+                    return (
+                        f"your answer is the expected one plus {name} (= {float(value):.6g}): {name} is counted "
+                        "once too often"
+                    )
                 if np.isclose(d, -float(value), rtol=rtol, atol=atol):
                     return f"your answer is the expected one minus {name} (= {float(value):.6g}): {name} is missing"
         if e.size > 1:
@@ -576,8 +619,11 @@ def difference_hint(expected: Any, received: Any, case: Case, reference: Callabl
         if 0 < wrong.sum() <= max(1, e.size // 4):
             where = [tuple(int(i) for i in idx) for idx in np.argwhere(wrong)[:3]]
             shown = ", ".join(str(w[0]) if len(w) == 1 else str(w) for w in where)
-            return (f"only {int(wrong.sum())} of {e.size} entries are wrong (at index {shown}{', ...' if wrong.sum() > 3 else ''}): "
-                    f"the formula is right in general; look at what is special about those entries")
+            return (
+                f"only {int(wrong.sum())} of {e.size} entries are wrong (at index "
+                f"{shown}{', ...' if wrong.sum() > 3 else ''}): "
+                f"the formula is right in general; look at what is special about those entries"
+            )
     return None
 
 

@@ -18,6 +18,7 @@ kind="nodes" adds {"recursion": {"function": name, "depth": n}}, the deepest nes
 function of the learner's during the call (1 when nothing recursed), and {"unwatched": "sys.setprofile"}
 when the learner's code switched that watch off. Readers ignore keys they do not know.
 """
+
 from __future__ import annotations
 
 import _thread
@@ -44,8 +45,12 @@ _deepcopy = copy.deepcopy
 _errstate = np.errstate
 _catch_warnings, _simplefilter = warnings.catch_warnings, warnings.simplefilter
 _setprofile, _getprofile = sys.setprofile, sys.getprofile
-_signal, _setitimer, _SIGALRM, _ITIMER_REAL = signal.signal, getattr(signal, "setitimer", None), \
-    getattr(signal, "SIGALRM", None), getattr(signal, "ITIMER_REAL", None)
+_signal, _setitimer, _SIGALRM, _ITIMER_REAL = (
+    signal.signal,
+    getattr(signal, "setitimer", None),
+    getattr(signal, "SIGALRM", None),
+    getattr(signal, "ITIMER_REAL", None),
+)
 _current_thread, _main_thread = threading.current_thread, threading.main_thread
 _monotonic = time.monotonic
 _nullcontext = contextlib.nullcontext
@@ -55,8 +60,11 @@ _gc_disable, _gc_enable, _gc_isenabled = gc.disable, gc.enable, gc.isenabled
 _ndarray, _generic, _ascontiguousarray, _isnan = np.ndarray, np.generic, np.ascontiguousarray, np.isnan
 # Calls that stop the recursion watch from seeing the learner's calls (a profile hook replaced, a thread
 # that runs without one): made during a watched call, they are reported as "unwatched".
-_UNWATCHING = {id(sys.setprofile): "sys.setprofile", id(sys.settrace): "sys.settrace",
-               id(_thread.start_new_thread): "a new thread"}
+_UNWATCHING = {
+    id(sys.setprofile): "sys.setprofile",
+    id(sys.settrace): "sys.settrace",
+    id(_thread.start_new_thread): "a new thread",
+}
 
 MAX_ELEMENTS = 20_000_000  # larger return values are reported, not encoded
 MAX_ITEMS = 200_000  # longest iterable we materialise (a minibatch generator, a node list)
@@ -210,8 +218,14 @@ def _arrays_in(value, path=()):
             yield from _arrays_in(item, path + (i,))
 
 
-def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool = False,
-            time_limit: float | None = DEFAULT_TIME_LIMIT) -> dict:
+def observe(
+    fn,
+    args: tuple,
+    kwargs: dict,
+    kind: str = "plain",
+    strict_fp: bool = False,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
+) -> dict:
     """Call fn(*args, **kwargs) on copies; return the encoded output, or the error it raised.
 
     strict_fp: floating-point overflow, 0/0 and division by zero (and any RuntimeWarning) raise
@@ -250,8 +264,14 @@ def observe(fn, args: tuple, kwargs: dict, kind: str = "plain", strict_fp: bool 
 
 
 def _out_of_time(time_limit: float) -> dict:
-    return {"error": {"type": "TimeLimit", "message": f"did not return within {time_limit:g} s",
-                      "not_implemented": False, "time_limit": time_limit}}
+    return {
+        "error": {
+            "type": "TimeLimit",
+            "message": f"did not return within {time_limit:g} s",
+            "not_implemented": False,
+            "time_limit": time_limit,
+        }
+    }
 
 
 def arg_digests(originals, used) -> list:
@@ -326,10 +346,22 @@ def _call(fn, call_args, call_kwargs, kind, strict_fp, nodes, recursion: dict):
 
 # Library functions a check depends on (module, dotted attribute): rebinding one is tampering, even
 # though the sealed copy keeps calling the original.
-WATCHED = (("copy", "deepcopy"), ("numpy", "errstate"), ("numpy", "errstate.__enter__"),
-           ("numpy", "errstate.__exit__"), ("warnings", "catch_warnings"), ("warnings", "simplefilter"),
-           ("sys", "setprofile"), ("sys", "getprofile"), ("signal", "signal"), ("signal", "setitimer"),
-           ("hashlib", "sha256"), ("json", "dumps"), ("pickle", "loads"), ("bpkit.engine", "Value"))
+WATCHED = (
+    ("copy", "deepcopy"),
+    ("numpy", "errstate"),
+    ("numpy", "errstate.__enter__"),
+    ("numpy", "errstate.__exit__"),
+    ("warnings", "catch_warnings"),
+    ("warnings", "simplefilter"),
+    ("sys", "setprofile"),
+    ("sys", "getprofile"),
+    ("signal", "signal"),
+    ("signal", "setitimer"),
+    ("hashlib", "sha256"),
+    ("json", "dumps"),
+    ("pickle", "loads"),
+    ("bpkit.engine", "Value"),
+)
 
 
 def _lookup(module: str, dotted: str):
@@ -341,8 +373,7 @@ def _lookup(module: str, dotted: str):
 
 def _functions_of(namespace: dict) -> dict:
     """name -> (function, its code) for the plain functions in a module namespace."""
-    return {name: (value, value.__code__) for name, value in namespace.items()
-            if isinstance(value, types.FunctionType)}
+    return {name: (value, value.__code__) for name, value in namespace.items() if isinstance(value, types.FunctionType)}
 
 
 def seal() -> dict:
@@ -357,15 +388,25 @@ def seal() -> dict:
 
     module = sys.modules[__name__]
     code = importlib.util.find_spec(__name__).loader.get_code(__name__)
-    private = {"__name__": __name__ + ".sealed", "__file__": module.__file__, "__package__": __package__,
-               "__builtins__": dict(builtins.__dict__)}
+    private = {
+        "__name__": __name__ + ".sealed",
+        "__file__": module.__file__,
+        "__package__": __package__,
+        "__builtins__": dict(builtins.__dict__),
+    }
     exec(code, private)  # noqa: S102 - this module's own code, in a namespace nobody else holds
     private["_Value"] = bpkit.engine.Value
-    return {"name": __name__, "observe": private["observe"], "tampering": private["tampering"],
-            "module": module, "private": private,
-            "functions": _functions_of(vars(module)), "private_functions": _functions_of(private),
-            "private_names": dict(private),
-            "watched": {(m, a): (sys.modules.get(m), _lookup(m, a)) for m, a in WATCHED}}
+    return {
+        "name": __name__,
+        "observe": private["observe"],
+        "tampering": private["tampering"],
+        "module": module,
+        "private": private,
+        "functions": _functions_of(vars(module)),
+        "private_functions": _functions_of(private),
+        "private_names": dict(private),
+        "watched": {(m, a): (sys.modules.get(m), _lookup(m, a)) for m, a in WATCHED},
+    }
 
 
 def tampering(sealed: dict) -> list[str]:

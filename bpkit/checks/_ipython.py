@@ -8,6 +8,7 @@ kernel still reports it (so the cell's `raises-exception` tag lets Run All go on
 `bpkit progress` see it as before); only its display changes. Any other NotImplementedError keeps its
 full traceback. A check cell needs none of this: `CheckFailure` renders as its message already.
 """
+
 from __future__ import annotations
 
 import sys
@@ -19,8 +20,9 @@ HANDLED = (NotImplementedError,)
 
 def waiting_line(exercise_id: str) -> str:
     """The one line a cell shows while the exercise it calls is still the stub."""
-    return (f"Waiting for exercise {exercise_id}: write it in its cell above and run that cell, "
-            f"then run this cell again.")
+    return (
+        f"Waiting for exercise {exercise_id}: write it in its cell above and run that cell, then run this cell again."
+    )
 
 
 def show_not_implemented(shell, etype, value, tb, tb_offset=None) -> None:

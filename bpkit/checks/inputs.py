@@ -2,6 +2,7 @@
 differentiate, a gradient to descend). They are part of the question, not of any answer, so they
 also exist inside the grader's sandbox, where the check cases are unpickled.
 """
+
 from __future__ import annotations
 
 import math

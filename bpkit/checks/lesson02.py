@@ -5,6 +5,7 @@ z = -1000 (exp(1000) = inf and 1 / inf = 0), so stability cannot be judged by th
 the harness runs the learner's sigmoid with floating-point overflow turned into an error (strict_fp),
 reports it like any other exception, and the check explains it as an unstable exponent.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,9 @@ PRECISION_HINT = (
     "(0.5 * (1 + tanh(z / 2)) rounds to 0 below z = -37). Compute e = np.exp(-np.abs(z)) and use e / (1 + e) "
     "where z < 0, which keeps e^z to the last digit"
 )
-TAIL_Z = np.array([-725.0, -720.0, -715.0, -712.0, -710.0, -709.0, -700.0, -50.0])  # subnormal below -708: 1 ulp stays under 1e-8 relative here
+TAIL_Z = np.array(
+    [-725.0, -720.0, -715.0, -712.0, -710.0, -709.0, -700.0, -50.0]
+)  # subnormal below -708: 1 ulp stays under 1e-8 relative here
 
 
 def _quiet(fn):
@@ -69,17 +72,28 @@ def _compare_sigmoid(exercise: Exercise, case: Case, received) -> None:
     exercise.expect(case, received, expected)
     limits = np.abs(case.args[0]) >= 1000
     if limits.any() and not np.array_equal(np.asarray(received, dtype=float)[limits], expected[limits]):
-        exercise.fail(case, "not exactly 0 and 1 at z = -1000 and 1000", expected=expected, received=received,
-                      hint=EXACT_LIMIT_HINT)
+        exercise.fail(
+            case,
+            "not exactly 0 and 1 at z = -1000 and 1000",
+            expected=expected,
+            received=received,
+            hint=EXACT_LIMIT_HINT,
+        )
     tail = (case.args[0] < -40) & (case.args[0] > -1000)
     if tail.any():
         got = np.asarray(received, dtype=float)[tail]
         if not np.allclose(got, expected[tail], rtol=1e-6, atol=0.0):
             # The naive formula is exact down to z = -709 and loses only what exp(-z) = inf destroys.
-            overflowed = np.allclose(got[case.args[0][tail] >= -709], expected[tail][case.args[0][tail] >= -709],
-                                     rtol=1e-6, atol=0.0)
-            exercise.fail(case, "wrong values in the tail (relative error above 1e-6)", expected=expected,
-                          received=received, hint=TAIL_HINT if overflowed else PRECISION_HINT)
+            overflowed = np.allclose(
+                got[case.args[0][tail] >= -709], expected[tail][case.args[0][tail] >= -709], rtol=1e-6, atol=0.0
+            )
+            exercise.fail(
+                case,
+                "wrong values in the tail (relative error above 1e-6)",
+                expected=expected,
+                received=received,
+                hint=TAIL_HINT if overflowed else PRECISION_HINT,
+            )
 
 
 register(
@@ -97,10 +111,14 @@ register(
         mistakes=[
             Mistake(lambda z: _sigmoid(-z), "sign error: sigmoid(z) = 1 / (1 + exp(-z)), so sigmoid(3) is close to 1"),
             Mistake(lambda z: np.tanh(z), "that is tanh (range -1 to 1); sigmoid has range 0 to 1: 1 / (1 + exp(-z))"),
-            Mistake(lambda z: np.exp(np.minimum(z, 700)),
-                    "the 1 + in the denominator is missing: 1 / (1 + exp(-z)), not 1 / exp(-z)"),
-            Mistake(lambda z: _sigmoid(z) * (1 - _sigmoid(z)),
-                    "that is the derivative s (1 - s); sigmoid itself is s = 1 / (1 + exp(-z))"),
+            Mistake(
+                lambda z: np.exp(np.minimum(z, 700)),
+                "the 1 + in the denominator is missing: 1 / (1 + exp(-z)), not 1 / exp(-z)",
+            ),
+            Mistake(
+                lambda z: _sigmoid(z) * (1 - _sigmoid(z)),
+                "that is the derivative s (1 - s); sigmoid itself is s = 1 / (1 + exp(-z))",
+            ),
             Mistake(_quiet(lambda z: 1.0 / (1.0 + np.exp(-z))), TAIL_HINT),
             Mistake(lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)), PRECISION_HINT),
         ],
@@ -123,8 +141,10 @@ def _derivative_cases(seed: int) -> list[Case]:
         Case("z from -10 to 10 (saturation)", (np.linspace(-10, 10, 9),)),
         # Far into saturation: the unsimplified derivations (exp(-z) / (1 + exp(-z))**2, the quotient rule)
         # compute inf / inf = NaN here, judged on the returned values whatever warnings the answer turns off.
-        Case("z from -800 to 800 (deep saturation: the slope is 0 or tiny, never NaN)",
-             (np.array([-800.0, -720.0, -400.0, -360.0, -50.0, 0.0, 50.0, 360.0, 400.0, 720.0, 800.0]),)),
+        Case(
+            "z from -800 to 800 (deep saturation: the slope is 0 or tiny, never NaN)",
+            (np.array([-800.0, -720.0, -400.0, -360.0, -50.0, 0.0, 50.0, 360.0, 400.0, 720.0, 800.0]),),
+        ),
     ]
 
 
@@ -145,14 +165,15 @@ register(
         cases=_sigmoid_prime_cases,
         reference=_sigmoid_prime,
         mistakes=[
-            Mistake(lambda z: z * (1 - z),
-                    "s (1 - s) needs s = sigmoid(z): you applied the formula to z itself"),
+            Mistake(lambda z: z * (1 - z), "s (1 - s) needs s = sigmoid(z): you applied the formula to z itself"),
             Mistake(_sigmoid, "that is sigmoid itself; its slope is sigmoid(z) (1 - sigmoid(z))"),
             Mistake(lambda z: 1 - _sigmoid(z) ** 2, "1 - s^2 is the tanh pattern; for the sigmoid it is s (1 - s)"),
             Mistake(lambda z: _sigmoid(z) * (1 + _sigmoid(z)), "sign error: s (1 - s), with a minus"),
-            Mistake(_quiet(lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
-                    "exp(-z) / (1 + exp(-z))**2 is right on paper but computes inf / inf = NaN for z below -709: "
-                    "write it with s = sigmoid(z) (your stable one) as s * (1 - s)"),
+            Mistake(
+                _quiet(lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
+                "exp(-z) / (1 + exp(-z))**2 is right on paper but computes inf / inf = NaN for z below -709: "
+                "write it with s = sigmoid(z) (your stable one) as s * (1 - s)",
+            ),
         ],
     )
 )
@@ -174,11 +195,18 @@ register(
             Mistake(lambda z: 1 - z**2, "1 - t^2 needs t = tanh(z): you applied the formula to z itself"),
             Mistake(lambda z: 1 - np.tanh(z), "the square is missing: 1 - tanh(z)**2"),
             Mistake(lambda z: 1 + np.tanh(z) ** 2, "sign error: 1 - tanh(z)**2 (the slope is at most 1, at z = 0)"),
-            Mistake(lambda z: np.tanh(z) * (1 - np.tanh(z)), "t (1 - t) is the sigmoid pattern; for tanh it is 1 - t^2"),
-            Mistake(_quiet(lambda z: ((np.exp(z) + np.exp(-z)) ** 2 - (np.exp(z) - np.exp(-z)) ** 2)
-                           / (np.exp(z) + np.exp(-z)) ** 2),
-                    "the quotient-rule form is right on paper but its squares overflow for |z| above 355 and give "
-                    "inf - inf = NaN: simplify it to 1 - np.tanh(z)**2 (np.tanh is stable)"),
+            Mistake(
+                lambda z: np.tanh(z) * (1 - np.tanh(z)), "t (1 - t) is the sigmoid pattern; for tanh it is 1 - t^2"
+            ),
+            Mistake(
+                _quiet(
+                    lambda z: (
+                        ((np.exp(z) + np.exp(-z)) ** 2 - (np.exp(z) - np.exp(-z)) ** 2) / (np.exp(z) + np.exp(-z)) ** 2
+                    )
+                ),
+                "the quotient-rule form is right on paper but its squares overflow for |z| above 355 and give "
+                "inf - inf = NaN: simplify it to 1 - np.tanh(z)**2 (np.tanh is stable)",
+            ),
         ],
     )
 )
@@ -207,8 +235,10 @@ register(
         cases=_relu_cases,
         reference=_relu,
         mistakes=[
-            Mistake(lambda z: np.max(z, 0),
-                    "np.max(z, 0) takes the largest entry along axis 0; the elementwise maximum is np.maximum(z, 0)"),
+            Mistake(
+                lambda z: np.max(z, 0),
+                "np.max(z, 0) takes the largest entry along axis 0; the elementwise maximum is np.maximum(z, 0)",
+            ),
             Mistake(np.abs, "negative inputs become 0, not |z|: np.maximum(z, 0)"),
             Mistake(lambda z: np.where(z > 0, z, 0.01 * z), "that is leaky ReLU; ReLU gives exactly 0 for negative z"),
             Mistake(lambda z: (z > 0).astype(float), "that is the slope (0 or 1); ReLU keeps the value: z where z > 0"),
@@ -241,11 +271,15 @@ register(
         cases=_relu_prime_cases,
         reference=_relu_prime,
         mistakes=[
-            Mistake(lambda z: (z >= 0).astype(float),
-                    "at z = 0 exactly the slope is 0 by our convention: use z > 0, not z >= 0"),
+            Mistake(
+                lambda z: (z >= 0).astype(float),
+                "at z = 0 exactly the slope is 0 by our convention: use z > 0, not z >= 0",
+            ),
             Mistake(np.sign, "negative z gives slope 0, not -1: (z > 0) as 0/1"),
             Mistake(lambda z: np.maximum(z, 0.0), "that is ReLU itself; its slope is 1 where z > 0 and 0 elsewhere"),
-            Mistake(lambda z: np.heaviside(z, 0.5), "at z = 0 the slope is 0, not 0.5: np.heaviside(z, 0.0) or (z > 0)"),
+            Mistake(
+                lambda z: np.heaviside(z, 0.5), "at z = 0 the slope is 0, not 0.5: np.heaviside(z, 0.0) or (z > 0)"
+            ),
         ],
     )
 )

@@ -8,6 +8,7 @@ init_mlp is random, so its check cannot compare with one fixed answer. It checks
 3. otherwise, which typical mistake it matches, or what the statistics of the large matrices say
    (mean 0, standard deviation sqrt(1/fan_in), bell-shaped rather than uniform).
 """
+
 from __future__ import annotations
 
 import copy
@@ -16,7 +17,6 @@ import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, case_rng, compare, register
 from bpkit.checks.inputs import relu
-
 
 # -- init_mlp ------------------------------------------------------------------------------------
 
@@ -28,11 +28,21 @@ BIAS_HINT = "the biases start at exactly zero: b = np.zeros(d_out); only W is ra
 BIAS_SHAPE_HINT = "b is a flat vector with one entry per output unit: np.zeros(d_out), shape (d_out,)"
 HE_HINT = "that is He initialisation, N(0, 2/fan_in) (lesson 09); here the variance is 1/fan_in: std = sqrt(1/d_in)"
 XAVIER_HINT = "that is Xavier initialisation, N(0, 2/(fan_in + fan_out)) (lesson 09); here std = sqrt(1/d_in)"
-FAN_OUT_HINT = "the spread depends on the number of inputs of the layer (fan_in = d_in), not of outputs: std = sqrt(1/d_in)"
-STD1_HINT = "a standard normal (std 1) is far too wide: scale it by sqrt(1/d_in), e.g. rng.normal(0.0, np.sqrt(1 / d_in), size=(d_in, d_out))"
+FAN_OUT_HINT = (
+    "the spread depends on the number of inputs of the layer (fan_in = d_in), not of outputs: std = sqrt(1/d_in)"
+)
+STD1_HINT = (
+    "a standard normal (std 1) is far too wide: scale it by sqrt(1/d_in), e.g. rng.normal(0.0, np.sqrt(1 / "
+    "d_in), size=(d_in, d_out))"
+)
 VARIANCE_HINT = "1/d_in is the variance; rng.normal takes the standard deviation, sqrt(1/d_in)"
-UNIFORM_01_HINT = "rng.random draws from [0, 1), which is not centred at 0: use rng.normal(0.0, np.sqrt(1 / d_in), size=(d_in, d_out))"
-UNIFORM_HINT = "the weights look uniformly spread; the exercise asks for a normal (Gaussian) draw: rng.normal(0.0, std, size)"
+UNIFORM_01_HINT = (
+    "rng.random draws from [0, 1), which is not centred at 0: use rng.normal(0.0, np.sqrt(1 / d_in), "
+    "size=(d_in, d_out))"
+)
+UNIFORM_HINT = (
+    "the weights look uniformly spread; the exercise asks for a normal (Gaussian) draw: rng.normal(0.0, std, size)"
+)
 RNG_HINT = (
     "your weights look right but are not the draw the given rng produces: use rng.normal(...) of the rng argument "
     "(not np.random.randn or a new default_rng), layer by layer, so the same seed always builds the same network"
@@ -97,20 +107,31 @@ def _compare_init_mlp(exercise: Exercise, case: Case, received) -> None:
     if received is None:
         exercise.fail(case, "returned None (is a `return` missing?)", hint="return the list of (W, b) pairs")
     if not isinstance(received, (list, tuple)):
-        exercise.fail(case, f"returned {type(received).__name__}, expected a list of {n_layers} (W, b) pairs",
-                      hint="start with params = [], append one (W, b) tuple per layer, return params")
+        exercise.fail(
+            case,
+            f"returned {type(received).__name__}, expected a list of {n_layers} (W, b) pairs",
+            hint="start with params = [], append one (W, b) tuple per layer, return params",
+        )
     if len(received) != n_layers:
-        exercise.fail(case, f"returned {len(received)} layers, expected {n_layers}",
-                      hint="one (W, b) per pair of neighbouring sizes: loop over zip(sizes[:-1], sizes[1:])")
+        exercise.fail(
+            case,
+            f"returned {len(received)} layers, expected {n_layers}",
+            hint="one (W, b) per pair of neighbouring sizes: loop over zip(sizes[:-1], sizes[1:])",
+        )
     for k, item in enumerate(received):
         d_in, d_out = sizes[k], sizes[k + 1]
         where = f"layer {k + 1} ({d_in} -> {d_out})"
         if not isinstance(item, (list, tuple)) or len(item) != 2:
-            exercise.fail(case, f"{where} is {type(item).__name__}, expected a pair (W, b)",
-                          hint="append the tuple (W, b) for each layer")
+            exercise.fail(
+                case,
+                f"{where} is {type(item).__name__}, expected a pair (W, b)",
+                hint="append the tuple (W, b) for each layer",
+            )
         W, b = item
         if not isinstance(W, np.ndarray) or W.ndim != 2:
-            exercise.fail(case, f"{where}: W is not a 2-D array", hint=f"W = rng.normal(0.0, std, size=({d_in}, {d_out}))")
+            exercise.fail(
+                case, f"{where}: W is not a 2-D array", hint=f"W = rng.normal(0.0, std, size=({d_in}, {d_out}))"
+            )
         if W.shape != (d_in, d_out):
             hint = TRANSPOSED_HINT if W.shape == (d_out, d_in) else "W has one row per input and one column per output"
             exercise.fail(case, f"{where}: W has shape {W.shape}, expected {(d_in, d_out)}", hint=hint)
@@ -140,8 +161,13 @@ def _compare_init_mlp(exercise: Exercise, case: Case, received) -> None:
         tol = 6.0 / np.sqrt(2.0 * n)  # six standard errors of a sample standard deviation
         mean, std = float(W.mean()), float(W.std())
         if abs(mean) > 6.0 * target / np.sqrt(n):
-            exercise.fail(case, problem, hint=UNIFORM_01_HINT if mean > 0 and W.min() >= 0 else
-                          "the weights must be centred at 0: rng.normal(0.0, std, size)")
+            exercise.fail(
+                case,
+                problem,
+                hint=UNIFORM_01_HINT
+                if mean > 0 and W.min() >= 0
+                else "the weights must be centred at 0: rng.normal(0.0, std, size)",
+            )
         if abs(std / target - 1.0) > tol:
             hint = _spread_hint(std, d_in, d_out, tol) or f"the standard deviation must be sqrt(1/d_in) = {target:.4g}"
             exercise.fail(case, problem, hint=hint)
@@ -153,8 +179,10 @@ def _compare_init_mlp(exercise: Exercise, case: Case, received) -> None:
 def _first_difference(received, sizes) -> str:
     """Describe the spread of the first layer's weights next to the N(0, 1/d_in) it should have."""
     W, d_in = received[0][0], sizes[0]
-    return (f"wrong weights: layer 1 W has mean {float(W.mean()):.3g} and standard deviation {float(W.std()):.3g}; "
-            f"N(0, 1/{d_in}) has mean 0 and standard deviation {np.sqrt(1 / d_in):.3g}")
+    return (
+        f"wrong weights: layer 1 W has mean {float(W.mean()):.3g} and standard deviation {float(W.std()):.3g}; "
+        f"N(0, 1/{d_in}) has mean 0 and standard deviation {np.sqrt(1 / d_in):.3g}"
+    )
 
 
 register(
@@ -167,24 +195,46 @@ register(
         reference=_init_mlp,
         compare_answer=_compare_init_mlp,
         mistakes=[
-            Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / i), size=(o, i))),
-                    TRANSPOSED_HINT),
-            Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / i), size=(i, o)),
-                                               lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / i), size=o)),
-                    BIAS_HINT),
+            Mistake(
+                lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / i), size=(o, i))),
+                TRANSPOSED_HINT,
+            ),
+            Mistake(
+                lambda sizes, rng: _layers(
+                    sizes,
+                    rng,
+                    lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / i), size=(i, o)),
+                    lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / i), size=o),
+                ),
+                BIAS_HINT,
+            ),
             Mistake(lambda sizes, rng: [(W, b.reshape(1, -1)) for W, b in _init_mlp(sizes, rng)], BIAS_SHAPE_HINT),
-            Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(2.0 / i), size=(i, o))),
-                    HE_HINT),
-            Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(2.0 / (i + o)), size=(i, o))),
-                    XAVIER_HINT),
-            Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / o), size=(i, o))),
-                    FAN_OUT_HINT),
+            Mistake(
+                lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(2.0 / i), size=(i, o))),
+                HE_HINT,
+            ),
+            Mistake(
+                lambda sizes, rng: _layers(
+                    sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(2.0 / (i + o)), size=(i, o))
+                ),
+                XAVIER_HINT,
+            ),
+            Mistake(
+                lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, np.sqrt(1.0 / o), size=(i, o))),
+                FAN_OUT_HINT,
+            ),
             Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, 1.0, size=(i, o))), STD1_HINT),
-            Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, 1.0 / i, size=(i, o))),
-                    VARIANCE_HINT),
+            Mistake(
+                lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.normal(0.0, 1.0 / i, size=(i, o))),
+                VARIANCE_HINT,
+            ),
             Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.random((i, o))), UNIFORM_01_HINT),
-            Mistake(lambda sizes, rng: _layers(sizes, rng, lambda r, i, o: r.uniform(-np.sqrt(3.0 / i), np.sqrt(3.0 / i), size=(i, o))),
-                    UNIFORM_HINT),
+            Mistake(
+                lambda sizes, rng: _layers(
+                    sizes, rng, lambda r, i, o: r.uniform(-np.sqrt(3.0 / i), np.sqrt(3.0 / i), size=(i, o))
+                ),
+                UNIFORM_HINT,
+            ),
             Mistake(lambda sizes, rng: _init_mlp(sizes, np.random.default_rng(0)), RNG_HINT),
         ],
     )
@@ -270,17 +320,30 @@ register(
         cases=_mlp_forward_cases,
         reference=_mlp_forward,
         mistakes=[
-            Mistake(_forward_activation_everywhere,
-                    "the last layer is linear: apply the activation to the hidden layers only, not to the output"),
-            Mistake(_forward_no_activation,
-                    "the hidden layers must apply the activation: without it the network is one linear map"),
-            Mistake(_forward_activation_first,
-                    "the activation goes after each hidden layer's a @ W + b, not before it (the input X is never activated)"),
+            Mistake(
+                _forward_activation_everywhere,
+                "the last layer is linear: apply the activation to the hidden layers only, not to the output",
+            ),
+            Mistake(
+                _forward_no_activation,
+                "the hidden layers must apply the activation: without it the network is one linear map",
+            ),
+            Mistake(
+                _forward_activation_first,
+                "the activation goes after each hidden layer's a @ W + b, not before it (the input X is never "
+                "activated)",
+            ),
             Mistake(_forward_no_bias, "the bias is missing: z = a @ W + b in every layer"),
-            Mistake(_forward_every_layer,
-                    "return only the output of the last layer, an array of shape (N, D_out), not a list of every layer's output"),
-            Mistake(_forward_first_layer_only,
-                    "only the first layer was applied: feed each layer's output into the next one (a = ... inside the loop)"),
+            Mistake(
+                _forward_every_layer,
+                "return only the output of the last layer, an array of shape (N, D_out), not a list of every "
+                "layer's output",
+            ),
+            Mistake(
+                _forward_first_layer_only,
+                "only the first layer was applied: feed each layer's output into the next one "
+                "(a = ... inside the loop)",
+            ),
         ],
     )
 )

@@ -7,12 +7,12 @@ hint. And should an answer run without those errors switched on, an exponent tha
 of magnitude 1e3) still leaves an inf or a NaN in the softmax or the loss: a non-finite answer where
 the true one is finite fails with the same hint.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, StableExercise, case_rng, register
-
 
 # -- references ---------------------------------------------------------------------------------
 
@@ -106,9 +106,7 @@ ROW_MAX_HINT = (
     "a 0/0 or inf/inf appeared: subtract each row's OWN max, z - z.max(axis=-1, keepdims=True), before exp. "
     "Without a shift exp(1000) = inf; with the max of the whole array a row far below it underflows to 0/0"
 )
-LSE_HINT = (
-    "log(sum(exp(z))) overflows for large logits: use log-sum-exp, m + log(sum(exp(z - m))) with m the row max"
-)
+LSE_HINT = "log(sum(exp(z))) overflows for large logits: use log-sum-exp, m + log(sum(exp(z - m))) with m the row max"
 LOG_ZERO_HINT = (
     "log(0): a probability underflowed to 0; work with log-probabilities, z - logsumexp(z), instead of taking "
     "the log of a softmax"
@@ -150,8 +148,12 @@ def _bce_cases() -> list[Case]:
     y = (rng.random((5, 1)) < 0.5).astype(float)
     y[0, 0], y[1, 0] = 0.0, 1.0
     cases.append(Case("column shape (5, 1)", (rng.uniform(0.05, 0.95, size=(5, 1)), y)))
-    cases.append(Case("confident predictions (p near 0 and 1)", (np.array([1e-6, 1 - 1e-6, 0.999, 0.001]),
-                                                                np.array([0.0, 1.0, 0.0, 1.0]))))
+    cases.append(
+        Case(
+            "confident predictions (p near 0 and 1)",
+            (np.array([1e-6, 1 - 1e-6, 0.999, 0.001]), np.array([0.0, 1.0, 0.0, 1.0])),
+        )
+    )
     return cases
 
 
@@ -193,18 +195,30 @@ register(
         cases=_mse_cases,
         reference=_mse,
         mistakes=[
-            Mistake(lambda y_pred, y: float(np.sum((y_pred - y) ** 2)),
-                    "the division by the number of elements is missing: mean, not sum"),
-            Mistake(lambda y_pred, y: float(np.sum((y_pred - y) ** 2) / len(y)),
-                    "divide by the number of all elements (y.size), not only by the number of rows len(y)"),
-            Mistake(lambda y_pred, y: float(np.mean(np.abs(y_pred - y))),
-                    "square the errors: (y_pred - y) ** 2, not their absolute value"),
-            Mistake(lambda y_pred, y: float(np.mean(y_pred - y) ** 2),
-                    "square each error first, then take the mean: mean((y_pred - y) ** 2), not mean(y_pred - y) ** 2"),
-            Mistake(lambda y_pred, y: float(np.sqrt(np.mean((y_pred - y) ** 2))),
-                    "no square root: that is the RMSE, the exercise asks for the MSE"),
-            Mistake(lambda y_pred, y: float(np.mean((y_pred - y) ** 2) / 2),
-                    "no factor 1/2 here: MSE = mean((y_pred - y) ** 2)"),
+            Mistake(
+                lambda y_pred, y: float(np.sum((y_pred - y) ** 2)),
+                "the division by the number of elements is missing: mean, not sum",
+            ),
+            Mistake(
+                lambda y_pred, y: float(np.sum((y_pred - y) ** 2) / len(y)),
+                "divide by the number of all elements (y.size), not only by the number of rows len(y)",
+            ),
+            Mistake(
+                lambda y_pred, y: float(np.mean(np.abs(y_pred - y))),
+                "square the errors: (y_pred - y) ** 2, not their absolute value",
+            ),
+            Mistake(
+                lambda y_pred, y: float(np.mean(y_pred - y) ** 2),
+                "square each error first, then take the mean: mean((y_pred - y) ** 2), not mean(y_pred - y) ** 2",
+            ),
+            Mistake(
+                lambda y_pred, y: float(np.sqrt(np.mean((y_pred - y) ** 2))),
+                "no square root: that is the RMSE, the exercise asks for the MSE",
+            ),
+            Mistake(
+                lambda y_pred, y: float(np.mean((y_pred - y) ** 2) / 2),
+                "no factor 1/2 here: MSE = mean((y_pred - y) ** 2)",
+            ),
         ],
     )
 )
@@ -219,14 +233,22 @@ register(
         reference=_mse_grad,
         mistakes=[
             Mistake(lambda y_pred, y: (y_pred - y) / y.size, "missing factor 2: d/dx of x**2 is 2x"),
-            Mistake(lambda y_pred, y: 2.0 * (y_pred - y),
-                    "missing / N: the loss is a mean, so every element's gradient is divided by y.size"),
-            Mistake(lambda y_pred, y: 2.0 * (y - y_pred) / y.size,
-                    "sign error: the gradient points towards larger loss, 2 (y_pred - y) / N, not 2 (y - y_pred) / N"),
-            Mistake(lambda y_pred, y: 2.0 * (y_pred - y) / len(y),
-                    "divide by the number of all elements (y.size), not only by the number of rows len(y)"),
-            Mistake(lambda y_pred, y: np.full_like(y_pred, np.mean(2.0 * (y_pred - y))),
-                    "every prediction gets its own gradient: do not average the gradient into one number"),
+            Mistake(
+                lambda y_pred, y: 2.0 * (y_pred - y),
+                "missing / N: the loss is a mean, so every element's gradient is divided by y.size",
+            ),
+            Mistake(
+                lambda y_pred, y: 2.0 * (y - y_pred) / y.size,
+                "sign error: the gradient points towards larger loss, 2 (y_pred - y) / N, not 2 (y - y_pred) / N",
+            ),
+            Mistake(
+                lambda y_pred, y: 2.0 * (y_pred - y) / len(y),
+                "divide by the number of all elements (y.size), not only by the number of rows len(y)",
+            ),
+            Mistake(
+                lambda y_pred, y: np.full_like(y_pred, np.mean(2.0 * (y_pred - y))),
+                "every prediction gets its own gradient: do not average the gradient into one number",
+            ),
         ],
     )
 )
@@ -240,16 +262,26 @@ register(
         cases=_bce_cases,
         reference=_bce,
         mistakes=[
-            Mistake(lambda p, y: float(np.sum(-(y * np.log(p) + (1 - y) * np.log(1 - p)))),
-                    "average over the batch: mean, not sum"),
-            Mistake(lambda p, y: float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
-                    "sign error: log p is negative, so the loss is MINUS the mean log-likelihood"),
-            Mistake(lambda p, y: float(np.mean(-y * np.log(p))),
-                    "the (1 - y) log(1 - p) term is missing: samples with y = 0 must be penalised too"),
-            Mistake(lambda p, y: float(np.mean(-(y * np.log(1 - p) + (1 - y) * np.log(p)))),
-                    "p is the probability of class 1, so y = 1 goes with log(p) and y = 0 with log(1 - p)"),
-            Mistake(lambda p, y: float(np.mean(-(y * np.log10(p) + (1 - y) * np.log10(1 - p)))),
-                    "use the natural logarithm np.log, not np.log10"),
+            Mistake(
+                lambda p, y: float(np.sum(-(y * np.log(p) + (1 - y) * np.log(1 - p)))),
+                "average over the batch: mean, not sum",
+            ),
+            Mistake(
+                lambda p, y: float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))),
+                "sign error: log p is negative, so the loss is MINUS the mean log-likelihood",
+            ),
+            Mistake(
+                lambda p, y: float(np.mean(-y * np.log(p))),
+                "the (1 - y) log(1 - p) term is missing: samples with y = 0 must be penalised too",
+            ),
+            Mistake(
+                lambda p, y: float(np.mean(-(y * np.log(1 - p) + (1 - y) * np.log(p)))),
+                "p is the probability of class 1, so y = 1 goes with log(p) and y = 0 with log(1 - p)",
+            ),
+            Mistake(
+                lambda p, y: float(np.mean(-(y * np.log10(p) + (1 - y) * np.log10(1 - p)))),
+                "use the natural logarithm np.log, not np.log10",
+            ),
         ],
     )
 )
@@ -267,18 +299,29 @@ register(
         reference=_softmax,
         mistakes=[
             Mistake(_quiet(_naive_softmax), STABILITY_HINT),
-            Mistake(_quiet(lambda z: _naive_softmax(z - np.max(z))),
-                    "subtract the max of EACH ROW (axis=-1, keepdims=True), not the max of the whole array: "
-                    "a row far below the global max underflows to 0/0"),
-            Mistake(lambda z: np.exp(z - np.max(z, axis=-1, keepdims=True)),
-                    "divide by the row sum: each row of a softmax sums to 1"),
-            Mistake(_quiet(lambda z: np.exp(z - np.max(z, axis=-1, keepdims=True))
-                           / np.sum(np.exp(z - np.max(z, axis=-1, keepdims=True)))),
-                    "normalise each row on its own: sum(..., axis=-1, keepdims=True), not the sum of the whole array"),
-            Mistake(_quiet(lambda z: _naive_softmax(z.T - np.max(z.T, axis=-1, keepdims=True)).T),
-                    "softmax runs over the last axis (classes, axis=-1), not over the batch (axis=0)"),
-            Mistake(_quiet(lambda z: np.exp(z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True)))),
-                    STABILITY_HINT),
+            Mistake(
+                _quiet(lambda z: _naive_softmax(z - np.max(z))),
+                "subtract the max of EACH ROW (axis=-1, keepdims=True), not the max of the whole array: "
+                "a row far below the global max underflows to 0/0",
+            ),
+            Mistake(
+                lambda z: np.exp(z - np.max(z, axis=-1, keepdims=True)),
+                "divide by the row sum: each row of a softmax sums to 1",
+            ),
+            Mistake(
+                _quiet(
+                    lambda z: (
+                        np.exp(z - np.max(z, axis=-1, keepdims=True))
+                        / np.sum(np.exp(z - np.max(z, axis=-1, keepdims=True)))
+                    )
+                ),
+                "normalise each row on its own: sum(..., axis=-1, keepdims=True), not the sum of the whole array",
+            ),
+            Mistake(
+                _quiet(lambda z: _naive_softmax(z.T - np.max(z.T, axis=-1, keepdims=True)).T),
+                "softmax runs over the last axis (classes, axis=-1), not over the batch (axis=0)",
+            ),
+            Mistake(_quiet(lambda z: np.exp(z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True)))), STABILITY_HINT),
         ],
     )
 )
@@ -297,20 +340,32 @@ register(
         mistakes=[
             Mistake(_quiet(_naive_cross_entropy), LSE_HINT),
             Mistake(_quiet(_clip_probability_cross_entropy), CLIPPED_HINT),
-            Mistake(_quiet(_clipped_log_cross_entropy),
-                    "log(softmax) underflows to log(0) for large logits, and adding a tiny epsilon gives a wrong "
-                    "value: compute log-softmax directly as z - logsumexp(z)"),
-            Mistake(lambda logits, y: float(-np.sum(_log_softmax(logits)[np.arange(len(y)), y])),
-                    "average over the batch: divide the sum by N (mean, not sum)"),
-            Mistake(lambda logits, y: float(np.mean(_log_softmax(logits)[np.arange(len(y)), y])),
-                    "sign error: the loss is the NEGATIVE log-likelihood, -mean(log p[y])"),
-            Mistake(lambda logits, y: float(-np.mean(_log_softmax(logits) * _onehot(y, logits.shape[1]))),
-                    "with a one-hot matrix, sum over the classes first, then average over the batch: np.mean over all "
-                    "N*C entries also divides by C"),
-            Mistake(lambda logits, y: float(-np.mean(_log_softmax(logits)[:, y])),
-                    "pick one entry per row, logp[np.arange(N), y]; logp[:, y] takes an N x N block"),
-            Mistake(lambda logits, y: float(-np.mean(logits[np.arange(len(y)), y])),
-                    "take the log-softmax first: the loss is logsumexp(z) - z[y], not -z[y]"),
+            Mistake(
+                _quiet(_clipped_log_cross_entropy),
+                "log(softmax) underflows to log(0) for large logits, and adding a tiny epsilon gives a wrong "
+                "value: compute log-softmax directly as z - logsumexp(z)",
+            ),
+            Mistake(
+                lambda logits, y: float(-np.sum(_log_softmax(logits)[np.arange(len(y)), y])),
+                "average over the batch: divide the sum by N (mean, not sum)",
+            ),
+            Mistake(
+                lambda logits, y: float(np.mean(_log_softmax(logits)[np.arange(len(y)), y])),
+                "sign error: the loss is the NEGATIVE log-likelihood, -mean(log p[y])",
+            ),
+            Mistake(
+                lambda logits, y: float(-np.mean(_log_softmax(logits) * _onehot(y, logits.shape[1]))),
+                "with a one-hot matrix, sum over the classes first, then average over the batch: np.mean over all "
+                "N*C entries also divides by C",
+            ),
+            Mistake(
+                lambda logits, y: float(-np.mean(_log_softmax(logits)[:, y])),
+                "pick one entry per row, logp[np.arange(N), y]; logp[:, y] takes an N x N block",
+            ),
+            Mistake(
+                lambda logits, y: float(-np.mean(logits[np.arange(len(y)), y])),
+                "take the log-softmax first: the loss is logsumexp(z) - z[y], not -z[y]",
+            ),
         ],
     )
 )
@@ -326,18 +381,30 @@ register(
         cases=_cross_entropy_grad_cases,
         reference=_cross_entropy_grad,
         mistakes=[
-            Mistake(lambda logits, y: _softmax(logits) - _onehot(y, logits.shape[1]),
-                    "missing / N: the loss is a mean over the batch, so divide the gradient by N"),
-            Mistake(lambda logits, y: (_onehot(y, logits.shape[1]) - _softmax(logits)) / len(y),
-                    "sign error: the gradient is (softmax - onehot) / N, not (onehot - softmax) / N"),
-            Mistake(lambda logits, y: _softmax(logits) / len(y),
-                    "subtract the one-hot labels: 1 at the true class of each row, (softmax - onehot(y)) / N"),
-            Mistake(lambda logits, y: (_softmax(logits) - y[:, None]) / len(y),
-                    "y holds integer labels: turn them into one-hot rows (np.eye(C)[y]) before subtracting"),
-            Mistake(lambda logits, y: (_softmax(logits) - _onehot(y, logits.shape[1])) / logits.size,
-                    "divide by the batch size N only, not by N*C: the loss averages over rows, it sums over classes"),
-            Mistake(_quiet(lambda logits, y: (_naive_softmax(logits) - _onehot(y, logits.shape[1])) / len(y)),
-                    STABILITY_HINT),
+            Mistake(
+                lambda logits, y: _softmax(logits) - _onehot(y, logits.shape[1]),
+                "missing / N: the loss is a mean over the batch, so divide the gradient by N",
+            ),
+            Mistake(
+                lambda logits, y: (_onehot(y, logits.shape[1]) - _softmax(logits)) / len(y),
+                "sign error: the gradient is (softmax - onehot) / N, not (onehot - softmax) / N",
+            ),
+            Mistake(
+                lambda logits, y: _softmax(logits) / len(y),
+                "subtract the one-hot labels: 1 at the true class of each row, (softmax - onehot(y)) / N",
+            ),
+            Mistake(
+                lambda logits, y: (_softmax(logits) - y[:, None]) / len(y),
+                "y holds integer labels: turn them into one-hot rows (np.eye(C)[y]) before subtracting",
+            ),
+            Mistake(
+                lambda logits, y: (_softmax(logits) - _onehot(y, logits.shape[1])) / logits.size,
+                "divide by the batch size N only, not by N*C: the loss averages over rows, it sums over classes",
+            ),
+            Mistake(
+                _quiet(lambda logits, y: (_naive_softmax(logits) - _onehot(y, logits.shape[1])) / len(y)),
+                STABILITY_HINT,
+            ),
         ],
     )
 )

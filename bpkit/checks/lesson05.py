@@ -6,6 +6,7 @@ reference list. Its graphs travel as specs ({"__graph__": [...]}, see `_harness.
 the learner's returned Values come back as node indices (kind="nodes"). One case is a chain of
 100,000 nodes: a recursive depth-first search hits Python's recursion limit (about 1,000) there.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,8 @@ import numpy as np
 
 from bpkit.checks import _harness
 from bpkit.checks._core import NO_RECORD_HINT, Case, Exercise, Mistake, case_rng, register
-from bpkit.checks.inputs import cube, wiggle
 from bpkit.checks._harness import build_graph
+from bpkit.checks.inputs import cube, wiggle
 
 # -- functions for numerical_derivative cases (module level: they travel to the learner's kernel) -
 
@@ -51,20 +52,29 @@ register(
         rtol=1e-7,
         atol=1e-8,  # round-off of a central difference with h = 1e-5 is about 1e-10 here
         mistakes=[
-            Mistake(lambda f, x, h=1e-5: (f(x + h) - f(x)) / h,
-                    "use the central difference (f(x + h) - f(x - h)) / (2h): the one-sided (f(x + h) - f(x)) / h "
-                    "has an error proportional to h instead of h**2"),
-            Mistake(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / h,
-                    "divide by 2 * h: x + h and x - h are 2h apart"),
-            Mistake(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / 2 * h,
-                    "operator precedence: `/ 2 * h` divides by 2 and then MULTIPLIES by h; write `/ (2 * h)`"),
-            Mistake(lambda f, x, h=1e-5: (f(x - h) - f(x + h)) / (2 * h),
-                    "sign error: the plus side comes first, (f(x + h) - f(x - h)) / (2h)"),
-            Mistake(lambda f, x, h=1e-5: (f(x - 2 * h) - 8 * f(x - h) + 8 * f(x + h) - f(x + 2 * h)) / (12 * h),
-                    "that is the 5-point stencil, more accurate than asked: this exercise is the plain central "
-                    "difference (f(x + h) - f(x - h)) / (2h), whose error of order h**2 the lesson measures next"),
-            Mistake(lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / (2 * 1e-5),
-                    "use the argument h: the check passes h=0.5 or h=1e-2 and expects the difference with that step"),
+            Mistake(
+                lambda f, x, h=1e-5: (f(x + h) - f(x)) / h,
+                "use the central difference (f(x + h) - f(x - h)) / (2h): the one-sided (f(x + h) - f(x)) / h "
+                "has an error proportional to h instead of h**2",
+            ),
+            Mistake(lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / h, "divide by 2 * h: x + h and x - h are 2h apart"),
+            Mistake(
+                lambda f, x, h=1e-5: (f(x + h) - f(x - h)) / 2 * h,
+                "operator precedence: `/ 2 * h` divides by 2 and then MULTIPLIES by h; write `/ (2 * h)`",
+            ),
+            Mistake(
+                lambda f, x, h=1e-5: (f(x - h) - f(x + h)) / (2 * h),
+                "sign error: the plus side comes first, (f(x + h) - f(x - h)) / (2h)",
+            ),
+            Mistake(
+                lambda f, x, h=1e-5: (f(x - 2 * h) - 8 * f(x - h) + 8 * f(x + h) - f(x + 2 * h)) / (12 * h),
+                "that is the 5-point stencil, more accurate than asked: this exercise is the plain central "
+                "difference (f(x + h) - f(x - h)) / (2h), whose error of order h**2 the lesson measures next",
+            ),
+            Mistake(
+                lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / (2 * 1e-5),
+                "use the argument h: the check passes h=0.5 or h=1e-2 and expects the difference with that step",
+            ),
         ],
     )
 )
@@ -78,8 +88,10 @@ def _mul_backward(a, b, dout):
 
 def _mul_cases() -> list[Case]:
     rng = case_rng(501)
-    cases = [Case(f"a={a:.3f}, b={b:.3f}, dout={d:.3f}", (a, b, d))
-             for a, b, d in (tuple(float(v) for v in rng.normal(size=3) * 2) for _ in range(3))]
+    cases = [
+        Case(f"a={a:.3f}, b={b:.3f}, dout={d:.3f}", (a, b, d))
+        for a, b, d in (tuple(float(v) for v in rng.normal(size=3) * 2) for _ in range(3))
+    ]
     cases.append(Case("a=0, b=5, dout=-2", (0.0, 5.0, -2.0)))
     cases.append(Case("a=3, b=-4, dout=1 (the root)", (3.0, -4.0, 1.0)))
     cases.append(Case("a=2, b=7, dout=0.5", (2.0, 7.0, 0.5)))
@@ -96,16 +108,22 @@ register(
         cases=_mul_cases,
         reference=_mul_backward,
         mistakes=[
-            Mistake(lambda a, b, dout: (a * dout, b * dout),
-                    "swapped: the gradient of a is the OTHER factor, da = b * dout and db = a * dout"),
-            Mistake(lambda a, b, dout: (b, a),
-                    "missing dout: b and a are only the local derivatives; multiply each by dout (chain rule)"),
-            Mistake(lambda a, b, dout: (dout, dout),
-                    "that is the rule for +, which passes dout through; for *, each input gets the other factor "
-                    "times dout"),
+            Mistake(
+                lambda a, b, dout: (a * dout, b * dout),
+                "swapped: the gradient of a is the OTHER factor, da = b * dout and db = a * dout",
+            ),
+            Mistake(
+                lambda a, b, dout: (b, a),
+                "missing dout: b and a are only the local derivatives; multiply each by dout (chain rule)",
+            ),
+            Mistake(
+                lambda a, b, dout: (dout, dout),
+                "that is the rule for +, which passes dout through; for *, each input gets the other factor times dout",
+            ),
             Mistake(lambda a, b, dout: (-b * dout, -a * dout), "sign error: d(ab)/da = +b, no minus sign"),
-            Mistake(lambda a, b, dout: (a * b * dout, a * b * dout),
-                    "the derivative of a*b with respect to a is b, not a*b"),
+            Mistake(
+                lambda a, b, dout: (a * b * dout, a * b * dout), "the derivative of a*b with respect to a is b, not a*b"
+            ),
         ],
     )
 )
@@ -135,18 +153,26 @@ register(
         cases=_tanh_cases,
         reference=_tanh_backward,
         mistakes=[
-            Mistake(lambda x, dout: (1 - x**2) * dout,
-                    "x is the INPUT of tanh: compute t = tanh(x) first, then (1 - t**2) * dout"),
-            Mistake(lambda x, dout: 1 - math.tanh(x) ** 2,
-                    "missing dout: 1 - tanh(x)**2 is only the local derivative; multiply it by dout"),
-            Mistake(lambda x, dout: 1 - math.tanh(x) ** 2 * dout,
-                    "parentheses: (1 - t**2) * dout; without them only t**2 is multiplied by dout"),
-            Mistake(lambda x, dout: (math.tanh(x) ** 2 - 1) * dout,
-                    "sign error: the slope of tanh is 1 - tanh(x)**2, which is positive"),
-            Mistake(lambda x, dout: (1 - math.tanh(x)) * dout,
-                    "square the tanh: d tanh(x)/dx = 1 - tanh(x)**2"),
-            Mistake(lambda x, dout: (1 - math.tanh(x) ** 2) * dout * x,
-                    "dx = (1 - tanh(x)**2) * dout: no extra factor x"),
+            Mistake(
+                lambda x, dout: (1 - x**2) * dout,
+                "x is the INPUT of tanh: compute t = tanh(x) first, then (1 - t**2) * dout",
+            ),
+            Mistake(
+                lambda x, dout: 1 - math.tanh(x) ** 2,
+                "missing dout: 1 - tanh(x)**2 is only the local derivative; multiply it by dout",
+            ),
+            Mistake(
+                lambda x, dout: 1 - math.tanh(x) ** 2 * dout,
+                "parentheses: (1 - t**2) * dout; without them only t**2 is multiplied by dout",
+            ),
+            Mistake(
+                lambda x, dout: (math.tanh(x) ** 2 - 1) * dout,
+                "sign error: the slope of tanh is 1 - tanh(x)**2, which is positive",
+            ),
+            Mistake(lambda x, dout: (1 - math.tanh(x)) * dout, "square the tanh: d tanh(x)/dx = 1 - tanh(x)**2"),
+            Mistake(
+                lambda x, dout: (1 - math.tanh(x) ** 2) * dout * x, "dx = (1 - tanh(x)**2) * dout: no extra factor x"
+            ),
         ],
     )
 )
@@ -257,11 +283,27 @@ def _topological_order_cases() -> list[Case]:
     # one Value used twice by the same operation: s = a + a, t = s * s, u = t * t
     doubled = [("leaf", [], 1.5), ("+", [0, 0], None), ("*", [1, 1], None), ("*", [2, 2], None)]
     # a tiny neuron: tanh(x1 w1 + x2 w2 + b)
-    neuron = [("leaf", [], 2.0), ("leaf", [], -3.0), ("leaf", [], 0.0), ("leaf", [], 1.0), ("leaf", [], 6.88),
-              ("*", [0, 1], None), ("*", [2, 3], None), ("+", [5, 6], None), ("+", [7, 4], None), ("tanh", [8], None)]
+    neuron = [
+        ("leaf", [], 2.0),
+        ("leaf", [], -3.0),
+        ("leaf", [], 0.0),
+        ("leaf", [], 1.0),
+        ("leaf", [], 6.88),
+        ("*", [0, 1], None),
+        ("*", [2, 3], None),
+        ("+", [5, 6], None),
+        ("+", [7, 4], None),
+        ("tanh", [8], None),
+    ]
     # a skip connection: the input is used again four steps later
-    skip = [("leaf", [], 0.3), ("tanh", [0], None), ("exp", [1], None), ("pow", [2], 2), ("relu", [3], None),
-            ("*", [4, 0], None)]
+    skip = [
+        ("leaf", [], 0.3),
+        ("tanh", [0], None),
+        ("exp", [1], None),
+        ("pow", [2], 2),
+        ("relu", [3], None),
+        ("*", [4, 0], None),
+    ]
     rng = case_rng(502)
     wide: list = []  # x1 w1 + x2 w2 + ... + x40 w40, as in a neuron with 40 inputs
     total = None  # index of the running sum
@@ -324,8 +366,11 @@ def _compare_topological_order(exercise: Exercise, case: Case, received) -> None
     if received is None:
         exercise.fail(case, "returned None", hint="is a `return` missing? return the list of Values")
     if not isinstance(received, list):
-        exercise.fail(case, f"returned {type(received).__name__}, expected a list of Values",
-                      hint="collect the nodes in a list and return it")
+        exercise.fail(
+            case,
+            f"returned {type(received).__name__}, expected a list of Values",
+            hint="collect the nodes in a list and return it",
+        )
     problem = _order_problem(spec, received)
     if problem is None:
         return
@@ -347,14 +392,19 @@ def _compare_topological_order(exercise: Exercise, case: Case, received) -> None
         if "more than once" in problem:
             hint = DUPLICATE_HINT
         elif "missing" in problem:
-            hint = LEAVES_HINT if all(spec[i][0] == "leaf" for i in set(range(len(spec))) - set(received)) else FIRST_INPUT_HINT
+            hint = (
+                LEAVES_HINT
+                if all(spec[i][0] == "leaf" for i in set(range(len(spec))) - set(received))
+                else FIRST_INPUT_HINT
+            )
         elif "root" in problem and received[0] == len(spec) - 1:
             hint = REVERSED_HINT
         else:
             hint = "append a node only after all of its inputs are in the list (depth-first post-order)"
     shown = received if len(received) <= 12 else received[:12] + ["..."]
-    exercise.fail(case, f"{problem}; nodes are numbered in creation order, inputs first: you returned {shown}",
-                  hint=hint)
+    exercise.fail(
+        case, f"{problem}; nodes are numbered in creation order, inputs first: you returned {shown}", hint=hint
+    )
 
 
 SELF_CALL_HINT = (
@@ -377,15 +427,21 @@ class _GraphExercise(Exercise):
         recursion = observation.get("recursion")
         graphs = [arg["__graph__"] for arg in case.args if isinstance(arg, dict) and "__graph__" in arg]
         watched = bool(graphs) and len(graphs[-1]) <= _harness.RECURSION_WATCH_MAX_NODES
-        if "error" not in observation and watched and not (
-            isinstance(recursion, dict) and isinstance(recursion.get("depth"), int)
+        if (
+            "error" not in observation
+            and watched
+            and not (isinstance(recursion, dict) and isinstance(recursion.get("depth"), int))
         ):  # the harness watches every graph this small: a missing record is not "no recursion"
             self.fail(case, "no record of how deep its calls went came back", hint=NO_RECORD_HINT)
         recursion = recursion if isinstance(recursion, dict) else {}
         if "error" not in observation and recursion.get("depth", 1) >= 2:
             name = recursion.get("function") or "a function"
-            self.fail(case, f"`{name}` calls itself ({recursion['depth']} calls deep on this graph; on the "
-                            f"100,000-node chain that ends in a RecursionError or a crash)", hint=SELF_CALL_HINT)
+            self.fail(
+                case,
+                f"`{name}` calls itself ({recursion['depth']} calls deep on this graph; on the "
+                f"100,000-node chain that ends in a RecursionError or a crash)",
+                hint=SELF_CALL_HINT,
+            )
         super()._verdict(index, observation, cases)
 
     def error_hint(self, error: dict) -> str:

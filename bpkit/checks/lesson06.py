@@ -4,6 +4,7 @@ numerical_gradient, relative_error.
 Upstream gradients `dout` are random, never all ones: an all-ones dout hides a missing `* dout` and
 several transposes (the warning from makemore part 4).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -118,10 +119,20 @@ def _linear_cases() -> list[Case]:
     rng = case_rng(601)
     cases = []
     for n, d_in, d_out in ((4, 3, 2), (5, 2, 6), (3, 7, 4)):
-        cases.append(Case(f"N={n}, D_in={d_in}, D_out={d_out}",
-                          (rng.normal(size=(n, d_out)), rng.normal(size=(n, d_in)), rng.normal(size=(d_in, d_out)))))
-    cases.append(Case("batch size 1, D_in=5, D_out=2", (rng.normal(size=(1, 2)), rng.normal(size=(1, 5)), rng.normal(size=(5, 2)))))
-    cases.append(Case("square W, N=3, D_in=D_out=3", (rng.normal(size=(3, 3)), rng.normal(size=(3, 3)), rng.normal(size=(3, 3)))))
+        cases.append(
+            Case(
+                f"N={n}, D_in={d_in}, D_out={d_out}",
+                (rng.normal(size=(n, d_out)), rng.normal(size=(n, d_in)), rng.normal(size=(d_in, d_out))),
+            )
+        )
+    cases.append(
+        Case(
+            "batch size 1, D_in=5, D_out=2", (rng.normal(size=(1, 2)), rng.normal(size=(1, 5)), rng.normal(size=(5, 2)))
+        )
+    )
+    cases.append(
+        Case("square W, N=3, D_in=D_out=3", (rng.normal(size=(3, 3)), rng.normal(size=(3, 3)), rng.normal(size=(3, 3))))
+    )
     return cases
 
 
@@ -131,7 +142,9 @@ def _relu_cases() -> list[Case]:
     z = np.array([[-1.0, 0.0, 2.0], [0.0, 3.0, -0.5]])
     cases.append(Case("the kink: z contains exact zeros", (rng.normal(size=(2, 3)), z)))
     cases.append(Case("batch size 1, shape (1, 5)", (rng.normal(size=(1, 5)), rng.normal(size=(1, 5)))))
-    cases.append(Case("negative dout with positive z", (-np.abs(rng.normal(size=(3, 2))), np.abs(rng.normal(size=(3, 2))) + 0.1)))
+    cases.append(
+        Case("negative dout with positive z", (-np.abs(rng.normal(size=(3, 2))), np.abs(rng.normal(size=(3, 2))) + 0.1))
+    )
     return cases
 
 
@@ -140,13 +153,21 @@ def _sigmoid_cases() -> list[Case]:
     cases = [Case(f"shape {s}", (rng.normal(size=s), rng.normal(size=s) * 2)) for s in ((4, 3), (2, 6))]
     cases.append(Case("batch size 1, shape (1, 4)", (rng.normal(size=(1, 4)), rng.normal(size=(1, 4)))))
     cases.append(Case("z = 0 (the steepest point, slope 1/4)", (rng.normal(size=(2, 2)), np.zeros((2, 2)))))
-    cases.append(Case("saturated z of magnitude 1e3", (rng.normal(size=(2, 3)), np.array([[1e3, -1e3, 30.0], [-30.0, 1e3, -1e3]]))))
+    cases.append(
+        Case(
+            "saturated z of magnitude 1e3", (rng.normal(size=(2, 3)), np.array([[1e3, -1e3, 30.0], [-30.0, 1e3, -1e3]]))
+        )
+    )
     # Judged on the values, like sigmoid's tail in lesson 02, so switching the overflow error off cannot
     # pass: 1 / (1 + exp(-z)) gives s = 0 here instead of e^z, which float64 still holds. |dout| >= 0.5
     # keeps the subnormal results at least 1e8 ulps large: 1e-6 relative is far above their round-off.
     sign = np.where(rng.random(SIGMOID_TAIL_Z.size) < 0.5, -1.0, 1.0)
-    cases.append(Case("z far in the negative tail, -725 to -50 (the slope is e^z, kept to 6 digits)",
-                      (sign * rng.uniform(0.5, 2.0, SIGMOID_TAIL_Z.size), SIGMOID_TAIL_Z.copy())))
+    cases.append(
+        Case(
+            "z far in the negative tail, -725 to -50 (the slope is e^z, kept to 6 digits)",
+            (sign * rng.uniform(0.5, 2.0, SIGMOID_TAIL_Z.size), SIGMOID_TAIL_Z.copy()),
+        )
+    )
     return cases
 
 
@@ -234,21 +255,35 @@ register(
         cases=_linear_cases,
         reference=_linear_backward,
         mistakes=[
-            Mistake(lambda dout, x, W: (dout @ W.T, dout.T @ x, dout.sum(axis=0)),
-                    "dW is transposed: dW = x.T @ dout has the shape of W (D_in, D_out); dout.T @ x is its transpose"),
-            Mistake(lambda dout, x, W: (dout @ W.T, x.T @ dout, dout.mean(axis=0)),
-                    "db sums dout over the batch (axis 0), it does not average it: the 1/N is already inside dout"),
-            Mistake(lambda dout, x, W: (dout @ W.T, x.T @ dout / len(x), dout.sum(axis=0)),
-                    "do not divide dW by N again: dout already carries the 1/N of the mean loss"),
-            Mistake(lambda dout, x, W: (dout @ W.T, x.T @ dout, dout),
-                    "db must have the shape of b (D_out,): sum dout over the batch axis, dout.sum(axis=0)"),
-            Mistake(lambda dout, x, W: (dout @ W.T, x.T @ dout, dout.sum(axis=1)),
-                    "sum db over axis 0 (the batch), not axis 1: db has one entry per output unit"),
-            Mistake(lambda dout, x, W: (-(dout @ W.T), -(x.T @ dout), -dout.sum(axis=0)),
-                    "sign error: backprop multiplies by the local derivative, no minus sign (the minus belongs to the "
-                    "gradient descent step)"),
-            Mistake(lambda dout, x, W: (np.ones_like(dout) @ W.T, x.T @ np.ones_like(dout), np.ones(W.shape[1]) * len(x)),
-                    "missing dout: multiply the local derivative by the gradient arriving from above, dx = dout @ W.T"),
+            Mistake(
+                lambda dout, x, W: (dout @ W.T, dout.T @ x, dout.sum(axis=0)),
+                "dW is transposed: dW = x.T @ dout has the shape of W (D_in, D_out); dout.T @ x is its transpose",
+            ),
+            Mistake(
+                lambda dout, x, W: (dout @ W.T, x.T @ dout, dout.mean(axis=0)),
+                "db sums dout over the batch (axis 0), it does not average it: the 1/N is already inside dout",
+            ),
+            Mistake(
+                lambda dout, x, W: (dout @ W.T, x.T @ dout / len(x), dout.sum(axis=0)),
+                "do not divide dW by N again: dout already carries the 1/N of the mean loss",
+            ),
+            Mistake(
+                lambda dout, x, W: (dout @ W.T, x.T @ dout, dout),
+                "db must have the shape of b (D_out,): sum dout over the batch axis, dout.sum(axis=0)",
+            ),
+            Mistake(
+                lambda dout, x, W: (dout @ W.T, x.T @ dout, dout.sum(axis=1)),
+                "sum db over axis 0 (the batch), not axis 1: db has one entry per output unit",
+            ),
+            Mistake(
+                lambda dout, x, W: (-(dout @ W.T), -(x.T @ dout), -dout.sum(axis=0)),
+                "sign error: backprop multiplies by the local derivative, no minus sign (the minus belongs to the "
+                "gradient descent step)",
+            ),
+            Mistake(
+                lambda dout, x, W: (np.ones_like(dout) @ W.T, x.T @ np.ones_like(dout), np.ones(W.shape[1]) * len(x)),
+                "missing dout: multiply the local derivative by the gradient arriving from above, dx = dout @ W.T",
+            ),
         ],
     )
 )
@@ -274,14 +309,18 @@ register(
         cases=_relu_cases,
         reference=_relu_backward,
         mistakes=[
-            Mistake(lambda dout, z: (z > 0).astype(float),
-                    "missing dout: (z > 0) is only the local derivative; return dout * (z > 0)"),
-            Mistake(lambda dout, z: dout * (z >= 0),
-                    "at the kink z == 0 the gradient is 0 by convention: use z > 0, not z >= 0"),
-            Mistake(lambda dout, z: np.maximum(dout, 0),
-                    "mask with the forward input z (z > 0), not with the sign of dout"),
-            Mistake(lambda dout, z: dout * np.maximum(z, 0),
-                    "multiply dout by the 0/1 mask (z > 0), not by relu(z)"),
+            Mistake(
+                lambda dout, z: (z > 0).astype(float),
+                "missing dout: (z > 0) is only the local derivative; return dout * (z > 0)",
+            ),
+            Mistake(
+                lambda dout, z: dout * (z >= 0),
+                "at the kink z == 0 the gradient is 0 by convention: use z > 0, not z >= 0",
+            ),
+            Mistake(
+                lambda dout, z: np.maximum(dout, 0), "mask with the forward input z (z > 0), not with the sign of dout"
+            ),
+            Mistake(lambda dout, z: dout * np.maximum(z, 0), "multiply dout by the 0/1 mask (z > 0), not by relu(z)"),
             Mistake(lambda dout, z: -dout * (z > 0), "sign error: relu passes dout through unchanged where z > 0"),
         ],
     )
@@ -289,7 +328,8 @@ register(
 SIGMOID_TAIL_HINT = (
     "far in the negative tail the slope s (1 - s) equals e^z (about 2.03e-313 at z = -720), but your answer came back "
     "0 there: np.exp(-z) overflowed to inf (with the overflow warning switched off, e.g. by np.errstate) and "
-    "1 / (1 + inf) lost it. Use your stable sigmoid of lesson 02, or e = np.exp(-np.abs(z)) and s (1 - s) = e / (1 + e)**2"
+    "1 / (1 + inf) lost it. Use your stable sigmoid of lesson 02, or e = np.exp(-np.abs(z)) and s (1 - s) = e / (1 "
+    "+ e)**2"
 )
 SIGMOID_PRECISION_HINT = (
     "far in the negative tail the slope s (1 - s) equals e^z (about 2.03e-313 at z = -720): your formula loses it "
@@ -310,8 +350,13 @@ def _compare_sigmoid_backward(exercise: Exercise, case: Case, received) -> None:
             # The naive formula is exact down to z = -709 and loses only what exp(-z) = inf destroys.
             kept = z[tail] >= -709
             overflowed = np.allclose(got[kept], expected[tail][kept], rtol=1e-6, atol=0.0)
-            exercise.fail(case, "wrong values in the tail (relative error above 1e-6)", expected=expected,
-                          received=received, hint=SIGMOID_TAIL_HINT if overflowed else SIGMOID_PRECISION_HINT)
+            exercise.fail(
+                case,
+                "wrong values in the tail (relative error above 1e-6)",
+                expected=expected,
+                received=received,
+                hint=SIGMOID_TAIL_HINT if overflowed else SIGMOID_PRECISION_HINT,
+            )
 
 
 def _quiet_naive_sigmoid_backward(dout, z):
@@ -339,16 +384,23 @@ register(
         mistakes=[
             Mistake(_quiet_naive_sigmoid_backward, SIGMOID_TAIL_HINT),
             Mistake(_tanh_form_sigmoid_backward, SIGMOID_PRECISION_HINT),
-            Mistake(lambda dout, z: _sigmoid(z) * (1 - _sigmoid(z)),
-                    "missing dout: s (1 - s) is only the local derivative; multiply it by dout"),
-            Mistake(lambda dout, z: dout * z * (1 - z),
-                    "z is the pre-activation: compute s = sigmoid(z) first, then dout * s * (1 - s)"),
-            Mistake(lambda dout, z: dout * _sigmoid(z) * (_sigmoid(z) - 1),
-                    "sign error: the slope of the sigmoid is s (1 - s), always positive"),
-            Mistake(lambda dout, z: dout * _sigmoid(z),
-                    "the derivative of the sigmoid is s (1 - s), not s"),
-            Mistake(lambda dout, z: dout * (1 - _sigmoid(z) ** 2),
-                    "1 - s**2 is the tanh rule; for the sigmoid it is s (1 - s)"),
+            Mistake(
+                lambda dout, z: _sigmoid(z) * (1 - _sigmoid(z)),
+                "missing dout: s (1 - s) is only the local derivative; multiply it by dout",
+            ),
+            Mistake(
+                lambda dout, z: dout * z * (1 - z),
+                "z is the pre-activation: compute s = sigmoid(z) first, then dout * s * (1 - s)",
+            ),
+            Mistake(
+                lambda dout, z: dout * _sigmoid(z) * (_sigmoid(z) - 1),
+                "sign error: the slope of the sigmoid is s (1 - s), always positive",
+            ),
+            Mistake(lambda dout, z: dout * _sigmoid(z), "the derivative of the sigmoid is s (1 - s), not s"),
+            Mistake(
+                lambda dout, z: dout * (1 - _sigmoid(z) ** 2),
+                "1 - s**2 is the tanh rule; for the sigmoid it is s (1 - s)",
+            ),
         ],
     )
 )
@@ -364,17 +416,23 @@ register(
         rtol=1e-6,
         atol=1e-7,  # round-off of (f+ - f-) / 2 eps with eps = 1e-6 is about 1e-9 here
         mistakes=[
-            Mistake(_one_sided_gradient,
-                    "use the central difference (f(x + eps) - f(x - eps)) / (2 eps): the one-sided version is "
-                    "less accurate by a factor of about 1/eps"),
-            Mistake(_gradient_over_eps,
-                    "divide by 2 * eps: x + eps and x - eps are 2 eps apart"),
-            Mistake(_gradient_ignoring_eps,
-                    "use the eps argument: the check passes eps=1e-2 and expects the difference with that step"),
-            Mistake(_gradient_over_rows,
-                    "x can be a matrix: perturb one ENTRY at a time (for index in np.ndindex(x.shape)), not a whole row"),
-            Mistake(_gradient_sign_flipped,
-                    "sign error: the slope is (f(x + eps) - f(x - eps)) / (2 eps), plus side first"),
+            Mistake(
+                _one_sided_gradient,
+                "use the central difference (f(x + eps) - f(x - eps)) / (2 eps): the one-sided version is "
+                "less accurate by a factor of about 1/eps",
+            ),
+            Mistake(_gradient_over_eps, "divide by 2 * eps: x + eps and x - eps are 2 eps apart"),
+            Mistake(
+                _gradient_ignoring_eps,
+                "use the eps argument: the check passes eps=1e-2 and expects the difference with that step",
+            ),
+            Mistake(
+                _gradient_over_rows,
+                "x can be a matrix: perturb one ENTRY at a time (for index in np.ndindex(x.shape)), not a whole row",
+            ),
+            Mistake(
+                _gradient_sign_flipped, "sign error: the slope is (f(x + eps) - f(x - eps)) / (2 eps), plus side first"
+            ),
         ],
     )
 )
@@ -391,20 +449,32 @@ register(
         rtol=1e-6,
         atol=1e-12,
         mistakes=[
-            Mistake(_relative_error_no_floor,
-                    "where a and b are both 0 the denominator is 0 (0/0 = NaN): floor it, "
-                    "np.maximum(np.abs(a) + np.abs(b), 1e-12)"),
-            Mistake(lambda a, b: float(np.mean(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))),
-                    "report the worst entry: np.max, not np.mean (one wrong gradient entry must not hide among many)"),
-            Mistake(lambda a, b: float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a) + np.abs(b))), 1e-12)),
-                    "divide elementwise, then take the max: np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), "
-                    "1e-12)), not max|a - b| / max(|a| + |b|)"),
-            Mistake(lambda a, b: float(np.max(np.abs(a - b))),
-                    "that is the absolute error: divide by |a| + |b| so tiny and huge gradients are judged alike"),
-            Mistake(lambda a, b: float(np.max((a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))),
-                    "take the absolute value of the difference, |a - b|: an error is an error in either direction"),
-            Mistake(lambda a, b: float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-6))),
-                    "the floor is 1e-12: a larger floor hides real errors in tiny gradients"),
+            Mistake(
+                _relative_error_no_floor,
+                "where a and b are both 0 the denominator is 0 (0/0 = NaN): floor it, "
+                "np.maximum(np.abs(a) + np.abs(b), 1e-12)",
+            ),
+            Mistake(
+                lambda a, b: float(np.mean(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))),
+                "report the worst entry: np.max, not np.mean (one wrong gradient entry must not hide among many)",
+            ),
+            Mistake(
+                lambda a, b: float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(a) + np.abs(b))), 1e-12)),
+                "divide elementwise, then take the max: np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), "
+                "1e-12)), not max|a - b| / max(|a| + |b|)",
+            ),
+            Mistake(
+                lambda a, b: float(np.max(np.abs(a - b))),
+                "that is the absolute error: divide by |a| + |b| so tiny and huge gradients are judged alike",
+            ),
+            Mistake(
+                lambda a, b: float(np.max((a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))),
+                "take the absolute value of the difference, |a - b|: an error is an error in either direction",
+            ),
+            Mistake(
+                lambda a, b: float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-6))),
+                "the floor is 1e-12: a larger floor hides real errors in tiny gradients",
+            ),
         ],
     )
 )

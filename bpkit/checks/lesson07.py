@@ -1,4 +1,5 @@
 """Checks for lesson 07, gradient descent: gd_step, minibatches."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ def _gd_step_cases() -> list[Case]:
     return cases
 
 
-SCALAR_HINT = ("w may be a plain float (the lesson calls gd_step(b, db, lr) with the bias b = 0.0), which has no "
-               ".copy() and cannot be changed in place: return w - lr * grad, a new value for floats and arrays alike")
+SCALAR_HINT = (
+    "w may be a plain float (the lesson calls gd_step(b, db, lr) with the bias b = 0.0), which has no "
+    ".copy() and cannot be changed in place: return w - lr * grad, a new value for floats and arrays alike"
+)
 
 
 class _GdStepExercise(Exercise):
@@ -59,11 +62,21 @@ register(
         reference=_gd_step,
         mistakes=[
             Mistake(_gd_step_via_copy, SCALAR_HINT),
-            Mistake(lambda w, grad, lr: w + lr * grad, "sign error: step *against* the gradient, w - lr * grad (w + lr * grad climbs uphill)"),
-            Mistake(lambda w, grad, lr: w - grad, "the learning rate is missing: scale the gradient by lr before subtracting"),
+            Mistake(
+                lambda w, grad, lr: w + lr * grad,
+                "sign error: step *against* the gradient, w - lr * grad (w + lr * grad climbs uphill)",
+            ),
+            Mistake(
+                lambda w, grad, lr: w - grad,
+                "the learning rate is missing: scale the gradient by lr before subtracting",
+            ),
             Mistake(lambda w, grad, lr: w - grad / lr, "multiply the gradient by lr, do not divide by it"),
-            Mistake(lambda w, grad, lr: -lr * grad, "return the new weights w - lr * grad, not only the step -lr * grad"),
-            Mistake(lambda w, grad, lr: w - lr * w, "the step uses the gradient, w - lr * grad, not the weights themselves"),
+            Mistake(
+                lambda w, grad, lr: -lr * grad, "return the new weights w - lr * grad, not only the step -lr * grad"
+            ),
+            Mistake(
+                lambda w, grad, lr: w - lr * w, "the step uses the gradient, w - lr * grad, not the weights themselves"
+            ),
         ],
     )
 )
@@ -168,34 +181,55 @@ def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
     X, y, batch_size, _ = case.args
     n = len(X)
     if not isinstance(received, list):
-        exercise.fail(case, f"returned {type(received).__name__}, expected something to iterate over",
-                      hint="write a generator: `yield Xb, yb` inside a loop over the batches")
+        exercise.fail(
+            case,
+            f"returned {type(received).__name__}, expected something to iterate over",
+            hint="write a generator: `yield Xb, yb` inside a loop over the batches",
+        )
     if not received:
-        exercise.fail(case, "yielded no batches at all",
-                      hint="is the `yield` inside the loop, and does the loop run (range(0, N, batch_size))?")
+        exercise.fail(
+            case,
+            "yielded no batches at all",
+            hint="is the `yield` inside the loop, and does the loop run (range(0, N, batch_size))?",
+        )
     row_of = {float(value): i for i, value in enumerate(X[:, 0])}
     order = []
     sizes = []
     for k, item in enumerate(received):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            exercise.fail(case, f"batch {k + 1} is a {type(item).__name__}, not a pair (Xb, yb)",
-                          hint="yield both parts of a batch together: `yield X[batch], y[batch]`")
+            exercise.fail(
+                case,
+                f"batch {k + 1} is a {type(item).__name__}, not a pair (Xb, yb)",
+                hint="yield both parts of a batch together: `yield X[batch], y[batch]`",
+            )
         Xb, yb = (np.asarray(part) if isinstance(part, (list, tuple)) else part for part in item)
         if not isinstance(Xb, np.ndarray) or not isinstance(yb, np.ndarray):
-            exercise.fail(case, f"batch {k + 1} holds {type(Xb).__name__} and {type(yb).__name__}, expected two arrays",
-                          hint="index the arrays with an index array: `X[idx[i:i + batch_size]]`")
+            exercise.fail(
+                case,
+                f"batch {k + 1} holds {type(Xb).__name__} and {type(yb).__name__}, expected two arrays",
+                hint="index the arrays with an index array: `X[idx[i:i + batch_size]]`",
+            )
         if Xb.ndim != 2 or Xb.shape[1] != X.shape[1]:
-            exercise.fail(case, f"Xb of batch {k + 1} has shape {Xb.shape}, expected (batch, {X.shape[1]})",
-                          hint="keep whole rows of X: X[idx] selects rows and keeps every column")
+            exercise.fail(
+                case,
+                f"Xb of batch {k + 1} has shape {Xb.shape}, expected (batch, {X.shape[1]})",
+                hint="keep whole rows of X: X[idx] selects rows and keeps every column",
+            )
         if yb.shape != (len(Xb),) + y.shape[1:]:
-            exercise.fail(case, f"batch {k + 1}: Xb has {len(Xb)} rows but yb has shape {yb.shape}",
-                          hint="Xb and yb must hold the same samples: index both with the same indices")
+            exercise.fail(
+                case,
+                f"batch {k + 1}: Xb has {len(Xb)} rows but yb has shape {yb.shape}",
+                hint="Xb and yb must hold the same samples: index both with the same indices",
+            )
         rows = []
         for j, value in enumerate(Xb[:, 0]):
             i = row_of.get(float(value))
             if i is None or not np.array_equal(Xb[j], X[i]):
-                exercise.fail(case, f"batch {k + 1} contains a row that is not a row of X",
-                              hint="only select rows of X (X[idx]); do not change or rebuild their values")
+                exercise.fail(
+                    case,
+                    f"batch {k + 1} contains a row that is not a row of X",
+                    hint="only select rows of X (X[idx]); do not change or rebuild their values",
+                )
             rows.append(i)
         if not np.array_equal(yb, y[rows]):
             exercise.fail(case, f"in batch {k + 1} the targets yb do not belong to the rows Xb", hint=HINT_SEPARATE)
@@ -204,7 +238,9 @@ def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
     order = np.array(order)
     counts = np.bincount(order, minlength=n)
     if np.any(counts > 1):
-        exercise.fail(case, f"{int(np.sum(counts > 1))} sample(s) were yielded more than once in one pass", hint=HINT_REPEAT)
+        exercise.fail(
+            case, f"{int(np.sum(counts > 1))} sample(s) were yielded more than once in one pass", hint=HINT_REPEAT
+        )
     if np.any(counts == 0):
         missing = int(np.sum(counts == 0))
         if missing == n % batch_size and missing < batch_size:
@@ -212,19 +248,29 @@ def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
         elif sizes == [min(batch_size - 1, n - start) for start in range(0, n, batch_size)]:
             hint = HINT_SHORT_SLICE
         else:  # nothing came out twice: say what is known, no guess at the cause
-            hint = ("every sample must come out exactly once per pass: yield idx[i:i + batch_size] for i in "
-                    "range(0, N, batch_size) over one permutation idx")
+            hint = (
+                "every sample must come out exactly once per pass: yield idx[i:i + batch_size] for i in "
+                "range(0, N, batch_size) over one permutation idx"
+            )
         exercise.fail(case, f"{missing} of the {n} samples never came out", hint=hint)
     n_full, rest = divmod(n, batch_size)
     expected_sizes = [batch_size] * n_full + ([rest] if rest else [])
     if sizes != expected_sizes:
-        exercise.fail(case, f"batch sizes {_sizes_text(sizes)}, expected {_sizes_text(expected_sizes)}", hint=HINT_BATCH_SIZE)
+        exercise.fail(
+            case, f"batch sizes {_sizes_text(sizes)}, expected {_sizes_text(expected_sizes)}", hint=HINT_BATCH_SIZE
+        )
     if n > 1 and np.array_equal(order, np.arange(n)):
         exercise.fail(case, "the batches come in the original order of X", hint=HINT_NOT_SHUFFLED)
-    if n > 2 * batch_size and batch_size > 1 and all(_consecutive(order[s:s + batch_size]) for s in range(0, n, batch_size)):
+    if (
+        n > 2 * batch_size
+        and batch_size > 1
+        and all(_consecutive(order[s : s + batch_size]) for s in range(0, n, batch_size))
+    ):
         exercise.fail(case, "every batch is a block of consecutive samples of X", hint=HINT_BLOCKS)
     if any(np.array_equal(order, fixed) for fixed in _fixed_seed_orders(n)):
-        exercise.fail(case, "the order is the one a freshly seeded generator gives, not the given rng's", hint=HINT_FIXED_SEED)
+        exercise.fail(
+            case, "the order is the one a freshly seeded generator gives, not the given rng's", hint=HINT_FIXED_SEED
+        )
     # Siblings of this case (same data, other seeds) were observed in the same check run.
     seen = getattr(case, "seen", None)
     if seen is not None:
@@ -233,7 +279,11 @@ def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
                 if other_seed == case.seed and not np.array_equal(other, order):
                     exercise.fail(case, "two calls with the same rng seed gave different orders", hint=HINT_GLOBAL)
                 if other_seed != case.seed and np.array_equal(other, order):
-                    exercise.fail(case, f"rng seeds {other_seed} and {case.seed} gave exactly the same order", hint=HINT_FIXED_SEED)
+                    exercise.fail(
+                        case,
+                        f"rng seeds {other_seed} and {case.seed} gave exactly the same order",
+                        hint=HINT_FIXED_SEED,
+                    )
         seen.setdefault(case.seed, []).append(order)
 
 
@@ -243,66 +293,68 @@ def _consecutive(rows: np.ndarray) -> bool:
 
 
 def _sizes_text(sizes: list[int]) -> str:
-    return "[" + ", ".join(str(s) for s in sizes[:8]) + (", ..." if len(sizes) > 8 else "") + f"] ({len(sizes)} batches)"
+    return (
+        "[" + ", ".join(str(s) for s in sizes[:8]) + (", ..." if len(sizes) > 8 else "") + f"] ({len(sizes)} batches)"
+    )
 
 
 def _minibatches(X, y, batch_size, rng):
     idx = rng.permutation(len(X))  # one permutation keeps rows of X and y paired
     for start in range(0, len(X), batch_size):
-        batch = idx[start:start + batch_size]  # the last batch may be smaller
+        batch = idx[start : start + batch_size]  # the last batch may be smaller
         yield X[batch], y[batch]
 
 
 def _mb_not_shuffled(X, y, batch_size, rng):
     for start in range(0, len(X), batch_size):
-        yield X[start:start + batch_size], y[start:start + batch_size]
+        yield X[start : start + batch_size], y[start : start + batch_size]
 
 
 def _mb_separate(X, y, batch_size, rng):
     Xs, ys = rng.permutation(X), rng.permutation(y)
     for start in range(0, len(X), batch_size):
-        yield Xs[start:start + batch_size], ys[start:start + batch_size]
+        yield Xs[start : start + batch_size], ys[start : start + batch_size]
 
 
 def _mb_drop_last(X, y, batch_size, rng):
     idx = rng.permutation(len(X))
     for start in range(0, len(X) - batch_size + 1, batch_size):
-        batch = idx[start:start + batch_size]
+        batch = idx[start : start + batch_size]
         yield X[batch], y[batch]
 
 
 def _mb_drop_one_per_batch(X, y, batch_size, rng):
     idx = rng.permutation(len(X))
     for start in range(0, len(X), batch_size):
-        batch = idx[start:start + batch_size - 1]  # an off-by-one slice end: one sample short per batch
+        batch = idx[start : start + batch_size - 1]  # an off-by-one slice end: one sample short per batch
         yield X[batch], y[batch]
 
 
 def _mb_repeat(X, y, batch_size, rng):
     idx = rng.integers(0, len(X), size=len(X))
     for start in range(0, len(X), batch_size):
-        batch = idx[start:start + batch_size]
+        batch = idx[start : start + batch_size]
         yield X[batch], y[batch]
 
 
 def _mb_fixed_seed(X, y, batch_size, rng):
     idx = np.random.default_rng(0).permutation(len(X))
     for start in range(0, len(X), batch_size):
-        batch = idx[start:start + batch_size]
+        batch = idx[start : start + batch_size]
         yield X[batch], y[batch]
 
 
 def _mb_global(X, y, batch_size, rng):
     idx = np.random.permutation(len(X))
     for start in range(0, len(X), batch_size):
-        batch = idx[start:start + batch_size]
+        batch = idx[start : start + batch_size]
         yield X[batch], y[batch]
 
 
 def _mb_blocks(X, y, batch_size, rng):
     starts = rng.permutation(np.arange(0, len(X), batch_size))
     for start in starts:
-        yield X[start:start + batch_size], y[start:start + batch_size]
+        yield X[start : start + batch_size], y[start : start + batch_size]
 
 
 def _mb_n_batches(X, y, batch_size, rng):

@@ -4,10 +4,11 @@ An initialiser's output is random, so its check does not compare numbers one by 
 matrices it measures the shape, the mean and the empirical standard deviation and compares them
 with the formula, within a tolerance far wider than the sampling noise (about 0.3% here).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -51,9 +52,16 @@ HINT_LOC = (
     "the std came out as 1: rng.normal(loc, scale, size) takes the mean first, so pass "
     "rng.normal(0.0, std, size=(d_in, d_out)) (or multiply rng.standard_normal(...) by std)"
 )
-HINT_UNIFORM = "the values are uniformly distributed (none beyond ~1.7 std): draw from a normal distribution with rng.normal"
-HINT_GLOBAL = "the same rng seed gave two different matrices: draw from the `rng` argument, not np.random.* (the hidden global generator)"
-HINT_FIXED = "two different rngs gave the same matrix: use the `rng` argument, not a generator seeded inside the function"
+HINT_UNIFORM = (
+    "the values are uniformly distributed (none beyond ~1.7 std): draw from a normal distribution with rng.normal"
+)
+HINT_GLOBAL = (
+    "the same rng seed gave two different matrices: draw from the `rng` argument, not np.random.* (the "
+    "hidden global generator)"
+)
+HINT_FIXED = (
+    "two different rngs gave the same matrix: use the `rng` argument, not a generator seeded inside the function"
+)
 
 
 def _xavier_init(d_in, d_out, rng):
@@ -69,17 +77,29 @@ def _he_init(d_in, d_out, rng):
 # The stds a typical wrong initialiser produces, with the hint that explains each one.
 XAVIER_WRONG_STDS: list[tuple[Callable, str]] = [
     (lambda d_in, d_out: 2.0 / (d_in + d_out), HINT_FORGOT_SQRT),
-    (lambda d_in, d_out: np.sqrt(1.0 / d_in), "that is 1/d_in (LeCun init): Xavier uses the variance 2 / (d_in + d_out), both fans"),
+    (
+        lambda d_in, d_out: np.sqrt(1.0 / d_in),
+        "that is 1/d_in (LeCun init): Xavier uses the variance 2 / (d_in + d_out), both fans",
+    ),
     (lambda d_in, d_out: np.sqrt(2.0 / d_in), "that is He init (2/d_in): Xavier uses the variance 2 / (d_in + d_out)"),
     (lambda d_in, d_out: np.sqrt(1.0 / (d_in + d_out)), "missing factor 2: the Xavier variance is 2 / (d_in + d_out)"),
-    (lambda d_in, d_out: np.sqrt(2.0 / d_out), "the fan is wrong: Xavier averages both fans, variance 2 / (d_in + d_out)"),
+    (
+        lambda d_in, d_out: np.sqrt(2.0 / d_out),
+        "the fan is wrong: Xavier averages both fans, variance 2 / (d_in + d_out)",
+    ),
     (lambda d_in, d_out: 1.0, HINT_LOC),
 ]
 HE_WRONG_STDS: list[tuple[Callable, str]] = [
     (lambda d_in, d_out: 2.0 / d_in, HINT_FORGOT_SQRT),
-    (lambda d_in, d_out: np.sqrt(1.0 / d_in), "that is 1/d_in: He init uses the variance 2 / d_in, the 2 making up for ReLU zeroing half the units"),
+    (
+        lambda d_in, d_out: np.sqrt(1.0 / d_in),
+        "that is 1/d_in: He init uses the variance 2 / d_in, the 2 making up for ReLU zeroing half the units",
+    ),
     (lambda d_in, d_out: np.sqrt(2.0 / (d_in + d_out)), "that is the Xavier variance: He init uses 2 / d_in"),
-    (lambda d_in, d_out: np.sqrt(2.0 / d_out), "use the fan-in d_in (the number of inputs each unit sums), not d_out: variance 2 / d_in"),
+    (
+        lambda d_in, d_out: np.sqrt(2.0 / d_out),
+        "use the fan-in d_in (the number of inputs each unit sums), not d_out: variance 2 / d_in",
+    ),
     (lambda d_in, d_out: 1.0, HINT_LOC),
 ]
 
@@ -88,8 +108,11 @@ def _make_init_comparison(formula_std: Callable, formula_text: str, wrong_stds: 
     def compare_init(exercise: Exercise, case: Case, received) -> None:
         d_in, d_out, _ = case.args
         if not isinstance(received, np.ndarray):
-            exercise.fail(case, f"returned {type(received).__name__}, expected an array of shape ({d_in}, {d_out})",
-                          hint="return the matrix, e.g. `return rng.normal(0.0, std, size=(d_in, d_out))`")
+            exercise.fail(
+                case,
+                f"returned {type(received).__name__}, expected an array of shape ({d_in}, {d_out})",
+                hint="return the matrix, e.g. `return rng.normal(0.0, std, size=(d_in, d_out))`",
+            )
         if received.shape != (d_in, d_out):
             hint = HINT_SWAPPED if received.shape == (d_out, d_in) else f"pass size=(d_in, d_out) = ({d_in}, {d_out})"
             exercise.fail(case, f"returned shape {received.shape}, expected shape ({d_in}, {d_out})", hint=hint)
@@ -104,16 +127,27 @@ def _make_init_comparison(formula_std: Callable, formula_text: str, wrong_stds: 
         # A known wrong formula explains the most; then an off-centre mean; then any other std.
         known = next((h for wrong, h in wrong_stds if abs(std / wrong(d_in, d_out) - 1) <= STD_TOLERANCE), None)
         if std_wrong and known:
-            exercise.fail(case, f"the entries have std {std:.4g}, expected {formula_text} = {expected_std:.4g}", hint=known)
+            exercise.fail(
+                case, f"the entries have std {std:.4g}, expected {formula_text} = {expected_std:.4g}", hint=known
+            )
         if abs(mean) > 6 * expected_std / np.sqrt(received.size) + 1e-3 * expected_std:
-            exercise.fail(case, f"the mean of the entries is {mean:.4g}, expected about 0 (std {expected_std:.4g})",
-                          hint="the weights are centred at 0: rng.normal(0.0, std, ...), not rng.random or rng.uniform(0, ...)")
+            exercise.fail(
+                case,
+                f"the mean of the entries is {mean:.4g}, expected about 0 (std {expected_std:.4g})",
+                hint="the weights are centred at 0: rng.normal(0.0, std, ...), not rng.random or rng.uniform(0, ...)",
+            )
         if std_wrong:
-            exercise.fail(case, f"the entries have std {std:.4g}, expected {formula_text} = {expected_std:.4g}",
-                          hint=f"draw with scale = {formula_text}, e.g. rng.normal(0.0, std, size=(d_in, d_out))")
+            exercise.fail(
+                case,
+                f"the entries have std {std:.4g}, expected {formula_text} = {expected_std:.4g}",
+                hint=f"draw with scale = {formula_text}, e.g. rng.normal(0.0, std, size=(d_in, d_out))",
+            )
         if np.max(np.abs(received)) < 2.0 * expected_std:
-            exercise.fail(case, f"no entry is further than {np.max(np.abs(received)) / expected_std:.2f} std from 0",
-                          hint=HINT_UNIFORM)
+            exercise.fail(
+                case,
+                f"no entry is further than {np.max(np.abs(received)) / expected_std:.2f} std from 0",
+                hint=HINT_UNIFORM,
+            )
 
     return compare_init
 
@@ -176,8 +210,9 @@ def _he_std(d_in, d_out):
     return float(np.sqrt(2.0 / d_in))
 
 
-def _init_exercise(id: str, description: str, reference: Callable, std: Callable, std_text: str,
-                   wrong_stds: list[tuple[Callable, str]]) -> Exercise:
+def _init_exercise(
+    id: str, description: str, reference: Callable, std: Callable, std_text: str, wrong_stds: list[tuple[Callable, str]]
+) -> Exercise:
     """An initialiser exercise: xavier_init and he_init differ only in the formula of the std and its mistakes."""
     return Exercise(
         id=id,
@@ -191,10 +226,26 @@ def _init_exercise(id: str, description: str, reference: Callable, std: Callable
     )
 
 
-register(_init_exercise("xavier_init", "a (d_in, d_out) weight matrix drawn from N(0, 2 / (d_in + d_out))",
-                        _xavier_init, _xavier_std, "sqrt(2 / (d_in + d_out))", XAVIER_WRONG_STDS))
-register(_init_exercise("he_init", "a (d_in, d_out) weight matrix drawn from N(0, 2 / d_in)",
-                        _he_init, _he_std, "sqrt(2 / d_in)", HE_WRONG_STDS))
+register(
+    _init_exercise(
+        "xavier_init",
+        "a (d_in, d_out) weight matrix drawn from N(0, 2 / (d_in + d_out))",
+        _xavier_init,
+        _xavier_std,
+        "sqrt(2 / (d_in + d_out))",
+        XAVIER_WRONG_STDS,
+    )
+)
+register(
+    _init_exercise(
+        "he_init",
+        "a (d_in, d_out) weight matrix drawn from N(0, 2 / d_in)",
+        _he_init,
+        _he_std,
+        "sqrt(2 / d_in)",
+        HE_WRONG_STDS,
+    )
+)
 
 
 # -- clip_grad_norm -----------------------------------------------------------------------------
@@ -209,12 +260,24 @@ def _clip_grad_norm(grads, max_norm):
 def _clip_cases() -> list[Case]:
     rng = case_rng(909)
     return [
-        Case("three arrays, joint norm about 15 > max_norm=1", ([3 * rng.normal(size=(4, 3)), 3 * rng.normal(size=3), 3 * rng.normal(size=(2, 2))], 1.0)),
-        Case("joint norm about 2 < max_norm=5: unchanged", ([0.5 * rng.normal(size=(3, 2)), 0.5 * rng.normal(size=2)], 5.0)),
+        Case(
+            "three arrays, joint norm about 15 > max_norm=1",
+            ([3 * rng.normal(size=(4, 3)), 3 * rng.normal(size=3), 3 * rng.normal(size=(2, 2))], 1.0),
+        ),
+        Case(
+            "joint norm about 2 < max_norm=5: unchanged",
+            ([0.5 * rng.normal(size=(3, 2)), 0.5 * rng.normal(size=2)], 5.0),
+        ),
         Case("one array, norm above max_norm=0.5", ([rng.normal(size=(5, 4))], 0.5)),
-        Case("exploding gradients (entries ~1e3), max_norm=10", ([1e3 * rng.normal(size=(6, 6)), 1e3 * rng.normal(size=6)], 10.0)),
+        Case(
+            "exploding gradients (entries ~1e3), max_norm=10",
+            ([1e3 * rng.normal(size=(6, 6)), 1e3 * rng.normal(size=6)], 10.0),
+        ),
         Case("all-zero gradients", ([np.zeros((2, 3)), np.zeros(3)], 1.0)),
-        Case("one small and one large array, max_norm=2", ([0.01 * rng.normal(size=4), 10 * rng.normal(size=(3, 3))], 2.0)),
+        Case(
+            "one small and one large array, max_norm=2",
+            ([0.01 * rng.normal(size=4), 10 * rng.normal(size=(3, 3))], 2.0),
+        ),
     ]
 
 
@@ -282,8 +345,11 @@ class _ClipExercise(Exercise):
     def diagnose(self, case: Case, received) -> str:
         all_zero = all(not np.any(g) for g in case.args[0])
         clipped = received[0] if isinstance(received, (tuple, list)) and received else None
-        if all_zero and isinstance(clipped, (list, tuple)) and any(
-                not np.all(np.isfinite(np.asarray(g, dtype=float))) for g in clipped):
+        if (
+            all_zero
+            and isinstance(clipped, (list, tuple))
+            and any(not np.all(np.isfinite(np.asarray(g, dtype=float))) for g in clipped)
+        ):
             return ZERO_NORM_HINT  # 0 / 0 gave NaN: the same division by a zero norm
         return super().diagnose(case, received)
 
@@ -297,18 +363,38 @@ register(
         cases=_clip_cases,
         reference=_clip_grad_norm,
         rtol=1e-5,  # tolerates the common max_norm / (total_norm + 1e-6)
-        names=lambda path: {(0,): "clipped (item 1 of the returned tuple)", (1,): "total_norm (item 2 of the returned tuple)"}.get(
-            path, f"clipped[{path[1]}]" if len(path) == 2 else None),
-        structure_hint="return a pair (clipped, total_norm): the list of scaled arrays and the joint norm before clipping",
+        names=lambda path: {
+            (0,): "clipped (item 1 of the returned tuple)",
+            (1,): "total_norm (item 2 of the returned tuple)",
+        }.get(path, f"clipped[{path[1]}]" if len(path) == 2 else None),
+        structure_hint=(
+            "return a pair (clipped, total_norm): the list of scaled arrays and the joint norm before clipping"
+        ),
         generic_hint="compute ONE norm over every entry of every array, total_norm = sqrt(sum of all squares), and "
-                     "scale every array by the same factor max_norm / total_norm, only when total_norm > max_norm",
+        "scale every array by the same factor max_norm / total_norm, only when total_norm > max_norm",
         mistakes=[
-            Mistake(_clip_per_array, "each array was clipped on its own: compute ONE norm over all arrays together and scale every array by the same factor max_norm / total_norm"),
-            Mistake(_clip_always, "the gradients were scaled although their norm was already below max_norm: scale only when total_norm > max_norm"),
-            Mistake(_clip_norm_after, "return total_norm measured BEFORE clipping (it tells you how large the gradient was), not after"),
-            Mistake(_clip_sum_of_norms, "the joint norm is sqrt(sum of the squares of every entry), not the sum of the per-array norms"),
+            Mistake(
+                _clip_per_array,
+                "each array was clipped on its own: compute ONE norm over all arrays together and scale every array "
+                "by the same factor max_norm / total_norm",
+            ),
+            Mistake(
+                _clip_always,
+                "the gradients were scaled although their norm was already below max_norm: scale only when "
+                "total_norm > max_norm",
+            ),
+            Mistake(
+                _clip_norm_after,
+                "return total_norm measured BEFORE clipping (it tells you how large the gradient was), not after",
+            ),
+            Mistake(
+                _clip_sum_of_norms,
+                "the joint norm is sqrt(sum of the squares of every entry), not the sum of the per-array norms",
+            ),
             Mistake(_clip_squared_norm, "forgot the square root: the L2 norm is sqrt(sum of squares)"),
-            Mistake(_clip_values, "clip the norm, not each value: np.clip on the entries changes the gradient's direction"),
+            Mistake(
+                _clip_values, "clip the norm, not each value: np.clip on the entries changes the gradient's direction"
+            ),
             Mistake(_clip_inverted, "the factor is max_norm / total_norm (smaller than 1), not total_norm / max_norm"),
             Mistake(_clip_min_factor, ZERO_NORM_HINT),
         ],

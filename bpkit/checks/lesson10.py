@@ -1,4 +1,5 @@
 """Checks for lesson 10, momentum: momentum_step, nesterov_step."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -83,7 +84,11 @@ def _nesterov_step(w, grad_fn, v, lr, beta):
 def _nesterov_cases() -> list[Case]:
     rng = case_rng(1002)
     cases = []
-    for shape, fn, lr, beta in (((2,), grad_ravine, 0.03, 0.9), ((4,), grad_bowl, 0.1, 0.8), ((3, 2), grad_quartic, 0.2, 0.9)):
+    for shape, fn, lr, beta in (
+        ((2,), grad_ravine, 0.03, 0.9),
+        ((4,), grad_bowl, 0.1, 0.8),
+        ((3, 2), grad_quartic, 0.2, 0.9),
+    ):
         w, v = rng.normal(size=shape), rng.normal(size=shape)
         cases.append(Case(f"shape {shape}, {fn.__name__}, lr={lr}, beta={beta}", (w, fn, v, lr, beta)))
     w = rng.normal(size=3)
@@ -121,7 +126,10 @@ register(
                 "update w with the NEW velocity v_new (computed first), not the old v",
             ),
             Mistake(
-                lambda w, grad_fn, v, lr, beta: (w - lr * beta * v - lr * grad_fn(w - lr * beta * v), grad_fn(w - lr * beta * v)),
+                lambda w, grad_fn, v, lr, beta: (
+                    w - lr * beta * v - lr * grad_fn(w - lr * beta * v),
+                    grad_fn(w - lr * beta * v),
+                ),
                 "v_new must keep the old velocity: v_new = beta * v + grad_fn(lookahead), not the gradient alone",
             ),
         ],

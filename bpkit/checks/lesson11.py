@@ -1,4 +1,5 @@
 """Checks for lesson 11, adaptive optimizers: rmsprop_step, adam_step."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,9 @@ def _rmsprop_cases() -> list[Case]:
     cases.append(Case("rho=0.99 passed by keyword", (w, grad, s, 0.01), {"rho": 0.99}))
     w, grad = rng.normal(size=3), np.array([1e-3, -2e-3, 5e-4])
     cases.append(Case("tiny gradients with eps=1e-3 (where eps matters)", (w, grad, np.zeros(3), 0.01), {"eps": 1e-3}))
-    cases.append(Case("a zero gradient entry", (np.array([1.0, -1.0]), np.array([0.0, 2.0]), np.array([0.0, 0.5]), 0.1)))
+    cases.append(
+        Case("a zero gradient entry", (np.array([1.0, -1.0]), np.array([0.0, 2.0]), np.array([0.0, 0.5]), 0.1))
+    )
     return cases
 
 
@@ -92,8 +95,16 @@ def _adam_step(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
     return w_new, m_new, v_new
 
 
-def _adam_variant(correct_m=True, correct_v=True, t_shift=0, eps_inside=False, sqrt_then_correct=False,
-                  no_one_minus=False, return_hats=False, sign=-1.0):
+def _adam_variant(
+    correct_m=True,
+    correct_v=True,
+    t_shift=0,
+    eps_inside=False,
+    sqrt_then_correct=False,
+    no_one_minus=False,
+    return_hats=False,
+    sign=-1.0,
+):
     """Build a wrong Adam (one flag at a time) for the typical-mistake list."""
 
     def step(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -132,8 +143,13 @@ def _adam_cases() -> list[Case]:
     m, v = 0.1 * rng.normal(size=3), 0.01 * rng.random(3)
     cases.append(Case("t=3, beta1=0.8, beta2=0.99 by keyword", (w, grad, m, v, 3, 0.01), {"beta1": 0.8, "beta2": 0.99}))
     w, grad = rng.normal(size=3), np.array([1e-3, -2e-3, 5e-4])
-    cases.append(Case("t=1, tiny gradients with eps=1e-3 (where eps matters)",
-                      (w, grad, np.zeros(3), np.zeros(3), 1, 0.01), {"eps": 1e-3}))
+    cases.append(
+        Case(
+            "t=1, tiny gradients with eps=1e-3 (where eps matters)",
+            (w, grad, np.zeros(3), np.zeros(3), 1, 0.01),
+            {"eps": 1e-3},
+        )
+    )
     w, grad = rng.normal(size=2), np.array([1e3, -1e-3])
     cases.append(Case("t=1000, gradients of very different sizes", (w, grad, np.zeros(2), np.zeros(2), 1000, 0.01)))
     return cases
@@ -160,7 +176,8 @@ register(
             ),
             Mistake(
                 _adam_variant(t_shift=-1),
-                "t counts from 1, not 0: use beta1**t with the t you are given (with t - 1 the first step divides by 0)",
+                "t counts from 1, not 0: use beta1**t with the t you are given "
+                "(with t - 1 the first step divides by 0)",
             ),
             Mistake(
                 _adam_variant(eps_inside=True),

@@ -1,5 +1,6 @@
 """Checks for lesson 12, regularisation: l2_penalty, l2_penalty_grad, dropout_forward,
 dropout_backward, early_stopping_epoch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,10 +17,14 @@ def _l2_penalty(weights, lam):
 def _l2_cases() -> list[Case]:
     rng = case_rng(1201)
     cases = [
-        Case("two weight matrices (4, 3) and (3, 2), lam=0.1", ([rng.normal(size=(4, 3)), rng.normal(size=(3, 2))], 0.1)),
+        Case(
+            "two weight matrices (4, 3) and (3, 2), lam=0.1", ([rng.normal(size=(4, 3)), rng.normal(size=(3, 2))], 0.1)
+        ),
         Case("one matrix (5, 5), lam=1e-3", ([rng.normal(size=(5, 5))], 1e-3)),
-        Case("three matrices of a 64-32-16-10 net, lam=0.01",
-             ([rng.normal(size=(64, 32)), rng.normal(size=(32, 16)), rng.normal(size=(16, 10))], 0.01)),
+        Case(
+            "three matrices of a 64-32-16-10 net, lam=0.01",
+            ([rng.normal(size=(64, 32)), rng.normal(size=(32, 16)), rng.normal(size=(16, 10))], 0.01),
+        ),
         Case("lam=0 (no penalty)", ([rng.normal(size=(2, 3))], 0.0)),
         Case("all-zero weights", ([np.zeros((3, 3)), np.zeros((3, 1))], 0.5)),
         Case("large weights (1e3), lam=2", ([np.full((2, 2), 1e3), -np.ones((1, 3))], 2.0)),
@@ -38,7 +43,8 @@ register(
         mistakes=[
             Mistake(
                 lambda weights, lam: float(lam * sum(np.sum(W**2) for W in weights)),
-                "the factor 1/2 is missing: the penalty is lam / 2 * sum(W**2) (the 1/2 makes its gradient exactly lam * W)",
+                "the factor 1/2 is missing: the penalty is lam / 2 * sum(W**2) (the 1/2 makes its gradient exactly "
+                "lam * W)",
             ),
             Mistake(
                 lambda weights, lam: float(lam / 2 * np.sum(weights[0] ** 2)),
@@ -88,10 +94,14 @@ register(
         cases=_l2_grad_cases,
         reference=_l2_grad,
         mistakes=[
-            Mistake(lambda W, lam: 2 * lam * W,
-                    "the 2 from the square cancels the 1/2 of the penalty: d/dW (lam/2 W^2) = lam * W, not 2 lam W"),
+            Mistake(
+                lambda W, lam: 2 * lam * W,
+                "the 2 from the square cancels the 1/2 of the penalty: d/dW (lam/2 W^2) = lam * W, not 2 lam W",
+            ),
             Mistake(lambda W, lam: lam / 2 * W, "differentiate lam/2 * W^2: the exponent 2 comes down, giving lam * W"),
-            Mistake(lambda W, lam: lam * np.sign(W), "that is the L1 gradient (lam * sign(W)): the L2 gradient is lam * W"),
+            Mistake(
+                lambda W, lam: lam * np.sign(W), "that is the L1 gradient (lam * sign(W)): the L2 gradient is lam * W"
+            ),
             Mistake(lambda W, lam: -lam * W, "sign error: the penalty grows with |W|, its gradient is +lam * W"),
             Mistake(lambda W, lam: lam / 2 * W**2, "that is the penalty itself, not its gradient: return lam * W"),
         ],
@@ -118,27 +128,40 @@ def _dropout_cases() -> list[Case]:
         return ((x, p, case_rng(seed)), (x, p, case_rng(seed)), (x, p, case_rng(seed + 100)))
 
     return [
-        Case("x (4, 5), p=0.5, called twice with the same rng state, then with another",
-             same_state_then_another(rng.normal(size=(4, 5)), 0.5, 1)),
-        Case("x (1, 8), p=0.25 (batch of one), called twice with the same rng state, then with another",
-             same_state_then_another(rng.normal(size=(1, 8)), 0.25, 2)),
-        Case("large input x (200, 500), p=0.2: the kept fraction must be close to 1 - p",
-             ((rng.normal(size=(200, 500)) + 3.0, 0.2, case_rng(3)),)),
+        Case(
+            "x (4, 5), p=0.5, called twice with the same rng state, then with another",
+            same_state_then_another(rng.normal(size=(4, 5)), 0.5, 1),
+        ),
+        Case(
+            "x (1, 8), p=0.25 (batch of one), called twice with the same rng state, then with another",
+            same_state_then_another(rng.normal(size=(1, 8)), 0.25, 2),
+        ),
+        Case(
+            "large input x (200, 500), p=0.2: the kept fraction must be close to 1 - p",
+            ((rng.normal(size=(200, 500)) + 3.0, 0.2, case_rng(3)),),
+        ),
         Case("large input x (200, 500), p=0.7", ((rng.normal(size=(200, 500)) - 2.0, 0.7, case_rng(4)),)),
         Case("p=0 (nothing dropped)", ((rng.normal(size=(3, 4)), 0.0, case_rng(5)),)),
         Case("train=False (evaluation)", ((rng.normal(size=(6, 3)), 0.5, case_rng(6)),), {"train": False}),
     ]
 
 
-_HINT_GLOBAL_RNG = ("draw the mask from the `rng` argument (rng.random(x.shape) >= p), not from np.random: "
-                    "the same rng state must give the same mask, so a run can be repeated")
-_HINT_RNG_UNUSED = ("a different rng state must give a different mask: draw it from the `rng` argument "
-                    "(rng.random(x.shape) >= p), do not seed a generator of your own inside the function")
+_HINT_GLOBAL_RNG = (
+    "draw the mask from the `rng` argument (rng.random(x.shape) >= p), not from np.random: "
+    "the same rng state must give the same mask, so a run can be repeated"
+)
+_HINT_RNG_UNUSED = (
+    "a different rng state must give a different mask: draw it from the `rng` argument "
+    "(rng.random(x.shape) >= p), do not seed a generator of your own inside the function"
+)
 
 
 _HINT_P_SCALE = "kept units are scaled by 1 / (1 - p), not by p or 1 / p"
 _HINT_KEEP_PROB = "p is the probability of DROPPING a unit: keep each one with probability 1 - p"
-_HINT_NO_SCALE = "inverted dropout scales the kept units by 1 / (1 - p) so the expected output equals x: the mask is 0 or 1 / (1 - p)"
+_HINT_NO_SCALE = (
+    "inverted dropout scales the kept units by 1 / (1 - p) so the expected output equals x: the mask "
+    "is 0 or 1 / (1 - p)"
+)
 _HINT_EVAL = "at train=False dropout does nothing: return x unchanged and a mask of ones"
 _HINT_OUT = "out must be x * mask, with the same mask you return"
 
@@ -152,16 +175,25 @@ def _compare_dropout(exercise: Exercise, case: Case, received) -> None:
     if len(received) == 3 and case.kwargs.get("train", True):
         masks = [np.asarray(output[1], dtype=float) for output in received]
         if not np.array_equal(masks[0], masks[1]):
-            exercise.fail(case, "two calls with the same rng state returned different masks", expected=masks[0],
-                          received=masks[1], hint=_HINT_GLOBAL_RNG)
+            exercise.fail(
+                case,
+                "two calls with the same rng state returned different masks",
+                expected=masks[0],
+                received=masks[1],
+                hint=_HINT_GLOBAL_RNG,
+            )
         p = case.args[0][1]
         # Two honest masks of independent states agree with probability ((1-p)^2 + p^2)^n: judge only where
         # that is below 1e-6 (the grader draws fresh states every run, so a fluke must be out of reach).
         if ((1 - p) ** 2 + p**2) ** masks[0].size > 1e-6:
             return
         if all(np.unique(mask).size == 1 for mask in masks):
-            exercise.fail(case, "every unit was kept or dropped together", received=masks[0],
-                          hint="draw each unit independently: keep it when rng.random(x.shape) >= p (one draw per unit)")
+            exercise.fail(
+                case,
+                "every unit was kept or dropped together",
+                received=masks[0],
+                hint="draw each unit independently: keep it when rng.random(x.shape) >= p (one draw per unit)",
+            )
         if np.array_equal(masks[0], masks[2]):
             exercise.fail(case, "calls with different rng states returned the same mask", hint=_HINT_RNG_UNUSED)
 
@@ -175,7 +207,13 @@ def _compare_one_dropout(exercise: Exercise, case: Case, received) -> None:
     out, mask = (np.asarray(r, dtype=float) for r in received)
     if not train:
         if not (np.array_equal(out, x) and np.all(mask == 1.0)):
-            exercise.fail(case, "changed x at evaluation time", expected=(x, np.ones_like(x)), received=(out, mask), hint=_HINT_EVAL)
+            exercise.fail(
+                case,
+                "changed x at evaluation time",
+                expected=(x, np.ones_like(x)),
+                received=(out, mask),
+                hint=_HINT_EVAL,
+            )
         return
     scale = 1.0 / (1.0 - p)
     values = np.unique(np.round(mask, 12))
@@ -189,13 +227,20 @@ def _compare_one_dropout(exercise: Exercise, case: Case, received) -> None:
             hint = _HINT_P_SCALE
         else:
             hint = f"the kept units must all be scaled by the same factor 1 / (1 - p) = {scale:.6g}"
-        exercise.fail(case, f"mask holds the values {format_value(values[:6])}, expected only 0 and 1 / (1 - p) = {scale:.6g}",
-                      hint=hint)
+        exercise.fail(
+            case,
+            f"mask holds the values {format_value(values[:6])}, expected only 0 and 1 / (1 - p) = {scale:.6g}",
+            hint=hint,
+        )
     kept_fraction = float(np.mean(mask != 0))
     if x.size >= 10_000:
         # Binomial(n, 1 - p) / n has std sqrt(p (1 - p) / n) < 0.005 here: 0.02 is over 4 std.
         if abs(kept_fraction - (1 - p)) > 0.02:
-            hint = _HINT_KEEP_PROB if abs(kept_fraction - p) <= 0.02 else "draw each unit independently: keep it when rng.random() >= p"
+            hint = (
+                _HINT_KEEP_PROB
+                if abs(kept_fraction - p) <= 0.02
+                else "draw each unit independently: keep it when rng.random() >= p"
+            )
             exercise.fail(case, f"kept {kept_fraction:.3f} of the units, expected about 1 - p = {1 - p:.3f}", hint=hint)
     elif p == 0.0 and kept_fraction != 1.0:
         exercise.fail(case, f"dropped units although p=0 (kept {kept_fraction:.3f})", hint=_HINT_KEEP_PROB)
@@ -311,12 +356,20 @@ register(
         cases=_dropout_backward_cases,
         reference=_dropout_backward,
         mistakes=[
-            Mistake(lambda dout, mask: dout * (mask > 0),
-                    "the mask already holds the 1 / (1 - p) scale and out = x * mask, so the gradient is dout * mask, scale included"),
+            Mistake(
+                lambda dout, mask: dout * (mask > 0),
+                "the mask already holds the 1 / (1 - p) scale and out = x * mask, so the gradient is dout * mask, "
+                "scale included",
+            ),
             Mistake(lambda dout, mask: dout.copy(), "dropped units pass no gradient back: multiply dout by the mask"),
-            Mistake(lambda dout, mask: mask.copy(), "dout is missing: the upstream gradient is multiplied by the mask, dout * mask"),
-            Mistake(lambda dout, mask: np.divide(dout, mask, out=np.zeros_like(dout), where=mask != 0),
-                    "multiply by the mask, do not divide: out = x * mask, so dx = dout * mask"),
+            Mistake(
+                lambda dout, mask: mask.copy(),
+                "dout is missing: the upstream gradient is multiplied by the mask, dout * mask",
+            ),
+            Mistake(
+                lambda dout, mask: np.divide(dout, mask, out=np.zeros_like(dout), where=mask != 0),
+                "multiply by the mask, do not divide: out = x * mask, so dx = dout * mask",
+            ),
         ],
     )
 )
@@ -337,8 +390,9 @@ def _early_stopping_epoch(val_losses, patience):
     return best_epoch
 
 
-def _early_stopping_variant(extra_wait=0, return_stop=False, never_stop_last=False, ties_improve=False,
-                            no_reset=False, against_previous=False):
+def _early_stopping_variant(
+    extra_wait=0, return_stop=False, never_stop_last=False, ties_improve=False, no_reset=False, against_previous=False
+):
     """Build a wrong early stopping (one flag at a time) for the typical-mistake list."""
 
     def fn(val_losses, patience):
@@ -360,22 +414,33 @@ def _early_stopping_variant(extra_wait=0, return_stop=False, never_stop_last=Fal
 def _early_stopping_cases() -> list[Case]:
     return [
         # The counter restarts at every new minimum: a miss, a new best, a miss, then later bests.
-        Case("patience=2: a miss, a new best, a miss, then two new bests (the wait restarts at each best)",
-             ([1.0, 1.1, 0.9, 1.0, 0.8, 0.7], 2)),
+        Case(
+            "patience=2: a miss, a new best, a miss, then two new bests (the wait restarts at each best)",
+            ([1.0, 1.1, 0.9, 1.0, 0.8, 0.7], 2),
+        ),
         # A loss below the previous epoch's but above the best is not an improvement.
-        Case("patience=2: a loss that beats the previous epoch but not the best is no improvement",
-             ([1.0, 0.5, 0.8, 0.7, 0.9, 0.85, 0.95, 0.99], 2)),
-        Case("patience=2: a lower loss after the stop must be ignored",
-             ([1.0, 0.8, 0.7, 0.75, 0.72, 0.6, 0.65, 0.66, 0.67, 0.3], 2)),
-        Case("patience=2: one epoch without improvement is not enough to stop",
-             ([1.0, 0.8, 0.85, 0.5, 0.55, 0.6, 0.2], 2)),
+        Case(
+            "patience=2: a loss that beats the previous epoch but not the best is no improvement",
+            ([1.0, 0.5, 0.8, 0.7, 0.9, 0.85, 0.95, 0.99], 2),
+        ),
+        Case(
+            "patience=2: a lower loss after the stop must be ignored",
+            ([1.0, 0.8, 0.7, 0.75, 0.72, 0.6, 0.65, 0.66, 0.67, 0.3], 2),
+        ),
+        Case(
+            "patience=2: one epoch without improvement is not enough to stop",
+            ([1.0, 0.8, 0.85, 0.5, 0.55, 0.6, 0.2], 2),
+        ),
         Case("patience=3: stops at epoch 5", ([0.9, 0.6, 0.5, 0.55, 0.52, 0.58, 0.61, 0.3, 0.2], 3)),
         Case("patience=1: the first rise stops training", ([2.0, 1.5, 1.6, 1.0, 0.5], 1)),
         Case("never stops: the loss keeps falling", ([1.0, 0.9, 0.8, 0.7, 0.6], 3)),
         Case("never stops, the best epoch is not the last", ([1.0, 0.7, 0.5, 0.6, 0.55], 3)),
         Case("a tie is not a new minimum", ([1.0, 0.5, 0.6, 0.5, 0.7, 0.5, 0.8, 0.9, 0.2], 2)),
         Case("a single epoch", ([0.42], 5)),
-        Case("a long run, patience=5", ([3.0, 2.0, 1.5, 1.2, 1.1, 1.05, 1.06, 1.04, 1.07, 1.08, 1.09, 1.1, 1.2, 0.9, 0.8], 5)),
+        Case(
+            "a long run, patience=5",
+            ([3.0, 2.0, 1.5, 1.2, 1.1, 1.05, 1.06, 1.04, 1.07, 1.08, 1.09, 1.1, 1.2, 0.9, 0.8], 5),
+        ),
     ]
 
 
@@ -388,26 +453,42 @@ register(
         cases=_early_stopping_cases,
         reference=_early_stopping_epoch,
         mistakes=[
-            Mistake(lambda val_losses, patience: int(np.argmin(val_losses)),
-                    "training STOPS after `patience` epochs without a new minimum: a lower loss that comes "
-                    "later is never seen, so it cannot be the answer"),
-            Mistake(_early_stopping_variant(extra_wait=1),
-                    "off by one on patience: stop as soon as `patience` epochs in a row brought no new minimum "
-                    "(patience=2, best at epoch 2: epochs 3 and 4 fail, stop after epoch 4)"),
-            Mistake(_early_stopping_variant(extra_wait=-1),
-                    "off by one on patience: wait for `patience` epochs without a new minimum, not patience - 1"),
-            Mistake(_early_stopping_variant(return_stop=True),
-                    "return the index of the BEST epoch (whose weights you keep), not the epoch at which training stopped"),
-            Mistake(_early_stopping_variant(never_stop_last=True),
-                    "if patience never runs out, return the index of the minimum, not the last epoch"),
-            Mistake(_early_stopping_variant(no_reset=True),
-                    "set the count of epochs without improvement back to 0 at every new minimum: `patience` "
-                    "counts epochs IN A ROW without a new best"),
-            Mistake(_early_stopping_variant(against_previous=True),
-                    "compare each loss with the BEST loss so far, not with the previous epoch's: a loss below the "
-                    "previous one but above the best is no new minimum"),
-            Mistake(_early_stopping_variant(ties_improve=True),
-                    "a tie is not a new minimum: use `<`, so an equal loss counts as an epoch without improvement"),
+            Mistake(
+                lambda val_losses, patience: int(np.argmin(val_losses)),
+                "training STOPS after `patience` epochs without a new minimum: a lower loss that comes "
+                "later is never seen, so it cannot be the answer",
+            ),
+            Mistake(
+                _early_stopping_variant(extra_wait=1),
+                "off by one on patience: stop as soon as `patience` epochs in a row brought no new minimum "
+                "(patience=2, best at epoch 2: epochs 3 and 4 fail, stop after epoch 4)",
+            ),
+            Mistake(
+                _early_stopping_variant(extra_wait=-1),
+                "off by one on patience: wait for `patience` epochs without a new minimum, not patience - 1",
+            ),
+            Mistake(
+                _early_stopping_variant(return_stop=True),
+                "return the index of the BEST epoch (whose weights you keep), not the epoch at which training stopped",
+            ),
+            Mistake(
+                _early_stopping_variant(never_stop_last=True),
+                "if patience never runs out, return the index of the minimum, not the last epoch",
+            ),
+            Mistake(
+                _early_stopping_variant(no_reset=True),
+                "set the count of epochs without improvement back to 0 at every new minimum: `patience` "
+                "counts epochs IN A ROW without a new best",
+            ),
+            Mistake(
+                _early_stopping_variant(against_previous=True),
+                "compare each loss with the BEST loss so far, not with the previous epoch's: a loss below the "
+                "previous one but above the best is no new minimum",
+            ),
+            Mistake(
+                _early_stopping_variant(ties_improve=True),
+                "a tie is not a new minimum: use `<`, so an equal loss counts as an epoch without improvement",
+            ),
         ],
     )
 )

@@ -5,6 +5,7 @@ The 1797 digits of `bpkit.data.load_digits()` are split once, by a fixed seeded 
 a training part (returned by `capstone_training_data()`, the only data the lesson uses) and a
 held-out part that only this checker looks at.
 """
+
 from __future__ import annotations
 
 import copy
@@ -77,8 +78,13 @@ def _capstone_cases() -> list[Case]:
     cases = [_DigitsCase(f"the {len(X_held)} held-out digits (raw pixels 0..16)", (X_seen,), labels=y_held.copy())]
     for digit in (3, 7):
         i = _typical_heldout_image(digit)
-        cases.append(_DigitsCase(f"a batch of ONE image: a very typical held-out {digit}", (X_seen[i : i + 1].copy(),),
-                                 labels=y_held[i : i + 1].copy()))
+        cases.append(
+            _DigitsCase(
+                f"a batch of ONE image: a very typical held-out {digit}",
+                (X_seen[i : i + 1].copy(),),
+                labels=y_held[i : i + 1].copy(),
+            )
+        )
     return cases
 
 
@@ -87,7 +93,9 @@ def _true_labels(case: Case) -> np.ndarray:
     return case.labels
 
 
-_HINT_PROBS = "predict must return one integer label per image: take np.argmax(scores, axis=1) of your probabilities or logits"
+_HINT_PROBS = (
+    "predict must return one integer label per image: take np.argmax(scores, axis=1) of your probabilities or logits"
+)
 _HINT_SHAPE = "return a 1-D array of N labels, shape (N,), e.g. np.argmax(logits, axis=1)"
 _HINT_INT = "return integer labels, e.g. np.argmax(logits, axis=1) (an int array), not floats"
 _HINT_ACCURACY = (
@@ -112,7 +120,9 @@ def _compare_predict(exercise: Exercise, case: Case, received) -> None:
         except (TypeError, ValueError):
             exercise.fail(case, "returned a list that is not an array of numbers", hint=_HINT_SHAPE)
     if not isinstance(received, np.ndarray) or received.dtype.kind not in "biuf":
-        exercise.fail(case, f"returned {type(received).__name__}, expected an array of {n} integer labels", hint=_HINT_SHAPE)
+        exercise.fail(
+            case, f"returned {type(received).__name__}, expected an array of {n} integer labels", hint=_HINT_SHAPE
+        )
     if received.ndim == 2 and received.shape == (n, 10):
         exercise.fail(case, f"returned shape {received.shape}: one score per class", hint=_HINT_PROBS)
     if received.shape != (n,):
@@ -202,8 +212,18 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _mlp_variant(relu_mask=True, mean=True, db_mean=False, relu_last=False, stable=True, mask_at_zero=False,
-                 dW_transposed=False, reverse=False, skip_first=False, onehot=True):
+def _mlp_variant(
+    relu_mask=True,
+    mean=True,
+    db_mean=False,
+    relu_last=False,
+    stable=True,
+    mask_at_zero=False,
+    dW_transposed=False,
+    reverse=False,
+    skip_first=False,
+    onehot=True,
+):
     """Build mlp_loss_and_grads (reference with the defaults; one flag changed gives a typical mistake)."""
 
     def mlp_loss_and_grads(X, y, params):
@@ -254,8 +274,10 @@ _mlp_loss_and_grads = _mlp_variant()
 
 
 def _mlp_params(sizes, rng, scale=1.0):
-    return [(scale * rng.normal(size=(d_in, d_out)) / np.sqrt(d_in), 0.1 * rng.normal(size=d_out))
-            for d_in, d_out in zip(sizes[:-1], sizes[1:])]
+    return [
+        (scale * rng.normal(size=(d_in, d_out)) / np.sqrt(d_in), 0.1 * rng.normal(size=d_out))
+        for d_in, d_out in zip(sizes[:-1], sizes[1:])
+    ]
 
 
 def _mlp_cases() -> list[Case]:
@@ -269,15 +291,21 @@ def _mlp_cases() -> list[Case]:
     cases.append(Case("a batch of one sample, sizes=[4, 3, 3]", (X, y, _mlp_params([4, 3, 3], rng))))
     params = _mlp_params([3, 4, 2], rng)
     params[0] = (params[0][0], np.zeros(4))
-    cases.append(Case("X = 0 and b1 = 0: hidden pre-activations exactly at the ReLU kink",
-                      (np.zeros((3, 3)), np.array([0, 1, 1]), params)))
+    cases.append(
+        Case(
+            "X = 0 and b1 = 0: hidden pre-activations exactly at the ReLU kink",
+            (np.zeros((3, 3)), np.array([0, 1, 1]), params),
+        )
+    )
     X, y = rng.normal(size=(4, 5)), np.array([0, 1, 2, 0])
     cases.append(Case("large logits (about 1e3)", (X, y, _mlp_params([5, 8, 3], rng, scale=300.0))))
     return cases
 
 
-_HINT_OVERFLOW = ("the softmax overflows for large logits: subtract each row's maximum before np.exp "
-                  "(and compute the loss with log-sum-exp)")
+_HINT_OVERFLOW = (
+    "the softmax overflows for large logits: subtract each row's maximum before np.exp "
+    "(and compute the loss with log-sum-exp)"
+)
 
 
 def _grad_name(path: tuple) -> str | None:
@@ -326,25 +354,40 @@ register(
         atol=1e-8,
         mistakes=[
             Mistake(_mlp_variant(stable=False), _HINT_OVERFLOW),
-            Mistake(_mlp_variant(mask_at_zero=True),
-                    "at z = 0 exactly ReLU's slope is 0 in this course: the mask is (z > 0), not (z >= 0)"),
-            Mistake(_mlp_variant(mean=False),
-                    "the loss is the MEAN over the batch: divide the loss and dlogits = softmax - onehot by N"),
-            Mistake(_mlp_variant(db_mean=True),
-                    "db sums dout over the batch, db = dout.sum(axis=0): the 1/N is already inside dout"),
-            Mistake(_mlp_variant(relu_last=True),
-                    "the last layer is linear: no ReLU on the logits (softmax takes raw scores)"),
-            Mistake(_mlp_variant(relu_mask=False),
-                    "backprop through ReLU is missing: multiply the gradient by (z > 0) of that layer before "
-                    "computing its dW and db"),
-            Mistake(_mlp_variant(dW_transposed=True),
-                    "dW is transposed: dW = x.T @ dout has the shape of W, (D_in, D_out)"),
-            Mistake(_mlp_variant(reverse=True),
-                    "the gradients come out last layer first (the order backprop finds them): return them in the "
-                    "order of params, [(dW1, db1), (dW2, db2), ...], e.g. reverse the list before returning it"),
-            Mistake(_mlp_variant(skip_first=True),
-                    "the backward loop stops one layer early (off by one): `for i in reversed(range(len(params)))` "
-                    "visits every layer down to the first, i = 0"),
+            Mistake(
+                _mlp_variant(mask_at_zero=True),
+                "at z = 0 exactly ReLU's slope is 0 in this course: the mask is (z > 0), not (z >= 0)",
+            ),
+            Mistake(
+                _mlp_variant(mean=False),
+                "the loss is the MEAN over the batch: divide the loss and dlogits = softmax - onehot by N",
+            ),
+            Mistake(
+                _mlp_variant(db_mean=True),
+                "db sums dout over the batch, db = dout.sum(axis=0): the 1/N is already inside dout",
+            ),
+            Mistake(
+                _mlp_variant(relu_last=True),
+                "the last layer is linear: no ReLU on the logits (softmax takes raw scores)",
+            ),
+            Mistake(
+                _mlp_variant(relu_mask=False),
+                "backprop through ReLU is missing: multiply the gradient by (z > 0) of that layer before "
+                "computing its dW and db",
+            ),
+            Mistake(
+                _mlp_variant(dW_transposed=True), "dW is transposed: dW = x.T @ dout has the shape of W, (D_in, D_out)"
+            ),
+            Mistake(
+                _mlp_variant(reverse=True),
+                "the gradients come out last layer first (the order backprop finds them): return them in the "
+                "order of params, [(dW1, db1), (dW2, db2), ...], e.g. reverse the list before returning it",
+            ),
+            Mistake(
+                _mlp_variant(skip_first=True),
+                "the backward loop stops one layer early (off by one): `for i in reversed(range(len(params)))` "
+                "visits every layer down to the first, i = 0",
+            ),
         ],
     )
 )
@@ -359,9 +402,22 @@ register(
 # loops and Adam variants apart, and each has its own hint.
 
 
-def _train_variant(init_scale="he", shuffle="each epoch", drop_last=False, bias_correction=True, t_mode="updates",
-                   eps_inside=False, sgd=False, sign=1.0, update=True, unpaired_y=False, no_sqrt=False,
-                   swapped_betas=False, init_draw="in order", loss_and_grads=None):
+def _train_variant(
+    init_scale="he",
+    shuffle="each epoch",
+    drop_last=False,
+    bias_correction=True,
+    t_mode="updates",
+    eps_inside=False,
+    sgd=False,
+    sign=1.0,
+    update=True,
+    unpaired_y=False,
+    no_sqrt=False,
+    swapped_betas=False,
+    init_draw="in order",
+    loss_and_grads=None,
+):
     """Build train_mlp (the reference with the defaults; one argument changed gives a typical mistake).
 
     init_draw: "in order" (W1, W2, ... drawn as (d_in, d_out)), "last layer first", "transposed"
@@ -374,14 +430,20 @@ def _train_variant(init_scale="he", shuffle="each epoch", drop_last=False, bias_
         scale = (lambda d_in: np.sqrt(2.0 / d_in)) if init_scale == "he" else (lambda d_in: 1.0)
         shapes = list(zip(sizes[:-1], sizes[1:]))
         if init_draw == "last layer first":
-            return [(rng.normal(size=(d_in, d_out)) * scale(d_in), np.zeros(d_out)) for d_in, d_out in shapes[::-1]][::-1]
+            return [(rng.normal(size=(d_in, d_out)) * scale(d_in), np.zeros(d_out)) for d_in, d_out in shapes[::-1]][
+                ::-1
+            ]
         if init_draw == "transposed":
             return [(rng.normal(size=(d_out, d_in)).T * scale(d_in), np.zeros(d_out)) for d_in, d_out in shapes]
         if init_draw == "biases drawn":
-            return [(rng.normal(size=(d_in, d_out)) * scale(d_in), rng.normal(size=d_out) * scale(d_in))
-                    for d_in, d_out in shapes]
-        return [(rng.normal(size=(d_in, d_out)) * scale(d_in), np.zeros(d_out))  # 1. He initialisation
-                for d_in, d_out in shapes]
+            return [
+                (rng.normal(size=(d_in, d_out)) * scale(d_in), rng.normal(size=d_out) * scale(d_in))
+                for d_in, d_out in shapes
+            ]
+        return [
+            (rng.normal(size=(d_in, d_out)) * scale(d_in), np.zeros(d_out))  # 1. He initialisation
+            for d_in, d_out in shapes
+        ]
 
     def train_mlp(X, y, sizes, epochs, lr, batch_size, rng):
         first_order = rng.permutation(len(X)) if init_draw == "shuffle first" else None
@@ -454,70 +516,124 @@ def _training_cases() -> list[Case]:
     ):
         X, y = rng.normal(size=(n, sizes[0])), rng.integers(0, sizes[-1], size=n)
         seed = int(rng.integers(2**31))
-        cases.append(_TrainCase(f"N={n}, sizes={sizes}, {what}, lr={lr} (rng seeded {seed})",
-                                (X, y, sizes, epochs, lr, batch_size, np.random.default_rng(seed)), step=step))
+        cases.append(
+            _TrainCase(
+                f"N={n}, sizes={sizes}, {what}, lr={lr} (rng seeded {seed})",
+                (X, y, sizes, epochs, lr, batch_size, np.random.default_rng(seed)),
+                step=step,
+            )
+        )
     return cases
 
 
-_HINT_TRAIN_STRUCTURE = "return the trained parameters as a list of (W, b) pairs, W (sizes[i], sizes[i+1]), b (sizes[i+1],)"
-_HINT_TRAIN_NAN = "the parameters became NaN or inf: the steps were too large; check the Adam update (sqrt, eps, bias correction)"
-_HINT_TRAIN_NOT_UPDATED = ("the returned parameters are the initial ones: the update must change the arrays you return "
-                           "(update them in place, W -= ..., or put the new arrays back into the list you return)")
+_HINT_TRAIN_STRUCTURE = (
+    "return the trained parameters as a list of (W, b) pairs, W (sizes[i], sizes[i+1]), b (sizes[i+1],)"
+)
+_HINT_TRAIN_NAN = (
+    "the parameters became NaN or inf: the steps were too large; check the Adam update (sqrt, eps, bias correction)"
+)
+_HINT_TRAIN_NOT_UPDATED = (
+    "the returned parameters are the initial ones: the update must change the arrays you return "
+    "(update them in place, W -= ..., or put the new arrays back into the list you return)"
+)
 # The step an answer gets wrong, named by the first case it fails (its cases go from one step to all).
 _STEP_HINTS = {
-    "init": ("step 1, the initialisation, is wrong (after 0 epochs the parameters are the initial ones): "
-             "W = rng.normal(size=(d_in, d_out)) * np.sqrt(2 / d_in) for each layer, first layer first, b = "
-             "np.zeros(d_out), and nothing else drawn from rng before them"),
-    "update": ("the initialisation is right but three full-batch steps are not (where the shuffle cannot matter): "
-               "the gradients (forward, loss and backward in mlp_loss_and_grads: test it first) or the Adam update: "
-               "m and v per array, created once before training, t = 1, 2, 3 counting updates, m_hat = m / (1 - 0.9**t), "
-               "v_hat = v / (1 - 0.999**t), w -= lr * m_hat / (np.sqrt(v_hat) + 1e-8)"),
-    "minibatches": ("full-batch steps are right but one epoch of several minibatches is not: the minibatch loop. "
-                    "Draw order = rng.permutation(N) at the start of the epoch, take X[order[i:i + batch_size]] with "
-                    "the same indices into y for every i in range(0, N, batch_size) (the last batch may be smaller), "
-                    "and count t += 1 before each update"),
-    "epochs": ("full-batch steps and one epoch of minibatches are right but several epochs are not: each epoch draws "
-               "a new order = rng.permutation(N) of 0..N-1 (not a shuffle of the last epoch's order), and t keeps "
-               "counting updates from one epoch to the next"),
+    "init": (
+        "step 1, the initialisation, is wrong (after 0 epochs the parameters are the initial ones): "
+        "W = rng.normal(size=(d_in, d_out)) * np.sqrt(2 / d_in) for each layer, first layer first, b = "
+        "np.zeros(d_out), and nothing else drawn from rng before them"
+    ),
+    "update": (
+        "the initialisation is right but three full-batch steps are not (where the shuffle cannot matter): "
+        "the gradients (forward, loss and backward in mlp_loss_and_grads: test it first) or the Adam update: "
+        "m and v per array, created once before training, t = 1, 2, 3 counting updates, m_hat = m / (1 - 0.9**t), "
+        "v_hat = v / (1 - 0.999**t), w -= lr * m_hat / (np.sqrt(v_hat) + 1e-8)"
+    ),
+    "minibatches": (
+        "full-batch steps are right but one epoch of several minibatches is not: the minibatch loop. "
+        "Draw order = rng.permutation(N) at the start of the epoch, take X[order[i:i + batch_size]] with "
+        "the same indices into y for every i in range(0, N, batch_size) (the last batch may be smaller), "
+        "and count t += 1 before each update"
+    ),
+    "epochs": (
+        "full-batch steps and one epoch of minibatches are right but several epochs are not: each epoch draws "
+        "a new order = rng.permutation(N) of 0..N-1 (not a shuffle of the last epoch's order), and t keeps "
+        "counting updates from one epoch to the next"
+    ),
 }
 _HINT_GRADS = "run checks.mlp_loss_and_grads(mlp_loss_and_grads) first: train_mlp trains with its gradients"
 _TRAIN_MISTAKES = [
     (dict(update=False), _HINT_TRAIN_NOT_UPDATED),
     (dict(sign=-1.0), "the update goes uphill: subtract the step, w -= lr * m_hat / (sqrt(v_hat) + eps)"),
-    (dict(sgd=True), "that is plain gradient descent (w -= lr * grad): use Adam's step, "
-                     "lr * m_hat / (sqrt(v_hat) + eps), with moments m and v kept per array"),
-    (dict(bias_correction=False), "bias correction is missing: m_hat = m / (1 - 0.9**t) and v_hat = v / (1 - 0.999**t) "
-                                  "before the step (m and v start at 0)"),
-    (dict(t_mode="epochs"), "t counts minibatch UPDATES from 1 over the whole training (t += 1 before each step), "
-                            "not epochs"),
+    (
+        dict(sgd=True),
+        "that is plain gradient descent (w -= lr * grad): use Adam's step, "
+        "lr * m_hat / (sqrt(v_hat) + eps), with moments m and v kept per array",
+    ),
+    (
+        dict(bias_correction=False),
+        "bias correction is missing: m_hat = m / (1 - 0.9**t) and v_hat = v / (1 - 0.999**t) "
+        "before the step (m and v start at 0)",
+    ),
+    (
+        dict(t_mode="epochs"),
+        "t counts minibatch UPDATES from 1 over the whole training (t += 1 before each step), not epochs",
+    ),
     (dict(t_mode="reset"), "t must not restart at every epoch: it counts every update since the start of training"),
     (dict(eps_inside=True), "eps goes outside the square root: m_hat / (np.sqrt(v_hat) + eps)"),
     (dict(no_sqrt=True), "divide by the square ROOT of v_hat: m_hat / (np.sqrt(v_hat) + eps)"),
     (dict(swapped_betas=True), "the betas are swapped: m uses beta1 = 0.9, v uses beta2 = 0.999"),
-    (dict(drop_last=True), "the last, smaller minibatch was skipped: loop `for start in range(0, N, batch_size)` so "
-                           "every sample is used each epoch (off by one batch)"),
+    (
+        dict(drop_last=True),
+        "the last, smaller minibatch was skipped: loop `for start in range(0, N, batch_size)` so "
+        "every sample is used each epoch (off by one batch)",
+    ),
     (dict(shuffle="never"), "the rows were not shuffled: draw order = rng.permutation(N) at the start of every epoch"),
-    (dict(shuffle="once"), "shuffle at the start of EVERY epoch (a new rng.permutation(N) each time), not once before "
-                           "training"),
+    (
+        dict(shuffle="once"),
+        "shuffle at the start of EVERY epoch (a new rng.permutation(N) each time), not once before training",
+    ),
     (dict(unpaired_y=True), "X and y of a minibatch must be taken with the same indices: X[idx], y[idx]"),
-    (dict(init_scale="unit"), "step 1, the initialisation: He initialisation scales the normal draws: "
-                              "rng.normal(size=(d_in, d_out)) * np.sqrt(2 / d_in)"),
-    (dict(init_draw="last layer first"), "step 1, the initialisation: draw the weights first layer first (W1, then W2, "
-                                         "...): rng hands out its numbers in order, so the order of the draws decides W"),
-    (dict(init_draw="transposed"), "step 1, the initialisation: draw each W as rng.normal(size=(d_in, d_out)), the "
-                                   "shape it is used in; drawing (d_out, d_in) and transposing gives other numbers"),
-    (dict(init_draw="biases drawn"), "step 1, the initialisation: the biases start at zero, b = np.zeros(d_out); "
-                                     "draw only the weights from rng"),
-    (dict(init_draw="shuffle first"), "step 1, the initialisation: draw every W before the first "
-                                      "rng.permutation(N): each draw from rng changes the numbers of the next"),
-    (dict(loss_and_grads=_mlp_variant(relu_last=True)),
-     "step 2, the forward pass in mlp_loss_and_grads: the last layer is linear, no ReLU on the logits; " + _HINT_GRADS),
-    (dict(loss_and_grads=_mlp_variant(onehot=False)),
-     "step 2, the loss's gradient in mlp_loss_and_grads: dlogits = (softmax - onehot(y)) / N, subtract 1 at each "
-     "sample's true class; " + _HINT_GRADS),
-    (dict(loss_and_grads=_mlp_variant(relu_mask=False)),
-     "step 2, the backward pass in mlp_loss_and_grads: multiply the gradient by the ReLU mask (z > 0) of each hidden "
-     "layer before its dW and db; " + _HINT_GRADS),
+    (
+        dict(init_scale="unit"),
+        "step 1, the initialisation: He initialisation scales the normal draws: "
+        "rng.normal(size=(d_in, d_out)) * np.sqrt(2 / d_in)",
+    ),
+    (
+        dict(init_draw="last layer first"),
+        "step 1, the initialisation: draw the weights first layer first (W1, then W2, "
+        "...): rng hands out its numbers in order, so the order of the draws decides W",
+    ),
+    (
+        dict(init_draw="transposed"),
+        "step 1, the initialisation: draw each W as rng.normal(size=(d_in, d_out)), the "
+        "shape it is used in; drawing (d_out, d_in) and transposing gives other numbers",
+    ),
+    (
+        dict(init_draw="biases drawn"),
+        "step 1, the initialisation: the biases start at zero, b = np.zeros(d_out); draw only the weights from rng",
+    ),
+    (
+        dict(init_draw="shuffle first"),
+        "step 1, the initialisation: draw every W before the first "
+        "rng.permutation(N): each draw from rng changes the numbers of the next",
+    ),
+    (
+        dict(loss_and_grads=_mlp_variant(relu_last=True)),
+        "step 2, the forward pass in mlp_loss_and_grads: the last layer is linear, no ReLU on the logits; "
+        + _HINT_GRADS,
+    ),
+    (
+        dict(loss_and_grads=_mlp_variant(onehot=False)),
+        "step 2, the loss's gradient in mlp_loss_and_grads: dlogits = (softmax - onehot(y)) / N, subtract 1 at each "
+        "sample's true class; " + _HINT_GRADS,
+    ),
+    (
+        dict(loss_and_grads=_mlp_variant(relu_mask=False)),
+        "step 2, the backward pass in mlp_loss_and_grads: multiply the gradient by the ReLU mask (z > 0) of each "
+        "hidden "
+        "layer before its dW and db; " + _HINT_GRADS,
+    ),
 ]
 
 
@@ -527,15 +643,21 @@ def _compare_train_mlp(exercise: Exercise, case: Case, received) -> None:
         exercise.fail(case, "returned None (is a `return` missing?)", hint=NONE_HINT)
     if not isinstance(received, (list, tuple)) or len(received) != len(sizes) - 1:
         kind = f"{len(received)} items" if isinstance(received, (list, tuple)) else type(received).__name__
-        exercise.fail(case, f"returned {kind}, expected a list of {len(sizes) - 1} (W, b) pairs", hint=_HINT_TRAIN_STRUCTURE)
+        exercise.fail(
+            case, f"returned {kind}, expected a list of {len(sizes) - 1} (W, b) pairs", hint=_HINT_TRAIN_STRUCTURE
+        )
     for i, pair in enumerate(received):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             exercise.fail(case, f"item {i + 1} is not a (W, b) pair", hint=_HINT_TRAIN_STRUCTURE)
         for name, arr, shape in (("W", pair[0], (sizes[i], sizes[i + 1])), ("b", pair[1], (sizes[i + 1],))):
             if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "iuf":
-                exercise.fail(case, f"{name}{i + 1} is a {type(arr).__name__}, expected an array", hint=_HINT_TRAIN_STRUCTURE)
+                exercise.fail(
+                    case, f"{name}{i + 1} is a {type(arr).__name__}, expected an array", hint=_HINT_TRAIN_STRUCTURE
+                )
             if arr.shape != shape:
-                exercise.fail(case, f"{name}{i + 1} has shape {arr.shape}, expected {shape}", hint=_HINT_TRAIN_STRUCTURE)
+                exercise.fail(
+                    case, f"{name}{i + 1} has shape {arr.shape}, expected {shape}", hint=_HINT_TRAIN_STRUCTURE
+                )
             if not np.all(np.isfinite(arr)):
                 exercise.fail(case, f"{name}{i + 1} contains NaN or inf", hint=_HINT_TRAIN_NAN)
     exercise.expect(case, [tuple(pair) for pair in received], exercise.reference(*copy.deepcopy(case.args)))
@@ -572,7 +694,9 @@ class _TrainExercise(Exercise):
 
 def _mistake(options: dict):
     variant = _train_variant(**options)
-    return lambda X, y, sizes, epochs, lr, batch_size, rng: [tuple(p) for p in variant(X, y, sizes, epochs, lr, batch_size, rng)]
+    return lambda X, y, sizes, epochs, lr, batch_size, rng: [
+        tuple(p) for p in variant(X, y, sizes, epochs, lr, batch_size, rng)
+    ]
 
 
 register(

@@ -5,6 +5,7 @@ on the pipe (frames written early to pre-fill answers, or garbage) is read and d
 trusted; a reply announcing more than MAX_REPLY_BYTES is refused before it is read, so the grader's
 memory stays bounded whatever the kernel sends.
 """
+
 from __future__ import annotations
 
 import json

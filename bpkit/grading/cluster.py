@@ -10,6 +10,7 @@ retried once on another worker; a second failure becomes an `error` row, never a
 Workers need bpkit (with the same version) and bubblewrap installed; see docs/teaching.md for dask-jobqueue
 (Slurm) and dask-gateway (Kubernetes / JupyterHub) recipes. Install with `pip install "backprop-kit[cluster]"`.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -50,8 +51,12 @@ def grade_task(files: dict[str, bytes], file_name: str, student: str, run: dict)
             from bpkit.grading.sandbox import check_bwrap
 
             check_bwrap()  # a worker without bubblewrap fails the task with the command that installs it
-        options = Options(timeout=run["timeout"], memory_mb=run["memory_mb"], sandboxed=run["sandboxed"],
-                          fork_server=run["fork_server"])
+        options = Options(
+            timeout=run["timeout"],
+            memory_mb=run["memory_mb"],
+            sandboxed=run["sandboxed"],
+            fork_server=run["fork_server"],
+        )
         grader = Grader(options, run["seed"], None)  # each task says its lesson
         _GRADERS[key] = grader
     folder = Path(tempfile.mkdtemp(prefix="received-", dir=grader.area.path))
@@ -89,13 +94,21 @@ def connect(address: str):
         try:
             security = Security.temporary()
         except ImportError:
-            raise RuntimeError('--cluster local:N needs cryptography for its TLS certificate: '
-                               'pip install "backprop-kit[cluster]"') from None
+            raise RuntimeError(
+                '--cluster local:N needs cryptography for its TLS certificate: pip install "backprop-kit[cluster]"'
+            ) from None
         # Each node still serves HTTP (no TLS, no login) whatever dashboard_address says: the scheduler's
         # pages list workers, their logs and call stacks. With no routes, every page is 404.
         with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   security=security, protocol="tls://", host="127.0.0.1")
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                security=security,
+                protocol="tls://",
+                host="127.0.0.1",
+            )
         return Client(cluster, security=security), cluster
     if address.startswith("gateway:"):
         try:
@@ -105,10 +118,14 @@ def connect(address: str):
         cluster = Gateway().connect(address.split(":", 1)[1])  # closing it later leaves the cluster running
         return cluster.get_client(set_as_default=False), cluster
     if not address.startswith("tls://"):
-        raise RuntimeError("a scheduler without TLS lets anyone who reaches its port run code as you; start it "
-                           "with TLS and give its tls:// address, or use gateway:NAME or local:N (README: "
-                           "'Grading a large class')")
+        raise RuntimeError(
+            "a scheduler without TLS lets anyone who reaches its port run code as you; start it "
+            "with TLS and give its tls:// address, or use gateway:NAME or local:N (README: "
+            "'Grading a large class')"
+        )
     if not Security().get_connection_args("client").get("ssl_context"):
-        raise RuntimeError("no TLS certificate for this client: set Dask's distributed.comm.tls.ca-file, "
-                           "distributed.comm.tls.client.cert and .client.key (README: 'Grading a large class')")
+        raise RuntimeError(
+            "no TLS certificate for this client: set Dask's distributed.comm.tls.ca-file, "
+            "distributed.comm.tls.client.cert and .client.key (README: 'Grading a large class')"
+        )
     return Client(address, timeout="30s"), None

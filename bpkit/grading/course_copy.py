@@ -6,6 +6,7 @@ descriptions, and no reference answer) plus the two checker modules that hold no
 unpickle with only these). The digits file loses the capstone's held-out images, and a wheel's
 solution notebooks stay out.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -26,8 +27,9 @@ def build_course_copy(dest: Path) -> Path:
     source = Path(bpkit.__file__).resolve().parent
     package = dest / "bpkit"
     # A wheel install also ships the executed solutions (bpkit/solutions/, for `bpkit solutions`): not in here.
-    shutil.copytree(source, package,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "checks", "datasets", "solutions"))
+    shutil.copytree(
+        source, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "checks", "datasets", "solutions")
+    )
     checks = package / "checks"
     checks.mkdir()
     for name in CHECKS_WITHOUT_ANSWERS:

@@ -4,6 +4,7 @@ The kernel gets the student's cells one at a time, each with what is left of the
 then, per exercise, the checker's cases (drawn from the run's secret seed) and a deadline. What
 comes back is recorded in a Run; nothing in it has been judged yet.
 """
+
 from __future__ import annotations
 
 import base64
@@ -50,8 +51,9 @@ class _Died(Exception):
     pass
 
 
-def run_submission(cells, defined, exercises, cases_of, workdir: Path, view, log_path: Path,
-                   options: Options, forkserver=None) -> Run:
+def run_submission(
+    cells, defined, exercises, cases_of, workdir: Path, view, log_path: Path, options: Options, forkserver=None
+) -> Run:
     """Run one submission in a fresh sandbox (a child of the fork server when there is one); the
     sandbox is always gone when this returns."""
     run = Run()
@@ -68,9 +70,7 @@ def run_submission(cells, defined, exercises, cases_of, workdir: Path, view, log
             channel.receive("ready", time.monotonic() + START_SECONDS)
         except (ChannelClosed, ChannelTimeout, ReplyTooLarge) as exc:
             said = _log_tail(log_path)
-            run.stopped = (
-                box.killed_for and f"the kernel was stopped before it started: {box.killed_for}"
-            ) or (
+            run.stopped = (box.killed_for and f"the kernel was stopped before it started: {box.killed_for}") or (
                 f"the kernel did not start ({type(exc).__name__}; kernel log: {said or 'empty'}); "
                 f"a kernel needs a few hundred MB (--memory-mb is {options.memory_mb})"
             )
@@ -120,7 +120,9 @@ def _run_cells(box, channel, cells, run: Run, cells_deadline: float) -> None:
     """Run the student's cells in order within their share of the budget; record errors and stops."""
     for index, source in cells:
         label = cell_label(index + 1, source)
-        reply, problem = _ask(box, channel, {"op": "cell", "source": source}, max(cells_deadline, time.monotonic() + 0.05))
+        reply, problem = _ask(
+            box, channel, {"op": "cell", "source": source}, max(cells_deadline, time.monotonic() + 0.05)
+        )
         if problem == "timeout":
             run.stopped_status, run.stopped_at = "timeout", index
             if _recovers(box, channel):
@@ -162,24 +164,34 @@ def _run_checks(box, channel, exercises, cases_of, defined, run: Run, deadline: 
             continue
         try:
             limit = getattr(exercise, "time_limit", None)
-            shipped = pickle.dumps([(c.args, c.kwargs, exercise.kind, exercise.strict_fp, limit)
-                                    for c in cases_of[exercise.id]])
+            shipped = pickle.dumps(
+                [(c.args, c.kwargs, exercise.kind, exercise.strict_fp, limit) for c in cases_of[exercise.id]]
+            )
         except Exception as exc:  # a checker whose cases cannot travel: the course's bug, not the student's
             run.unchecked[exercise.id] = ("error", f"the checker's cases could not be sent to the kernel ({exc})")
             continue
         request = {"op": "check", "exercise": exercise.id, "cases": base64.b64encode(shipped).decode("ascii")}
         reply, problem = _ask(box, channel, request, time.monotonic() + share)
         if problem == "timeout":
-            run.unchecked[exercise.id] = ("timeout", f"your function did not return within {share:.1f} s (an endless loop?)")
+            run.unchecked[exercise.id] = (
+                "timeout",
+                f"your function did not return within {share:.1f} s (an endless loop?)",
+            )
             if not _recovers(box, channel):
                 for rest in exercises[position + 1 :]:
                     run.unchecked[rest.id] = ("timeout", f"not checked: the kernel hung while checking {exercise.id}")
                 return
             continue
         if problem == "too-large":
-            run.unchecked[exercise.id] = ("error", "the result was too large to record (over 16 MB): return the value the exercise asks for")
+            run.unchecked[exercise.id] = (
+                "error",
+                "the result was too large to record (over 16 MB): return the value the exercise asks for",
+            )
             for rest in exercises[position + 1 :]:
-                run.unchecked[rest.id] = ("error", f"not checked: the kernel was stopped after {exercise.id} sent too much data")
+                run.unchecked[rest.id] = (
+                    "error",
+                    f"not checked: the kernel was stopped after {exercise.id} sent too much data",
+                )
             return
         if problem is not None:
             died = _died(box, f"checking {exercise.id}", box.limits.memory_bytes // 2**20)
@@ -191,7 +203,9 @@ def _run_checks(box, channel, exercises, cases_of, defined, run: Run, deadline: 
         elif isinstance(reply.get("failed"), dict):
             failed = reply["failed"]
             run.unchecked[exercise.id] = (
-                "error", f"the checks could not run in this notebook: {failed.get('ename')}: {failed.get('evalue')}")
+                "error",
+                f"the checks could not run in this notebook: {failed.get('ename')}: {failed.get('evalue')}",
+            )
         elif isinstance(reply.get("observations"), list):
             run.observations[exercise.id] = reply["observations"]
         else:

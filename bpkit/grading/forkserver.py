@@ -5,6 +5,7 @@ other) has NumPy, matplotlib, IPython and bpkit imported; for each submission th
 submission's folder into the template's inbox and asks for a child, which makes its own namespaces,
 /tmp and /dev/shm, covers the inbox, drops to the sandbox's user and serves the channel.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,10 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.control = ours
         options = [
-            *namespace_flags(template=True), *sandbox_flags(view, limits.tmpfs_bytes, inbox=self.inbox),
-            "--clearenv", *[item for key, value in kernel_env().items() for item in ("--setenv", key, value)],
+            *namespace_flags(template=True),
+            *sandbox_flags(view, limits.tmpfs_bytes, inbox=self.inbox),
+            "--clearenv",
+            *[item for key, value in kernel_env().items() for item in ("--setenv", key, value)],
         ]
         args_path = area / "zygote.args"
         args_path.write_bytes(b"".join(os.fsencode(o) + b"\0" for o in options))
@@ -77,8 +80,13 @@ class ForkServer:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
         self.process = subprocess.Popen(
             [BWRAP, "--args", str(args_fd), PYTHON, "-I", "-m", "bpkit.grading.zygote", str(theirs.fileno())],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, pass_fds=(args_fd, theirs.fileno()),
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd="/", start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+            pass_fds=(args_fd, theirs.fileno()),
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            cwd="/",
+            start_new_session=True,
         )
         os.close(args_fd)
         theirs.close()
@@ -104,8 +112,14 @@ class ForkServer:
         # the child's PID in our namespace (SO_PASSCRED), so no search of /proc is needed.
         hello, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         hello.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        message = json.dumps({"id": name, "memory_bytes": limits.memory_bytes,
-                              "file_bytes": MAX_FILE_BYTES, "tmpfs_bytes": limits.tmpfs_bytes}).encode()
+        message = json.dumps(
+            {
+                "id": name,
+                "memory_bytes": limits.memory_bytes,
+                "file_bytes": MAX_FILE_BYTES,
+                "tmpfs_bytes": limits.tmpfs_bytes,
+            }
+        ).encode()
         try:
             with self._lock:
                 socket.send_fds(self.control, [message], [request_r, reply_w, theirs.fileno()])

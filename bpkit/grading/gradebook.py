@@ -5,6 +5,7 @@ surrogates escaped, control characters dropped, length capped with a note), so o
 neither break the gradebook's files nor bloat them. The gradebook itself is store.py; the CSV
 exports and the class report are report.py.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,9 +47,17 @@ class Result:
 
 
 def make_row(submission, student, lesson, exercise, points, max_points, status, message, flags=()) -> dict:
-    return dict(submission=clean(submission, 1000), student=clean(student, 200), lesson=lesson, exercise=exercise,
-                points=int(points), max_points=int(max_points), status=status, message=clean(message),
-                flags=";".join(flags))
+    return dict(
+        submission=clean(submission, 1000),
+        student=clean(student, 200),
+        lesson=lesson,
+        exercise=exercise,
+        points=int(points),
+        max_points=int(max_points),
+        status=status,
+        message=clean(message),
+        flags=";".join(flags),
+    )
 
 
 def feedback_text(result: Result, adjustments: list[str] = ()) -> str:
@@ -82,7 +91,14 @@ def feedback_text(result: Result, adjustments: list[str] = ()) -> str:
     for row in result.rows:
         if row["status"] != "pass":
             verdict = verdicts.get(row["status"], row["status"])
-            lines += [f"## `{row['exercise']}`: {verdict}", "", "```text", row["message"].replace("```", "'''"), "```", ""]
+            lines += [
+                f"## `{row['exercise']}`: {verdict}",
+                "",
+                "```text",
+                row["message"].replace("```", "'''"),
+                "```",
+                "",
+            ]
     if result.notes:
         lines += ["## Notes from running your notebook", ""]
         shown = result.notes[:MAX_NOTES]

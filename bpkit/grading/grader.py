@@ -4,6 +4,7 @@ the fork server), and the grading of one notebook from its file to its rows.
 Used by the command line (`bpkit grade`, grade.py) and by cluster workers (cluster.py) alike, so a
 submission is staged, sandboxed and judged the same way wherever it is graded.
 """
+
 from __future__ import annotations
 
 import os
@@ -134,29 +135,40 @@ class Grader:
             self.forkserver.close()
         self.area.close()
 
-    def grade(self, path: Path, student: str, files: dict[str, bytes] | None = None, lesson: str | None = None) -> Result:
+    def grade(
+        self, path: Path, student: str, files: dict[str, bytes] | None = None, lesson: str | None = None
+    ) -> Result:
         """Grade one notebook file with its data `files` as `lesson` (None: the run's --lesson, else the
         notebook's own); never raises, so one bad submission cannot stop the others."""
         try:
             return self._grade(path, student, files or {}, lesson)
         except Exception as exc:  # a bug of the grader or a checker, reported in the gradebook
             message = f"the grader failed on this notebook ({type(exc).__name__}: {exc}); please report it"
-            return Result(clean(path, 1000), student, "", [make_row(path, student, "", "", 0, 0, "error", message)],
-                          sandbox=self._sandbox_name())
+            return Result(
+                clean(path, 1000),
+                student,
+                "",
+                [make_row(path, student, "", "", 0, 0, "error", message)],
+                sandbox=self._sandbox_name(),
+            )
 
     def _run(self, cells, defined, exercises, cases_of, work: Path, folder: Path) -> Run:
         """In a child of the fork server; should it fail, in a sandbox of its own (and so on after)."""
         log = folder / "kernel.log"
         if self.forkserver is not None:
             try:
-                return run_submission(cells, defined, exercises, cases_of, work, self.view, log, self.options,
-                                      self.forkserver)
+                return run_submission(
+                    cells, defined, exercises, cases_of, work, self.view, log, self.options, self.forkserver
+                )
             except ForkServerUnavailable as exc:
                 self.forkserver_problem = str(exc)
                 server, self.forkserver = self.forkserver, None
                 server.close()
-                print(f"bpkit grade: warning: the fork server stopped ({exc}); each submission now starts its own "
-                      f"sandbox (slower, just as safe)", file=sys.stderr)
+                print(
+                    f"bpkit grade: warning: the fork server stopped ({exc}); each submission now starts its own "
+                    f"sandbox (slower, just as safe)",
+                    file=sys.stderr,
+                )
                 if not work.exists():
                     raise
         return run_submission(cells, defined, exercises, cases_of, work, self.view, log, self.options)
@@ -208,13 +220,27 @@ class Grader:
             rows.append(make_row(path, student, lesson, exercise.id, points, exercise.points, status, message, flags))
         notes += [
             f"{label} raised {ename}: {evalue}"
-            + (f" (out of memory: a notebook may use at most {self.options.memory_mb} MB)" if ename == "MemoryError" else "")
+            + (
+                f" (out of memory: a notebook may use at most {self.options.memory_mb} MB)"
+                if ename == "MemoryError"
+                else ""
+            )
             for label, ename, evalue in run.cell_errors
         ]
         if run.stopped:
             notes.append(run.stopped[0].upper() + run.stopped[1:] + ".")
         if "reference-answers" in flags:
-            notes.append("This notebook refers to the checkers' reference answers or bpkit's own files; "
-                         "your instructor sees this flag.")
-        return Result(clean(path, 1000), student, lesson, rows, [clean(n, 600) for n in notes], flags,
-                      self._sandbox_name(), run.kernel_cpu)
+            notes.append(
+                "This notebook refers to the checkers' reference answers or bpkit's own files; "
+                "your instructor sees this flag."
+            )
+        return Result(
+            clean(path, 1000),
+            student,
+            lesson,
+            rows,
+            [clean(n, 600) for n in notes],
+            flags,
+            self._sandbox_name(),
+            run.kernel_cpu,
+        )

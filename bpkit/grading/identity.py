@@ -34,6 +34,7 @@ What a record is: records.py. Reading files and zips safely into private copies:
 --due and the late penalty: times.py. The --plan table: plan.py. The names below are importable
 from here as well (grade.py takes them from this module).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,14 +60,30 @@ from bpkit.grading.roster import Roster
 from bpkit.grading.times import DAY, LatePenalty, parse_due, parse_late_penalty
 from bpkit.notebook import split_handed_in_name
 
-__all__ = ["CONFLICT", "INVALID", "NOT_IN_ROSTER", "OTHER_NAME", "Collection", "CollectionError", "HandIn",
-           "LatePenalty", "choose", "collect", "format_plan", "known_lessons", "parse_due", "parse_late_penalty"]
+__all__ = [
+    "CONFLICT",
+    "INVALID",
+    "NOT_IN_ROSTER",
+    "OTHER_NAME",
+    "Collection",
+    "CollectionError",
+    "HandIn",
+    "LatePenalty",
+    "choose",
+    "collect",
+    "format_plan",
+    "known_lessons",
+    "parse_due",
+    "parse_late_penalty",
+]
 
 NOT_STUDENT_FOLDERS = {DEFAULT_DIR.name, "lessons"}  # the folders `bpkit lessons`/`bpkit lab` make: never a student
-CANVAS_NAME = re.compile(r"^(?P<lastfirst>[^_]*?)(?P<late>_late)?_(?P<user>\d+)_(?P<submission>\d+)_(?P<original>.+)$",
-                         re.IGNORECASE)
+CANVAS_NAME = re.compile(
+    r"^(?P<lastfirst>[^_]*?)(?P<late>_late)?_(?P<user>\d+)_(?P<submission>\d+)_(?P<original>.+)$", re.IGNORECASE
+)
 CANVAS_RESUBMISSION = re.compile(r"-\d+$")  # Canvas adds `-1`, `-2` to a resubmitted file's name
 MOODLE_NAME = re.compile(r"^(?P<name>.+?)_(?P<participant>\d+)_assign(?:submission|feedback)_[a-z]+_?(?P<original>.*)$")
+
 
 def known_lessons() -> list[str]:
     """Lessons with at least one graded exercise."""
@@ -77,11 +94,14 @@ def known_lessons() -> list[str]:
 
 # -- collecting ---------------------------------------------------------------------------------------
 
-def collect(sources: list[Path], roster: Roster | None, *, due=None, lesson: str | None = None,
-            lessons: list[str] | None = None) -> Collection:
+
+def collect(
+    sources: list[Path], roster: Roster | None, *, due=None, lesson: str | None = None, lessons: list[str] | None = None
+) -> Collection:
     """One record per handed-in notebook of the sources, each with its student, lesson, lateness and problems."""
-    run = _Run(roster, parse_due(due) if due is not None else None, lesson,
-               lessons if lessons is not None else known_lessons())
+    run = _Run(
+        roster, parse_due(due) if due is not None else None, lesson, lessons if lessons is not None else known_lessons()
+    )
     with run.cleaned_on_error():
         _collect(run, [Path(s) for s in sources])
     return run.finish()
@@ -97,8 +117,9 @@ def _collect(run: _Run, sources: list[Path]) -> None:
         elif given.suffix.lower() == ".ipynb" and (given.exists() or given.is_symlink()):
             files.append(given)
         elif not given.exists() and not given.is_symlink():
-            run.skipped.append((str(given),
-                                "no such file or folder (a mistyped name, or a pattern that matched nothing?)"))
+            run.skipped.append(
+                (str(given), "no such file or folder (a mistyped name, or a pattern that matched nothing?)")
+            )
         else:
             run.skipped.append((str(given), "not a notebook (.ipynb), a folder or a .zip"))
     if files:
@@ -108,8 +129,15 @@ def _collect(run: _Run, sources: list[Path]) -> None:
             run.identify(records, records[0].source, shared.parts)
 
 
-def choose(student: str, files: list[Path], roster: Roster | None, *, due=None, lesson: str | None = None,
-           lessons: list[str] | None = None) -> Collection:
+def choose(
+    student: str,
+    files: list[Path],
+    roster: Roster | None,
+    *,
+    due=None,
+    lesson: str | None = None,
+    lessons: list[str] | None = None,
+) -> Collection:
     """`--student ID FILE...`: the instructor says these files are ID's, whatever their names or folders say.
 
     This is how a conflict is settled: grade the file that counts as that student's. A FILE may be a
@@ -118,8 +146,9 @@ def choose(student: str, files: list[Path], roster: Roster | None, *, due=None, 
     """
     if not student or not student.strip():
         raise CollectionError("--student needs a student id before the file")
-    run = _Run(roster, parse_due(due) if due is not None else None, lesson,
-               lessons if lessons is not None else known_lessons())
+    run = _Run(
+        roster, parse_due(due) if due is not None else None, lesson, lessons if lessons is not None else known_lessons()
+    )
     with run.cleaned_on_error():
         for given in files:
             _choose(run, student, Path(given))
@@ -132,13 +161,17 @@ def _choose(run: _Run, student: str, given: Path) -> None:
     if inside is not None:
         records = [r for r in run.read_zip(inside[0]) if r.path == inside[1]]
         if not records:
-            raise CollectionError(f"--student {student} {given}: {inside[0]} has no entry {inside[1]!r} "
-                                  f"(copy the name from `bpkit grade --plan`)")
+            raise CollectionError(
+                f"--student {student} {given}: {inside[0]} has no entry {inside[1]!r} "
+                f"(copy the name from `bpkit grade --plan`)"
+            )
     elif given.suffix.lower() == ".ipynb" and (given.is_file() or given.is_symlink()):
         records = run.read_files([given])
     else:
-        raise CollectionError(f"--student {student} {given}: give a notebook (.ipynb) or a zip entry as "
-                              f"`bpkit grade --plan` shows it (submissions.zip/<entry>)")
+        raise CollectionError(
+            f"--student {student} {given}: give a notebook (.ipynb) or a zip entry as "
+            f"`bpkit grade --plan` shows it (submissions.zip/<entry>)"
+        )
     for record in records:
         if inside is not None and len(record.parts) == 1 and CANVAS_NAME.match(record.parts[0]):
             run.canvas_student(record)  # Canvas's late marker and original name still count
@@ -209,8 +242,17 @@ class _Run(Intake):
             record.layout = layout
             self.set_lesson(record)
         self.records += records
-        self.sources.append((source, layout + (f", lesson {records[0].assignment} ({records[0].assignment_from})"
-                                               if records and records[0].assignment else "")))
+        self.sources.append(
+            (
+                source,
+                layout
+                + (
+                    f", lesson {records[0].assignment} ({records[0].assignment_from})"
+                    if records and records[0].assignment
+                    else ""
+                ),
+            )
+        )
 
     def canvas_student(self, record: HandIn) -> None:
         """Canvas: the user id in the file name, matched to the roster's canvas_id; `_late` is Canvas's verdict."""
@@ -233,8 +275,11 @@ class _Run(Intake):
         record.student, record.matched = f"canvas-{user}", f"Canvas user id {user}"
         if self.roster is not None:
             record.problems[NOT_IN_ROSTER] = (
-                f"no roster student has canvas_id {user}" if self.roster.has_canvas_ids else
-                "the roster has no canvas_id: use Canvas's gradebook export as the roster, or add a canvas_id column")
+                f"no roster student has canvas_id {user}"
+                if self.roster.has_canvas_ids
+                else "the roster has no canvas_id: use Canvas's gradebook export as the roster, or add a canvas_id "
+                "column"
+            )
 
     def moodle_student(self, record: HandIn) -> None:
         """Moodle: the full name of the folder (participant ids change from one assignment to the next)."""
@@ -274,7 +319,7 @@ class _Run(Intake):
         owners = {r.parts[depth].casefold() for r in records if depth is not None and len(r.parts) - 1 > depth}
         for record in records:
             if depth is not None and len(record.parts) - 1 > depth:
-                self.set_student(record, record.parts[depth], f"folder {'/'.join(record.parts[:depth + 1])}")
+                self.set_student(record, record.parts[depth], f"folder {'/'.join(record.parts[: depth + 1])}")
                 self.flag_other_name(record, owners)
             else:
                 if depth is not None:
@@ -293,8 +338,10 @@ class _Run(Intake):
         if folders:
             self.set_student(record, folders[-1], "the folder it is in (the file keeps the lesson's name)")
         else:
-            record.refuse("no student: the file keeps the lesson's own name and no folder names a student; "
-                          "grade it with --student ID FILE")
+            record.refuse(
+                "no student: the file keeps the lesson's own name and no folder names a student; "
+                "grade it with --student ID FILE"
+            )
 
     def flag_other_name(self, record: HandIn, owners: set[str]) -> None:
         """bob_01.ipynb in alice's folder stays alice's, flagged: bob may be missing a hand-in."""
@@ -303,8 +350,9 @@ class _Run(Intake):
             return
         other = self.roster.by_id(own) if self.roster else None
         if (other is not None and other.id != record.student) or own.casefold() in owners:
-            record.problems[OTHER_NAME] = (f"named after student {own!r} but in {record.student}'s folder: "
-                                           f"counted as {record.student}'s")
+            record.problems[OTHER_NAME] = (
+                f"named after student {own!r} but in {record.student}'s folder: counted as {record.student}'s"
+            )
 
     def set_student(self, record: HandIn, text: str, how: str) -> None:
         """Name the record's student by text, matched against the roster where there is one."""
@@ -333,29 +381,38 @@ class _Run(Intake):
             record.lesson = assignment or named or ""
         elif declared is not None and declared not in self.lessons:
             record.lesson = assignment or named or ""
-            record.refuse(f"the notebook's metadata says lesson {str(declared)[:10]!r}, which has no graded "
-                          f"exercises; known lessons: {', '.join(self.lessons)}")
+            record.refuse(
+                f"the notebook's metadata says lesson {str(declared)[:10]!r}, which has no graded "
+                f"exercises; known lessons: {', '.join(self.lessons)}"
+            )
         elif assignment:
             record.lesson, record.lesson_from = assignment, f"assignment ({assignment_from})"
             if declared is not None and declared != assignment:
-                record.refuse(f"this is the lesson-{declared} notebook (its metadata), handed in to lesson "
-                              f"{assignment} ({assignment_from}): not graded as {assignment}, and it does not "
-                              f"replace a lesson-{declared} hand-in")
+                record.refuse(
+                    f"this is the lesson-{declared} notebook (its metadata), handed in to lesson "
+                    f"{assignment} ({assignment_from}): not graded as {assignment}, and it does not "
+                    f"replace a lesson-{declared} hand-in"
+                )
             elif named is not None and named != assignment:
-                record.refuse(f"the file name says lesson {named}, the assignment is lesson {assignment} "
-                              f"({assignment_from})")
+                record.refuse(
+                    f"the file name says lesson {named}, the assignment is lesson {assignment} ({assignment_from})"
+                )
         elif declared is not None and named is not None and named != declared:
             # Handed in as lesson `named` (its name is how the class filed it): invalid there, and it does
             # not stand for the lesson its metadata names.
             record.lesson, record.lesson_from = named, "file name"
-            record.refuse(f"the notebook's metadata says lesson {declared} but the file name says lesson {named}: "
-                          f"not graded as {named}, and it does not replace a lesson-{declared} hand-in; hand in "
-                          f"the notebook of lesson {named}")
+            record.refuse(
+                f"the notebook's metadata says lesson {declared} but the file name says lesson {named}: "
+                f"not graded as {named}, and it does not replace a lesson-{declared} hand-in; hand in "
+                f"the notebook of lesson {named}"
+            )
         elif declared is not None:
             record.lesson, record.lesson_from = declared, "metadata"
         elif named is not None:
             record.lesson, record.lesson_from = named, "file name"
             record.notes.append("no lesson metadata: the lesson is the file name's")
         else:
-            record.refuse("unknown lesson: the notebook has no bpkit lesson metadata and its file name no trailing "
-                          "lesson number; grade it with --lesson NN")
+            record.refuse(
+                "unknown lesson: the notebook has no bpkit lesson metadata and its file name no trailing "
+                "lesson number; grade it with --lesson NN"
+            )

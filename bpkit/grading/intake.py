@@ -4,6 +4,7 @@ Files are opened below the source without following symbolic links (O_NOFOLLOW, 
 only regular files, size-capped before reading; zips are checked entry by entry (names, kinds,
 declared sizes, count) before anything is written, and written only into a private folder.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -128,8 +129,9 @@ class Intake:
                     parts = (*below, entry.name)
                     where = f"{folder}/{'/'.join(parts)}"
                     if entry.name.lower().endswith(".ipynb") and not entry.is_dir(follow_symlinks=False):
-                        record = HandIn(str(folder), "/".join(parts), "folders", parts=parts,
-                                        folder=top.joinpath(*below))
+                        record = HandIn(
+                            str(folder), "/".join(parts), "folders", parts=parts, folder=top.joinpath(*below)
+                        )
                         records.append(self.read_at(dir_fd, entry.name, record))
                     elif entry.is_symlink():
                         if _is_dir_link(dir_fd, entry.name):
@@ -162,7 +164,7 @@ class Intake:
                     next_fd = os.open(part, flags, dir_fd=dir_fd)
                 except OSError as exc:
                     link = " (a symbolic link: not followed)" if _is_link(dir_fd, part) else ""
-                    return record.refuse(f"cannot open the folder {'/'.join(parts[:index + 1])}{link}: {exc.strerror}")
+                    return record.refuse(f"cannot open the folder {'/'.join(parts[: index + 1])}{link}: {exc.strerror}")
                 if dir_fd != top_fd:
                     os.close(dir_fd)
                 dir_fd = next_fd
@@ -226,12 +228,16 @@ class Intake:
                         record.assignment, record.assignment_from = assignment, "the zip's name"
                     records.append(record.refuse(problem) if problem else self.take(record, data, *zip_time(info)))
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            return [HandIn(source, "", "zip").refuse(f"not a readable zip ({type(exc).__name__}: {str(exc)[:120]}): "
-                                                     f"download it again")]
+            return [
+                HandIn(source, "", "zip").refuse(
+                    f"not a readable zip ({type(exc).__name__}: {str(exc)[:120]}): download it again"
+                )
+            ]
         return records
 
 
 # -- zips ---------------------------------------------------------------------------------------------
+
 
 def _zip_entries(archive: zipfile.ZipFile) -> tuple[list[tuple[zipfile.ZipInfo, tuple[str, ...], str | None]], str]:
     """(entry, safe path parts, why it is refused or None) for each file entry, or a reason to refuse the whole
@@ -241,16 +247,23 @@ def _zip_entries(archive: zipfile.ZipFile) -> tuple[list[tuple[zipfile.ZipInfo, 
         return [], f"the zip has {len(infos)} entries, over {MAX_ZIP_ENTRIES}: not extracted (is it a class download?)"
     declared = sum(info.file_size for info in infos)
     if declared > MAX_ZIP_BYTES:
-        return [], (f"the zip would unpack to {declared / 2**30:.1f} GB, over {MAX_ZIP_BYTES / 2**30:g} GB: "
-                    f"refused as a zip bomb (download the submissions of one assignment at a time)")
+        return [], (
+            f"the zip would unpack to {declared / 2**30:.1f} GB, over {MAX_ZIP_BYTES / 2**30:g} GB: "
+            f"refused as a zip bomb (download the submissions of one assignment at a time)"
+        )
     entries, seen = [], set()
     for info in infos:
         if info.is_dir():
             continue
         parts = _entry_parts(_entry_name(info))
         if parts is None:
-            entries.append((info, (shown(info.filename, 200) or "?",),
-                            "an unsafe entry name (absolute, `..`, a drive or control characters): not extracted"))
+            entries.append(
+                (
+                    info,
+                    (shown(info.filename, 200) or "?",),
+                    "an unsafe entry name (absolute, `..`, a drive or control characters): not extracted",
+                )
+            )
         elif any(p in SKIPPED_FOLDERS for p in parts[:-1]):
             continue
         elif parts in seen:
@@ -320,6 +333,7 @@ def _lesson_of_zip(path: Path, lessons: list[str]) -> str | None:
 
 # -- small helpers ------------------------------------------------------------------------------------
 
+
 def _read_capped(fd: int, cap: int) -> bytes | None:
     """Read a file to its end, or None when it holds more than cap bytes (it grew after fstat)."""
     chunks, total = [], 0
@@ -338,8 +352,10 @@ def _size(count: int) -> str:
 
 
 def _too_big(size: int) -> str:
-    return (f"the file is {_size(size)}, over the {_size(MAX_NOTEBOOK_BYTES)} a notebook may have: clear the "
-            f"outputs (Edit > Clear Outputs of All Cells), save, and hand it in again")
+    return (
+        f"the file is {_size(size)}, over the {_size(MAX_NOTEBOOK_BYTES)} a notebook may have: clear the "
+        f"outputs (Edit > Clear Outputs of All Cells), save, and hand it in again"
+    )
 
 
 def _is_link(dir_fd: int, name: str) -> bool:

@@ -2,6 +2,7 @@
 
 Runs in the grader's process with the real checkers: the expected answers never leave it.
 """
+
 from __future__ import annotations
 
 from bpkit.grading.execute import Run
@@ -19,8 +20,10 @@ def judge_exercise(exercise, cases: list, run: Run, defined_in: int | None = Non
     if exercise.id in run.missing:
         found = run.missing[exercise.id]
         if found == "none" and defined_in in run.error_at:
-            return "fail", (f"`{exercise.id}` is not defined because its cell did not run: {run.error_at[defined_in]}. "
-                            f"Fix that cell, run it, then run its check")
+            return "fail", (
+                f"`{exercise.id}` is not defined because its cell did not run: {run.error_at[defined_in]}. "
+                f"Fix that cell, run it, then run its check"
+            )
         if found == "none":
             return "fail", f"`{exercise.id}` is not defined: the notebook has no such function (renamed or deleted?)"
         return "fail", f"`{exercise.id}` is a {found}, not a function: define it with `def {exercise.id}(...)`"
@@ -33,8 +36,10 @@ def judge_exercise(exercise, cases: list, run: Run, defined_in: int | None = Non
         return "error", "not checked: the kernel's reply did not have one result per case"
     tampered = _tampered(observations)
     if tampered:
-        return "fail", (f"not graded: code in this notebook replaced the checking code the grader runs in the kernel "
-                        f"({'; '.join(tampered[:3])}). Remove that code; your instructor sees this flag")
+        return "fail", (
+            f"not graded: code in this notebook replaced the checking code the grader runs in the kernel "
+            f"({'; '.join(tampered[:3])}). Remove that code; your instructor sees this flag"
+        )
     # All read before any is judged: each verdict may consult the others as a hint's evidence.
     if any(not isinstance(o, dict) or not ("output" in o or "error" in o) for o in observations):
         return "error", "not checked: the kernel's reply could not be read"

@@ -8,6 +8,7 @@ a user that is not the grader: files the grader can read only because it owns th
 stay unreadable, even where a path is bound. An unprivileged grader's sandbox already runs as
 SANDBOX_UID inside a user namespace (bubblewrap's --unshare-user --uid).
 """
+
 from __future__ import annotations
 
 import ctypes

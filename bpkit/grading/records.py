@@ -1,5 +1,6 @@
 """What collecting hand-ins produces: one HandIn record per notebook, the Collection of a run, and
 the statuses a record can have (identity.py fills them; grade.py and plan.py read them)."""
+
 from __future__ import annotations
 
 import shutil
@@ -112,5 +113,7 @@ def mark_conflicts(records: list[HandIn]) -> None:
             wheres = [r.where for r in first.values()]
             for record in first.values():
                 others = ", ".join(w for w in wheres if w != record.where)
-                record.problems[CONFLICT] = (f"{len(first)} different files for {student}, lesson {lesson} (also "
-                                             f"{others}): grade the one that counts with --student {student} FILE")
+                record.problems[CONFLICT] = (
+                    f"{len(first)} different files for {student}, lesson {lesson} (also "
+                    f"{others}): grade the one that counts with --student {student} FILE"
+                )

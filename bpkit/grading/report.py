@@ -5,6 +5,7 @@ they always agree with it; `bpkit grade --out DIR --export` writes them again wi
 Every file is rw------- (the instructor's alone) and every CSV goes through store.csv_text, so no
 cell a student chose (a file name, a student id, a message) opens as a formula in a spreadsheet.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,8 +29,19 @@ from bpkit.grading.store import (
     unapplied_overrides,
 )
 
-NBGRADER_FIELDS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                   "raw_score", "late_submission_penalty", "score", "max_score"]
+NBGRADER_FIELDS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+]
 HINT_LINE = re.compile(r"^\s*hint:\s*(.+)$", re.MULTILINE)
 
 
@@ -57,8 +69,10 @@ def write_exports(store: Store) -> dict[str, Path]:
     files["moodle"] = (out / "exports" / "moodle.csv", csv_text(moodle_fields, moodle))
     files["unmatched"] = (out / "exports" / "unmatched.csv", csv_text(SUMMARY_FIELDS, _unmatched(summary, roster)))
     conflicts = _conflict_files(store.all(), latest)
-    files["report"] = (out / "report.html", report_html(latest, summary, conflicts,
-                                                        unapplied_overrides(latest, overrides)))
+    files["report"] = (
+        out / "report.html",
+        report_html(latest, summary, conflicts, unapplied_overrides(latest, overrides)),
+    )
     for path, text in files.values():
         write_atomic(path, text, PRIVATE_FILE)  # every grade of the class: the instructor's alone
     return {name: path for name, (path, _) in files.items()}
@@ -73,21 +87,33 @@ def _adjusted_feedback(store: Store, latest, summary: list[dict]) -> None:
         lines = adjustment_lines(row, sub.overrides)
         if not lines:
             continue
-        result = Result(sub.path, sub.student, sub.lesson, sub.rows, list(sub.notes),
-                        [f for f in sub.flags.split(";") if f], sub.sandbox)
-        write_atomic(store.out / "feedback" / feedback_name(sub.student, sub.lesson), feedback_text(result, lines),
-                     PRIVATE_FILE)
+        result = Result(
+            sub.path,
+            sub.student,
+            sub.lesson,
+            sub.rows,
+            list(sub.notes),
+            [f for f in sub.flags.split(";") if f],
+            sub.sandbox,
+        )
+        write_atomic(
+            store.out / "feedback" / feedback_name(sub.student, sub.lesson), feedback_text(result, lines), PRIVATE_FILE
+        )
 
 
 def adjustment_lines(row: dict, overrides: list[dict]) -> list[str]:
     """What the instructor changed in one submission's grade, as sentences for the feedback file."""
-    lines = [f"`{o['exercise']}`: {o['points']} / {o['max_points']} points (the grader gave {o['was']}): {o['reason']}"
-             for o in overrides]
+    lines = [
+        f"`{o['exercise']}`: {o['points']} / {o['max_points']} points (the grader gave {o['was']}): {o['reason']}"
+        for o in overrides
+    ]
     if row.get("late_penalty"):
         days = row.get("days_late")
         late = f"late by {days} day{'s' if days != 1 else ''}" if days not in ("", None) else "marked late"
-        lines.append(f"Handed in {late}: {row['late_penalty']} points off; {row['total']} / {row['max_points']} "
-                     f"points ({row['percentage']}%) count.")
+        lines.append(
+            f"Handed in {late}: {row['late_penalty']} points off; {row['total']} / {row['max_points']} "
+            f"points ({row['percentage']}%) count."
+        )
     return lines
 
 
@@ -96,17 +122,33 @@ def _conflict_files(every, latest) -> dict[tuple[str, str], list[str]]:
     open_ = {(s.student, s.lesson) for s in latest if s.status == "conflict"}
     files: dict[tuple[str, str], list[str]] = {}
     for s in every:
-        if (s.student, s.lesson) in open_ and "conflict" in s.flags.split(";") and s.path not in files.get(
-                (s.student, s.lesson), []):
+        if (
+            (s.student, s.lesson) in open_
+            and "conflict" in s.flags.split(";")
+            and s.path not in files.get((s.student, s.lesson), [])
+        ):
             files.setdefault((s.student, s.lesson), []).append(s.path)
     return files
 
 
 def _history(store: Store, latest) -> list[dict]:
     counting = {sub.id for sub in latest}
-    return [dict(id=s.id, student=s.student, lesson=s.lesson, status=s.status, total=s.total, max_points=s.max_points,
-                 submission=s.path, sha256=s.sha256, submitted_at=s.submitted_at, graded_at=s.graded_at,
-                 counts="yes" if s.id in counting else "no") for s in store.all()]
+    return [
+        dict(
+            id=s.id,
+            student=s.student,
+            lesson=s.lesson,
+            status=s.status,
+            total=s.total,
+            max_points=s.max_points,
+            submission=s.path,
+            sha256=s.sha256,
+            submitted_at=s.submitted_at,
+            graded_at=s.graded_at,
+            counts="yes" if s.id in counting else "no",
+        )
+        for s in store.all()
+    ]
 
 
 def _split_name(name: str) -> tuple[str, str]:
@@ -121,18 +163,30 @@ def _nbgrader(summary: list[dict], roster: list[dict], dues: dict[str, str]) -> 
         if not r["lesson"]:
             continue
         last, first = _split_name(r["name"])
-        rows.append(dict(assignment=f"lesson_{r['lesson']}", duedate=dues.get(r["lesson"], ""), timestamp=r["submitted_at"],
-                         student_id=r["student"], last_name=last, first_name=first, email=emails.get(r["student"], ""),
-                         raw_score=r["raw_total"], late_submission_penalty=r["late_penalty"] or 0, score=r["total"],
-                         max_score=r["max_points"]))
+        rows.append(
+            dict(
+                assignment=f"lesson_{r['lesson']}",
+                duedate=dues.get(r["lesson"], ""),
+                timestamp=r["submitted_at"],
+                student_id=r["student"],
+                last_name=last,
+                first_name=first,
+                email=emails.get(r["student"], ""),
+                raw_score=r["raw_total"],
+                late_submission_penalty=r["late_penalty"] or 0,
+                score=r["total"],
+                max_score=r["max_points"],
+            )
+        )
     return rows
 
 
 CANVAS_COLUMN = re.compile(r"\A(.*)\s\((\d+)\)\Z")  # Canvas importer: `Name (id)`, Ruby \z
 
 
-def _lms(summary: list[dict], roster: list[dict], kind: str,
-         assignments: dict[str, str] | None = None) -> tuple[list[str], list[dict]]:
+def _lms(
+    summary: list[dict], roster: list[dict], kind: str, assignments: dict[str, str] | None = None
+) -> tuple[list[str], list[dict]]:
     """Canvas: Student, ID, SIS User ID, SIS Login ID, Section, one points column per lesson, after a
     Points Possible row; a lesson with a Canvas assignment id (--canvas-assignment) is the column
     `bpkit lesson NN (id)`, which Canvas's importer matches to that assignment by its id.
@@ -145,30 +199,53 @@ def _lms(summary: list[dict], roster: list[dict], kind: str,
     maxima = {r["lesson"]: r["max_points"] for r in summary if r["lesson"]}
     known = {r["id"]: r for r in roster}
     assignments = assignments or {}
-    columns = [f"bpkit lesson {lesson} ({assignments[lesson]})" if kind == "canvas" and lesson in assignments
-               else f"bpkit lesson {lesson} ({maxima[lesson]} points)" for lesson in lessons]
+    columns = [
+        f"bpkit lesson {lesson} ({assignments[lesson]})"
+        if kind == "canvas" and lesson in assignments
+        else f"bpkit lesson {lesson} ({maxima[lesson]} points)"
+        for lesson in lessons
+    ]
     students = sorted({r["student"] for r in summary if r["lesson"]})
     if known:
         students = [s for s in students if s in known]
     by = {(r["student"], r["lesson"]): r for r in summary}
     rows = []
     if kind == "canvas":
-        rows.append({"Student": "    Points Possible", "ID": "", "SIS User ID": "", "SIS Login ID": "", "Section": "",
-                     **{column: maxima[lesson] for lesson, column in zip(lessons, columns)}})
+        rows.append(
+            {
+                "Student": "    Points Possible",
+                "ID": "",
+                "SIS User ID": "",
+                "SIS Login ID": "",
+                "Section": "",
+                **{column: maxima[lesson] for lesson, column in zip(lessons, columns)},
+            }
+        )
     for student in students:
         entry_of = known.get(student, {})
         if kind == "canvas":
-            row = {"Student": entry_of.get("name") or student, "ID": entry_of.get("canvas_id", ""),
-                   "SIS User ID": student, "SIS Login ID": student, "Section": ""}
+            row = {
+                "Student": entry_of.get("name") or student,
+                "ID": entry_of.get("canvas_id", ""),
+                "SIS User ID": student,
+                "SIS Login ID": student,
+                "Section": "",
+            }
         else:
-            row = {"ID number": student, "Email address": entry_of.get("email", ""),
-                   "Full name": entry_of.get("name") or student}
+            row = {
+                "ID number": student,
+                "Email address": entry_of.get("email", ""),
+                "Full name": entry_of.get("name") or student,
+            }
         for lesson, column in zip(lessons, columns):
             entry = by.get((student, lesson))
             row[column] = entry["total"] if entry and entry["status"] not in NO_GRADE else ""
         rows.append(row)
-    head = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"] if kind == "canvas" else [
-        "ID number", "Email address", "Full name"]
+    head = (
+        ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+        if kind == "canvas"
+        else ["ID number", "Email address", "Full name"]
+    )
     return head + columns, rows
 
 
@@ -204,8 +281,9 @@ def _plots(latest, summary) -> dict[str, str]:
             scores = [float(r["percentage"]) for r in summary if r["lesson"] == lesson and r["status"] != "missing"]
             ax.hist(scores, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01], color="#4c78a8", edgecolor="white")
             missing = sum(r["status"] == "missing" for r in summary if r["lesson"] == lesson)
-            ax.set_title(f"lesson {lesson}: {len(scores)} handed in" + (f", {missing} missing" if missing else ""),
-                         fontsize=9)
+            ax.set_title(
+                f"lesson {lesson}: {len(scores)} handed in" + (f", {missing} missing" if missing else ""), fontsize=9
+            )
             ax.set_xlabel("score (%)")
             ax.set_xlim(0, 100)
         axes[0][0].set_ylabel("students")
@@ -236,7 +314,9 @@ def _pass_rates(latest) -> list[tuple[str, str, int, int]]:
 
 def not_attempted(latest) -> int:
     """Exercises handed in as the released stub (`not implemented yet`)."""
-    return sum(row["status"] == "fail" and "not implemented yet" in row["message"] for sub in latest for row in sub.rows)
+    return sum(
+        row["status"] == "fail" and "not implemented yet" in row["message"] for sub in latest for row in sub.rows
+    )
 
 
 def frequent_hints(latest, limit: int = 15) -> list[tuple[str, str, int]]:
@@ -267,8 +347,10 @@ def report_html(latest, summary, conflicts: dict | None = None, unapplied: list[
         f"<p id='counts'>{len({r['student'] for r in summary})} students, {len(latest)} submissions that count.</p>",
     ]
     if "distribution" in plots:
-        parts.append("<h2>Score distribution per lesson</h2>"
-                     f"<img id='distribution' alt='score distribution' src='data:image/png;base64,{plots['distribution']}'>")
+        parts.append(
+            "<h2>Score distribution per lesson</h2>"
+            f"<img id='distribution' alt='score distribution' src='data:image/png;base64,{plots['distribution']}'>"
+        )
     rates = _pass_rates(latest)
     if rates:
         parts.append("<h2>Pass rate per exercise</h2>")
@@ -279,16 +361,23 @@ def report_html(latest, summary, conflicts: dict | None = None, unapplied: list[
             parts.append(f"<tr><td>{esc(lesson)}</td><td>{esc(exercise)}</td><td>{passed} / {total}</td></tr>")
         parts.append("</table>")
     hints = frequent_hints(latest)
-    parts.append("<h2>The most frequent mistakes</h2><table id='hints'><tr><th>exercise</th><th>hint</th><th>students</th></tr>")
+    parts.append(
+        "<h2>The most frequent mistakes</h2><table id='hints'><tr><th>exercise</th><th>hint</th><th>students</th></tr>"
+    )
     for exercise, hint, n in hints:
         parts.append(f"<tr><td>{esc(exercise)}</td><td>{esc(hint)}</td><td>{n}</td></tr>")
     parts.append("</table>")
-    parts.append(f"<p id='not-attempted'>Exercises handed in unfinished (the released stub): {not_attempted(latest)}.</p>")
-    look = [r for r in summary if r["flags"] or r["status"] in ("incomplete", "invalid", "conflict")
-            or r["late"] == "yes"]
-    parts.append("<h2>Submissions that need a look</h2><table id='attention'>"
-                 "<tr><th>student</th><th>lesson</th><th>status</th><th>flags</th><th>late</th><th>overrides</th>"
-                 "<th>file</th></tr>")
+    parts.append(
+        f"<p id='not-attempted'>Exercises handed in unfinished (the released stub): {not_attempted(latest)}.</p>"
+    )
+    look = [
+        r for r in summary if r["flags"] or r["status"] in ("incomplete", "invalid", "conflict") or r["late"] == "yes"
+    ]
+    parts.append(
+        "<h2>Submissions that need a look</h2><table id='attention'>"
+        "<tr><th>student</th><th>lesson</th><th>status</th><th>flags</th><th>late</th><th>overrides</th>"
+        "<th>file</th></tr>"
+    )
     for r in look:
         mark = " class='bad'" if r["status"] in ("incomplete", "invalid", "conflict") else ""
         late = ""
@@ -299,17 +388,23 @@ def report_html(latest, summary, conflicts: dict | None = None, unapplied: list[
         shown = "<br>".join(esc(f) for f in files)
         if r["status"] == "conflict":
             shown += "<br><i>settle it: bpkit grade ... --student " + esc(r["student"]) + " FILE</i>"
-        parts.append(f"<tr><td>{esc(r['student'])}</td><td>{esc(r['lesson'])}</td><td{mark}>{esc(r['status'])}</td>"
-                     f"<td>{esc(r['flags'])}</td><td>{esc(late)}</td><td>{esc(r['overrides'])}</td>"
-                     f"<td>{shown}</td></tr>")
+        parts.append(
+            f"<tr><td>{esc(r['student'])}</td><td>{esc(r['lesson'])}</td><td{mark}>{esc(r['status'])}</td>"
+            f"<td>{esc(r['flags'])}</td><td>{esc(late)}</td><td>{esc(r['overrides'])}</td>"
+            f"<td>{shown}</td></tr>"
+        )
     parts.append("</table>")
     if unapplied:
-        parts.append("<h2>Overrides with nothing to apply to</h2><p>No graded submission of that student and lesson "
-                     "(missing, invalid or in conflict): the override waits for one.</p><table id='unapplied'>"
-                     "<tr><th>student</th><th>lesson</th><th>exercise</th><th>points</th><th>reason</th></tr>")
+        parts.append(
+            "<h2>Overrides with nothing to apply to</h2><p>No graded submission of that student and lesson "
+            "(missing, invalid or in conflict): the override waits for one.</p><table id='unapplied'>"
+            "<tr><th>student</th><th>lesson</th><th>exercise</th><th>points</th><th>reason</th></tr>"
+        )
         for o in unapplied:
-            parts.append(f"<tr><td>{esc(o['student'])}</td><td>{esc(o['lesson'])}</td><td>{esc(o['exercise'])}</td>"
-                         f"<td>{o['points']}</td><td>{esc(o['reason'])}</td></tr>")
+            parts.append(
+                f"<tr><td>{esc(o['student'])}</td><td>{esc(o['lesson'])}</td><td>{esc(o['exercise'])}</td>"
+                f"<td>{o['points']}</td><td>{esc(o['reason'])}</td></tr>"
+            )
         parts.append("</table>")
     fields, table = table_rows(summary)
     parts.append("<h2>Students</h2><table id='students'><tr>" + "".join(f"<th>{esc(f)}</th>" for f in fields) + "</tr>")

@@ -8,6 +8,7 @@ Two formats are read, told apart by the header line:
   "Points Possible" row that follows the header and Canvas's own "Test Student" are skipped.
 Names are kept as given; `Last, First` (Canvas's Student column) is also matched as `First Last`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,7 +36,8 @@ class Student:
 
 
 def name_key(name: str) -> str:
-    """A full name compared loosely: Unicode-normalised, case-folded, spaces collapsed, `Last, First` -> `first last`."""
+    """A full name compared loosely: Unicode-normalised, case-folded, spaces collapsed, `Last, First` read as
+    `first last`."""
     name = unicodedata.normalize("NFC", name)
     if name.count(",") == 1:
         last, first = name.split(",")
@@ -91,7 +93,10 @@ class Roster:
                 return index[0], ""
             if len(index) > 1:
                 ids = ", ".join(s.id for s in index)
-                return None, f"{len(index)} roster students are named {name!r} ({ids}): grade the file with --student ID FILE"
+                return (
+                    None,
+                    f"{len(index)} roster students are named {name!r} ({ids}): grade the file with --student ID FILE",
+                )
         return None, f"no roster student is named {name!r}"
 
 
@@ -107,7 +112,9 @@ def read_roster(path: Path) -> Roster:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RosterError(f"{path} is not UTF-8 text (byte {exc.start}): save it as \"CSV UTF-8\" and try again") from None
+        raise RosterError(
+            f'{path} is not UTF-8 text (byte {exc.start}): save it as "CSV UTF-8" and try again'
+        ) from None
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
@@ -125,7 +132,8 @@ def read_roster(path: Path) -> Roster:
         raise RosterError(
             f"{path}: the header line is {', '.join(header[:6])[:200]!r}; a roster needs either the columns "
             f"id,name,email (and optionally canvas_id) or Canvas's gradebook export (Student, ID, SIS User ID, "
-            f"SIS Login ID, Section)")
+            f"SIS Login ID, Section)"
+        )
     if not students:
         raise RosterError(f"{path} has a header but no students")
     _check_unique(path, students)
@@ -134,10 +142,12 @@ def read_roster(path: Path) -> Roster:
 
 def _cells(header: list[str], row: list[str], number: int, path: Path) -> dict:
     if len(row) > len(header):
-        extra = [c for c in row[len(header):] if c.strip()]
+        extra = [c for c in row[len(header) :] if c.strip()]
         if extra:
-            raise RosterError(f"{path}, line {number}: {len(row)} cells but the header has {len(header)} columns "
-                              f"(a name with a comma needs quotes: \"Smith, Alice\")")
+            raise RosterError(
+                f"{path}, line {number}: {len(row)} cells but the header has {len(header)} columns "
+                f'(a name with a comma needs quotes: "Smith, Alice")'
+            )
     return {key: (row[i].strip() if i < len(row) else "") for i, key in enumerate(header)}
 
 
@@ -148,16 +158,26 @@ def _bpkit_students(path: Path, header: list[str], rows: list[list[str]]) -> lis
         if not any(cell.strip() for cell in row):
             continue
         cells = _cells(header, row, number, path)
-        students.append(_student(path, number, cells.get("id", ""), cells.get("name", ""), cells.get("email", ""),
-                                 cells.get("canvas_id", "")))
+        students.append(
+            _student(
+                path,
+                number,
+                cells.get("id", ""),
+                cells.get("name", ""),
+                cells.get("email", ""),
+                cells.get("canvas_id", ""),
+            )
+        )
     return students
 
 
 def _canvas_students(path: Path, header: list[str], rows: list[list[str]]) -> list[Student]:
     columns = {name.lower(): name for name in header}
     if "sis login id" not in columns and "sis user id" not in columns:
-        raise RosterError(f"{path} looks like a Canvas gradebook export but has neither `SIS Login ID` nor "
-                          f"`SIS User ID`: export the gradebook again from Canvas (Grades > Export > Entire Gradebook)")
+        raise RosterError(
+            f"{path} looks like a Canvas gradebook export but has neither `SIS Login ID` nor "
+            f"`SIS User ID`: export the gradebook again from Canvas (Grades > Export > Entire Gradebook)"
+        )
     students = []
     for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
@@ -168,8 +188,10 @@ def _canvas_students(path: Path, header: list[str], rows: list[list[str]]) -> li
             continue
         student_id = cells.get(columns.get("sis login id", ""), "") or cells.get(columns.get("sis user id", ""), "")
         if not student_id:
-            raise RosterError(f"{path}, line {number}: {name!r} has no SIS Login ID nor SIS User ID: give the student "
-                              f"one in Canvas, or write a roster id,name,email,canvas_id yourself")
+            raise RosterError(
+                f"{path}, line {number}: {name!r} has no SIS Login ID nor SIS User ID: give the student "
+                f"one in Canvas, or write a roster id,name,email,canvas_id yourself"
+            )
         students.append(_student(path, number, student_id, name, "", cells.get("ID", "")))
     return students
 
@@ -178,11 +200,15 @@ def _student(path: Path, number: int, student_id: str, name: str, email: str, ca
     if not student_id:
         raise RosterError(f"{path}, line {number}: empty student id: every line needs one")
     if _BAD_ID.search(student_id) or student_id in {".", ".."}:
-        raise RosterError(f"{path}, line {number}: student id {student_id[:60]!r} has a slash, backslash or control "
-                          f"character: ids name the feedback files; use letters, digits, `-`, `_`, `.` or `@`")
+        raise RosterError(
+            f"{path}, line {number}: student id {student_id[:60]!r} has a slash, backslash or control "
+            f"character: ids name the feedback files; use letters, digits, `-`, `_`, `.` or `@`"
+        )
     if canvas_id and not canvas_id.isdigit():
-        raise RosterError(f"{path}, line {number}: canvas_id {canvas_id[:60]!r} is not a number (Canvas user ids "
-                          f"are digits; find them in Canvas's gradebook export, column `ID`)")
+        raise RosterError(
+            f"{path}, line {number}: canvas_id {canvas_id[:60]!r} is not a number (Canvas user ids "
+            f"are digits; find them in Canvas's gradebook export, column `ID`)"
+        )
     return Student(student_id, name, email, canvas_id)
 
 
@@ -191,11 +217,14 @@ def _check_unique(path: Path, students: list[Student]) -> None:
     canvas: dict[str, str] = {}
     for student in students:
         if student.id.casefold() in seen:
-            raise RosterError(f"{path}: student id {student.id!r} appears twice (ids are compared ignoring case, "
-                              f"as folder names are)")
+            raise RosterError(
+                f"{path}: student id {student.id!r} appears twice (ids are compared ignoring case, as folder names are)"
+            )
         seen[student.id.casefold()] = student.id
         if student.canvas_id:
             if student.canvas_id in canvas:
-                raise RosterError(f"{path}: canvas_id {student.canvas_id} is given to both {canvas[student.canvas_id]!r} "
-                                  f"and {student.id!r}")
+                raise RosterError(
+                    f"{path}: canvas_id {student.canvas_id} is given to both {canvas[student.canvas_id]!r} "
+                    f"and {student.id!r}"
+                )
             canvas[student.canvas_id] = student.id

@@ -16,6 +16,7 @@ So the only way to earn a mark is to return, for inputs drawn after the cells ra
 function returns. The cells run through IPython, so magics, `display` and per-cell errors behave
 as in JupyterLab; printed output and pictures are discarded (only errors matter for grading).
 """
+
 from __future__ import annotations
 
 import base64
@@ -79,12 +80,36 @@ def preload(template: bool) -> None:
 
     # bpkit's modules, and what creating the shell and a first run_cell import (the completer,
     # magics, the debugger's bdb...), and NumPy's random module, which NumPy loads only on first use.
-    bpkit_modules = ("engine", "graph", "layers", "losses", "optim", "init", "gradcheck", "data", "train",
-                     "metrics", "functions", "diagnostics", "explore", "checks")
-    for name in (*(f"bpkit.{module}" for module in bpkit_modules),
-                 "IPython.core.completer", "IPython.core.magics", "IPython.core.oinspect",
-                 "IPython.core.application", "IPython.core.crashhandler", "IPython.core.logger",
-                 "IPython.core.history", "sqlite3", "bdb", "secrets", "numpy.random"):
+    bpkit_modules = (
+        "engine",
+        "graph",
+        "layers",
+        "losses",
+        "optim",
+        "init",
+        "gradcheck",
+        "data",
+        "train",
+        "metrics",
+        "functions",
+        "diagnostics",
+        "explore",
+        "checks",
+    )
+    for name in (
+        *(f"bpkit.{module}" for module in bpkit_modules),
+        "IPython.core.completer",
+        "IPython.core.magics",
+        "IPython.core.oinspect",
+        "IPython.core.application",
+        "IPython.core.crashhandler",
+        "IPython.core.logger",
+        "IPython.core.history",
+        "sqlite3",
+        "bdb",
+        "secrets",
+        "numpy.random",
+    ):
         try:
             __import__(name)
         except Exception:  # a module that cannot load here is the notebook's problem, reported per cell
@@ -224,8 +249,13 @@ def _check(shell, harness, request: dict) -> dict:
             observation = observe(fn, args, kwargs, kind, strict_fp, time_limit)
             _dumps(observation)  # fails here, not in write_frame, for a value JSON cannot hold
         except (TypeError, ValueError, RecursionError) as exc:
-            observation = {"error": {"type": type(exc).__name__, "not_implemented": False,
-                                     "message": f"the result could not be recorded: {exc}"[:500]}}
+            observation = {
+                "error": {
+                    "type": type(exc).__name__,
+                    "not_implemented": False,
+                    "message": f"the result could not be recorded: {exc}"[:500],
+                }
+            }
         observations.append(observation)
     tampered += [found for found in tampering(_SEALED) if found not in tampered]  # replaced by the calls
     if tampered:

@@ -9,6 +9,7 @@ process tree and the sandbox's tmpfs files: a watchdog sums the resident memory 
 the sandbox's PID namespace and the pages of its /tmp and /dev/shm, and kills the sandbox above the
 cap (RLIMIT_AS still gives a single oversized allocation a MemoryError first).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -79,13 +80,30 @@ def namespace_flags(template: bool = False) -> list[str]:
     sandbox's first process becomes SANDBOX_UID itself (limits.drop_privileges) before any student
     code. Otherwise a user namespace maps the sandbox's user onto the grader's; the template keeps
     the two capabilities it needs to give each child namespaces of its own."""
-    flags = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-             "--new-session", "--die-with-parent"]
+    flags = [
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--new-session",
+        "--die-with-parent",
+    ]
     if os.geteuid() == 0:
         return flags
     caps = ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"] if template else []
-    return [*flags, "--unshare-user", "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
-            "--cap-drop", "ALL", *caps]
+    return [
+        *flags,
+        "--unshare-user",
+        "--disable-userns",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_GID),
+        "--cap-drop",
+        "ALL",
+        *caps,
+    ]
 
 
 # -- work folders ---------------------------------------------------------------------------------
@@ -130,7 +148,7 @@ def _remove_stale(root: Path) -> int:
 # -- one sandboxed process ------------------------------------------------------------------------
 
 
-_ACTIVE: set["Sandbox"] = set()  # every sandbox still running, so Ctrl-C can end them all at once
+_ACTIVE: set[Sandbox] = set()  # every sandbox still running, so Ctrl-C can end them all at once
 
 
 def kill_all() -> None:
@@ -141,8 +159,15 @@ def kill_all() -> None:
 class Sandbox:
     """One sandboxed runner process; `kill()` ends it and everything it started."""
 
-    def __init__(self, limits: Limits, log_path: Path, *, view: View | None = None, submission: Path | None = None,
-                 forked: tuple | None = None):
+    def __init__(
+        self,
+        limits: Limits,
+        log_path: Path,
+        *,
+        view: View | None = None,
+        submission: Path | None = None,
+        forked: tuple | None = None,
+    ):
         """A sandbox of its own for the `submission` folder (`view` None: no sandbox, --no-sandbox), or
         the watchdog of a fork-server child that is already running (`forked`: (process, namespace))."""
         self.limits = limits
@@ -155,23 +180,45 @@ class Sandbox:
             self._start_watchdog()
             return
         env = kernel_env()
-        runner = ["-I", "-m", "bpkit.grading.runner", "--memory", str(limits.memory_bytes),
-                  "--fsize", str(MAX_FILE_BYTES)]
+        runner = [
+            "-I",
+            "-m",
+            "bpkit.grading.runner",
+            "--memory",
+            str(limits.memory_bytes),
+            "--fsize",
+            str(MAX_FILE_BYTES),
+        ]
         self.pid_namespace: str | None = None
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in close()
         if view is None:  # --no-sandbox: the grader's Python, in the submission's folder, with the grader's rights
             self.process = subprocess.Popen(
-                [sys.executable, *runner], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                env={**env, "HOME": str(submission)}, cwd=str(submission), start_new_session=True,
+                [sys.executable, *runner],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                env={**env, "HOME": str(submission)},
+                cwd=str(submission),
+                start_new_session=True,
             )
             self._start_watchdog()
             return
         info_r, info_w = os.pipe()
         options = [
-            *namespace_flags(), *sandbox_flags(view, limits.tmpfs_bytes, submission=submission), "--clearenv",
-            *[item for key, value in {**env, "BPKIT_SUBMISSION_SOURCE": SOURCE_DIR,
-                                      "BPKIT_SUBMISSION_DIR": WORKDIR}.items() for item in ("--setenv", key, value)],
-            "--info-fd", str(info_w),
+            *namespace_flags(),
+            *sandbox_flags(view, limits.tmpfs_bytes, submission=submission),
+            "--clearenv",
+            *[
+                item
+                for key, value in {
+                    **env,
+                    "BPKIT_SUBMISSION_SOURCE": SOURCE_DIR,
+                    "BPKIT_SUBMISSION_DIR": WORKDIR,
+                }.items()
+                for item in ("--setenv", key, value)
+            ],
+            "--info-fd",
+            str(info_w),
         ]
         # The options go through a file, not the command line: /proc/1/cmdline in the sandbox then
         # shows `bwrap --args N`, not the host paths it mounts.
@@ -180,9 +227,14 @@ class Sandbox:
         args_fd = os.open(args_path, os.O_RDONLY)
         try:
             self.process = subprocess.Popen(
-                [BWRAP, "--args", str(args_fd), PYTHON, *runner, "--sandboxed"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=self._log, pass_fds=(info_w, args_fd),
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd="/", start_new_session=True,
+                [BWRAP, "--args", str(args_fd), PYTHON, *runner, "--sandboxed"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                pass_fds=(info_w, args_fd),
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                cwd="/",
+                start_new_session=True,
             )
         finally:
             os.close(info_w)
@@ -223,8 +275,10 @@ class Sandbox:
             total = sum(rss for _, rss in processes) + (_tmpfs_bytes(processes[0][0]) if processes else 0)
             self.peak_bytes = max(self.peak_bytes, total)
             if total > self.limits.memory_bytes:
-                self.kill(f"its processes and its files in /tmp and /dev/shm used more than the "
-                          f"{self.limits.memory_bytes // 2**20} MB memory cap")
+                self.kill(
+                    f"its processes and its files in /tmp and /dev/shm used more than the "
+                    f"{self.limits.memory_bytes // 2**20} MB memory cap"
+                )
                 return
             if len(processes) > MAX_PROCESSES:
                 self.kill(f"it started more than {MAX_PROCESSES} processes")

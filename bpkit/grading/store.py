@@ -8,6 +8,7 @@ sandbox can see; a row whose signature does not hold was not written by the grad
 (and graded again when its file is handed in again). Everything in --out is the instructor's alone
 (folders rwx------, files rw-------, whatever the umask), and no CSV cell opens as a formula.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,10 +37,37 @@ from bpkit.grading.tables import (  # noqa: F401 - the tables (tables.py) stay i
 KEY_FILE = ".bpkit-key"
 DB_FILE = "gradebook.sqlite"
 GRADE_FIELDS = ["submission", "student", "lesson", "exercise", "points", "max_points", "status", "message", "flags"]
-SUMMARY_FIELDS = ["student", "name", "lesson", "status", "total", "max_points", "percentage", "flags", "sandbox",
-                  "submission", "submitted_at", "late", "days_late", "raw_total", "late_penalty", "overrides"]
-HISTORY_FIELDS = ["id", "student", "lesson", "status", "total", "max_points", "submission", "sha256", "submitted_at",
-                  "graded_at", "counts"]
+SUMMARY_FIELDS = [
+    "student",
+    "name",
+    "lesson",
+    "status",
+    "total",
+    "max_points",
+    "percentage",
+    "flags",
+    "sandbox",
+    "submission",
+    "submitted_at",
+    "late",
+    "days_late",
+    "raw_total",
+    "late_penalty",
+    "overrides",
+]
+HISTORY_FIELDS = [
+    "id",
+    "student",
+    "lesson",
+    "status",
+    "total",
+    "max_points",
+    "submission",
+    "sha256",
+    "submitted_at",
+    "graded_at",
+    "counts",
+]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -122,16 +150,31 @@ class Store:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def add(self, result: Result, path: str, sha256: str, submitted_at: str, graded_at: str,
-            days_late: int | None = None) -> int:
+    def add(
+        self, result: Result, path: str, sha256: str, submitted_at: str, graded_at: str, days_late: int | None = None
+    ) -> int:
         """Record one graded submission in one transaction and write its feedback file."""
         status = submission_status(result)
         total = sum(int(r["points"]) for r in result.rows)
         possible = sum(int(r["max_points"]) for r in result.rows)
-        fields = [path, result.student, result.lesson, sha256, submitted_at, graded_at, status, total, possible,
-                  ";".join(result.flags), result.sandbox, json.dumps(result.notes)]
-        rows = [(i, r["exercise"], int(r["points"]), int(r["max_points"]), r["status"], r["message"])
-                for i, r in enumerate(result.rows)]
+        fields = [
+            path,
+            result.student,
+            result.lesson,
+            sha256,
+            submitted_at,
+            graded_at,
+            status,
+            total,
+            possible,
+            ";".join(result.flags),
+            result.sandbox,
+            json.dumps(result.notes),
+        ]
+        rows = [
+            (i, r["exercise"], int(r["points"]), int(r["max_points"]), r["status"], r["message"])
+            for i, r in enumerate(result.rows)
+        ]
         late = str(int(days_late)) if days_late is not None else ""
         signature = self._sign(_signed(fields, late), rows)
         with self._lock:
@@ -145,46 +188,55 @@ class Store:
                 sid = cursor.lastrowid
                 self.db.executemany(
                     "INSERT INTO results (submission_id, position, exercise, points, max_points, status, message)"
-                    " VALUES (?,?,?,?,?,?,?)", [(sid, *row) for row in rows])
+                    " VALUES (?,?,?,?,?,?,?)",
+                    [(sid, *row) for row in rows],
+                )
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
-        write_atomic(self.out / "feedback" / feedback_name(result.student, result.lesson), feedback_text(result),
-                     PRIVATE_FILE)
+        write_atomic(
+            self.out / "feedback" / feedback_name(result.student, result.lesson), feedback_text(result), PRIVATE_FILE
+        )
         return sid
 
     def set_roster(self, roster: list[dict]) -> None:
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM roster")
-            self.db.executemany("INSERT INTO roster (id, name, email, canvas_id) VALUES (?,?,?,?)",
-                                [(r["id"], r.get("name", ""), r.get("email", ""), r.get("canvas_id", ""))
-                                 for r in roster])
+            self.db.executemany(
+                "INSERT INTO roster (id, name, email, canvas_id) VALUES (?,?,?,?)",
+                [(r["id"], r.get("name", ""), r.get("email", ""), r.get("canvas_id", "")) for r in roster],
+            )
             self.db.execute("COMMIT")
 
     def set_due(self, lessons, due_at: str) -> None:
         """Remember the due date of these lessons (kept for every later run and export)."""
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO due (lesson, due_at) VALUES (?, ?)",
-                                [(lesson, due_at) for lesson in sorted(set(lessons)) if lesson])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO due (lesson, due_at) VALUES (?, ?)",
+                [(lesson, due_at) for lesson in sorted(set(lessons)) if lesson],
+            )
             self.db.execute("COMMIT")
 
     def set_late_penalty(self, lessons, per_day: float, maximum: float) -> None:
         """Remember the late penalty of these lessons (percentage points a day, at most `maximum`)."""
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO late_penalty (lesson, per_day, maximum) VALUES (?, ?, ?)",
-                                [(lesson, float(per_day), float(maximum)) for lesson in sorted(set(lessons)) if lesson])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO late_penalty (lesson, per_day, maximum) VALUES (?, ?, ?)",
+                [(lesson, float(per_day), float(maximum)) for lesson in sorted(set(lessons)) if lesson],
+            )
             self.db.execute("COMMIT")
 
     def set_canvas_assignments(self, ids: dict[str, str]) -> None:
         """Remember the Canvas assignment id of each lesson (canvas.csv's `Name (id)` columns)."""
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR REPLACE INTO canvas_assignment (lesson, assignment) VALUES (?, ?)",
-                                sorted(ids.items()))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO canvas_assignment (lesson, assignment) VALUES (?, ?)", sorted(ids.items())
+            )
             self.db.execute("COMMIT")
 
     def set_override(self, student: str, lesson: str, exercise: str, points: int, reason: str, given_at: str) -> None:
@@ -193,8 +245,11 @@ class Store:
         fields = [student, lesson, exercise, int(points), reason, given_at]
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("INSERT OR REPLACE INTO overrides (student, lesson, exercise, points, reason, given_at,"
-                            " signature) VALUES (?,?,?,?,?,?,?)", (*fields, self._sign(["override", *fields], [])))
+            self.db.execute(
+                "INSERT OR REPLACE INTO overrides (student, lesson, exercise, points, reason, given_at,"
+                " signature) VALUES (?,?,?,?,?,?,?)",
+                (*fields, self._sign(["override", *fields], [])),
+            )
             self.db.execute("COMMIT")
 
     # -- reading ---------------------------------------------------------------------------------
@@ -202,8 +257,10 @@ class Store:
     def late_penalties(self) -> dict[str, tuple[float, float]]:
         """lesson -> (percentage points a day, at most)."""
         with self._lock:
-            return {lesson: (per_day, maximum) for lesson, per_day, maximum
-                    in self.db.execute("SELECT lesson, per_day, maximum FROM late_penalty")}
+            return {
+                lesson: (per_day, maximum)
+                for lesson, per_day, maximum in self.db.execute("SELECT lesson, per_day, maximum FROM late_penalty")
+            }
 
     def canvas_assignments(self) -> dict[str, str]:
         with self._lock:
@@ -212,12 +269,16 @@ class Store:
     def overrides(self) -> list[dict]:
         """The overrides whose signature holds (one written by hand is ignored), by student, lesson, exercise."""
         with self._lock:
-            rows = self.db.execute("SELECT student, lesson, exercise, points, reason, given_at, signature"
-                                   " FROM overrides"
-                                   " ORDER BY student, lesson, exercise").fetchall()
-        return [dict(student=s, lesson=le, exercise=e, points=p, reason=r, given_at=g)
-                for s, le, e, p, r, g, signature in rows
-                if hmac.compare_digest(signature, self._sign(["override", s, le, e, p, r, g], []))]
+            rows = self.db.execute(
+                "SELECT student, lesson, exercise, points, reason, given_at, signature"
+                " FROM overrides"
+                " ORDER BY student, lesson, exercise"
+            ).fetchall()
+        return [
+            dict(student=s, lesson=le, exercise=e, points=p, reason=r, given_at=g)
+            for s, le, e, p, r, g, signature in rows
+            if hmac.compare_digest(signature, self._sign(["override", s, le, e, p, r, g], []))
+        ]
 
     def unverified_overrides(self) -> int:
         with self._lock:
@@ -237,19 +298,52 @@ class Store:
         with self._lock:
             subs = self.db.execute(
                 "SELECT id, path, student, lesson, sha256, submitted_at, graded_at, status, total, max_points, flags,"
-                f" sandbox, notes, days_late, signature FROM submissions {where} ORDER BY id", params).fetchall()
+                f" sandbox, notes, days_late, signature FROM submissions {where} ORDER BY id",
+                params,
+            ).fetchall()
             found = []
             for sid, *fields, late, signature in subs:
                 rows = self.db.execute(
                     "SELECT position, exercise, points, max_points, status, message FROM results"
-                    " WHERE submission_id = ? ORDER BY position", (sid,)).fetchall()
+                    " WHERE submission_id = ? ORDER BY position",
+                    (sid,),
+                ).fetchall()
                 if not hmac.compare_digest(signature, self._sign(_signed(fields, late), [tuple(r) for r in rows])):
                     continue
                 path, student, lesson, sha, submitted, graded, status, total, possible, flags, sandbox, notes = fields
-                dict_rows = [dict(submission=path, student=student, lesson=lesson, exercise=r[1], points=r[2],
-                                  max_points=r[3], status=r[4], message=r[5], flags=flags) for r in rows]
-                found.append(Latest(sid, path, student, lesson, sha, submitted, graded, status, total, possible,
-                                    flags, sandbox, dict_rows, int(late) if late else None, _notes(notes)))
+                dict_rows = [
+                    dict(
+                        submission=path,
+                        student=student,
+                        lesson=lesson,
+                        exercise=r[1],
+                        points=r[2],
+                        max_points=r[3],
+                        status=r[4],
+                        message=r[5],
+                        flags=flags,
+                    )
+                    for r in rows
+                ]
+                found.append(
+                    Latest(
+                        sid,
+                        path,
+                        student,
+                        lesson,
+                        sha,
+                        submitted,
+                        graded,
+                        status,
+                        total,
+                        possible,
+                        flags,
+                        sandbox,
+                        dict_rows,
+                        int(late) if late else None,
+                        _notes(notes),
+                    )
+                )
             return found
 
     def unverified_count(self) -> int:
@@ -317,15 +411,28 @@ def apply_overrides(latest: list[Latest], overrides: list[dict]) -> list[Latest]
                 continue
             points = min(int(o["points"]), int(row["max_points"]))
             applied.append(dict(o, was=row["points"], points=points, max_points=row["max_points"]))
-            rows.append(dict(row, points=points, override=o["reason"],
-                             message=f"Set to {points} / {row['max_points']} points by the instructor "
-                                     f"(was {row['points']}): {o['reason']}\n" + row["message"]))
+            rows.append(
+                dict(
+                    row,
+                    points=points,
+                    override=o["reason"],
+                    message=f"Set to {points} / {row['max_points']} points by the instructor "
+                    f"(was {row['points']}): {o['reason']}\n" + row["message"],
+                )
+            )
         if not applied:
             changed.append(sub)
             continue
         flags = ";".join([f for f in sub.flags.split(";") if f] + [OVERRIDE_FLAG])
-        changed.append(replace(sub, rows=[dict(r, flags=flags) for r in rows], flags=flags, overrides=applied,
-                               total=sum(int(r["points"]) for r in rows)))
+        changed.append(
+            replace(
+                sub,
+                rows=[dict(r, flags=flags) for r in rows],
+                flags=flags,
+                overrides=applied,
+                total=sum(int(r["points"]) for r in rows),
+            )
+        )
     return changed
 
 
@@ -356,4 +463,3 @@ def feedback_name(student: str, lesson: str) -> str:
 
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", student).strip(".") or "student"
     return f"{safe[:120]}_{lesson}.md" if lesson else f"{safe[:120]}.md"
-

@@ -3,6 +3,7 @@
 Nothing here runs the student's code. A file that cannot be graded raises InvalidSubmission with
 the reason that goes into the gradebook.
 """
+
 from __future__ import annotations
 
 import re
@@ -70,7 +71,10 @@ def find_lesson(nb, path: Path, lessons: list[str], forced: str | None = None) -
     if forced is not None:
         notes = []
         if declared is not None and declared != forced:
-            notes.append(f"the notebook's metadata says lesson {str(declared)[:10]!r}; it was graded as lesson {forced} (--lesson)")
+            notes.append(
+                f"the notebook's metadata says lesson {str(declared)[:10]!r}; it was graded as lesson {forced} "
+                "(--lesson)"
+            )
         return forced, notes
     if isinstance(declared, str) and declared in lessons:
         if named is not None and named != declared:
@@ -81,8 +85,10 @@ def find_lesson(nb, path: Path, lessons: list[str], forced: str | None = None) -
         return declared, []
     if named is not None:
         return named, []
-    said = f"the notebook metadata says lesson {str(declared)[:10]!r}" if declared is not None else (
-        "the notebook has no bpkit lesson metadata (was it made from a lesson of `bpkit release`?)"
+    said = (
+        f"the notebook metadata says lesson {str(declared)[:10]!r}"
+        if declared is not None
+        else ("the notebook has no bpkit lesson metadata (was it made from a lesson of `bpkit release`?)")
     )
     raise InvalidSubmission(
         f"unknown lesson: {said} and the file name has no lesson number; known lessons: {', '.join(lessons)}; "

@@ -3,6 +3,7 @@ student x lesson table, and CSV text in which no cell is a spreadsheet formula.
 
 Pure functions of what `store.Store` reads back; `report.py` writes them to files.
 """
+
 from __future__ import annotations
 
 import csv
@@ -67,8 +68,12 @@ def points_text(points: float):
     return int(points) if float(points).is_integer() else round(float(points), 2)
 
 
-def summary_rows(latest: list[Latest], roster: list[dict], dues: dict[str, str],
-                 penalties: dict[str, tuple[float, float]] | None = None) -> list[dict]:
+def summary_rows(
+    latest: list[Latest],
+    roster: list[dict],
+    dues: dict[str, str],
+    penalties: dict[str, tuple[float, float]] | None = None,
+) -> list[dict]:
     """One row per student and lesson: the submission that counts, or `missing` for a roster student. Where
     the lesson has a late penalty and the submission is late, `total` and `percentage` are after it
     (`raw_total` before, `late_penalty` the points taken off)."""
@@ -84,22 +89,51 @@ def summary_rows(latest: list[Latest], roster: list[dict], dues: dict[str, str],
             share = LatePenalty(*rule).deduction(100 * sub.total / sub.max_points, sub.days_late)
             off = share * sub.max_points / 100
         total = sub.total - off
-        rows.append(dict(student=sub.student, name=names.get(sub.student, ""), lesson=sub.lesson, status=sub.status,
-                         total=points_text(total), max_points=sub.max_points,
-                         percentage=percentage(total, sub.max_points), flags=sub.flags, sandbox=sub.sandbox,
-                         submission=sub.path, submitted_at=sub.submitted_at, late=late,
-                         days_late=sub.days_late if sub.days_late is not None and late == "yes" else "",
-                         raw_total=sub.total, late_penalty=points_text(off) if off else "",
-                         overrides="; ".join(f"{o['exercise']}={o['points']} ({o['reason']})" for o in sub.overrides)))
+        rows.append(
+            dict(
+                student=sub.student,
+                name=names.get(sub.student, ""),
+                lesson=sub.lesson,
+                status=sub.status,
+                total=points_text(total),
+                max_points=sub.max_points,
+                percentage=percentage(total, sub.max_points),
+                flags=sub.flags,
+                sandbox=sub.sandbox,
+                submission=sub.path,
+                submitted_at=sub.submitted_at,
+                late=late,
+                days_late=sub.days_late if sub.days_late is not None and late == "yes" else "",
+                raw_total=sub.total,
+                late_penalty=points_text(off) if off else "",
+                overrides="; ".join(f"{o['exercise']}={o['points']} ({o['reason']})" for o in sub.overrides),
+            )
+        )
     lessons = sorted({s.lesson for s in latest if s.lesson})
     handed = {(s.student, s.lesson) for s in latest}
     for student in roster:
         for lesson in lessons:
             if (student["id"], lesson) not in handed:
-                rows.append(dict(student=student["id"], name=student["name"], lesson=lesson, status="missing",
-                                 total=0, max_points=_max_points(lesson), percentage="0.0", flags="", sandbox="",
-                                 submission="", submitted_at="", late="", days_late="", raw_total=0, late_penalty="",
-                                 overrides=""))
+                rows.append(
+                    dict(
+                        student=student["id"],
+                        name=student["name"],
+                        lesson=lesson,
+                        status="missing",
+                        total=0,
+                        max_points=_max_points(lesson),
+                        percentage="0.0",
+                        flags="",
+                        sandbox="",
+                        submission="",
+                        submitted_at="",
+                        late="",
+                        days_late="",
+                        raw_total=0,
+                        late_penalty="",
+                        overrides="",
+                    )
+                )
     return sorted(rows, key=lambda r: (r["student"], r["lesson"]))
 
 

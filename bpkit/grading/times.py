@@ -3,6 +3,7 @@
 A hand-in time comes from the collection (a zip entry's time, a file's modification time); one that
 is no date, before 1980 or after tomorrow is refused with a reason, never trusted nor a crash.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,10 @@ def parse_due(text: str | datetime) -> datetime:
         try:
             moment = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
         except ValueError:
-            raise CollectionError(f"--due {str(text)[:40]!r} is not a date and time like 2026-12-01T23:59 "
-                                  f"(local time) or 2026-12-01T23:59Z (UTC)") from None
+            raise CollectionError(
+                f"--due {str(text)[:40]!r} is not a date and time like 2026-12-01T23:59 "
+                f"(local time) or 2026-12-01T23:59Z (UTC)"
+            ) from None
     try:
         return moment.astimezone(timezone.utc)
     except (OverflowError, ValueError, OSError):
@@ -57,9 +60,11 @@ def parse_late_penalty(text: str) -> LatePenalty:
             raise ValueError
         numbers = [float(p) for p in parts]
     except ValueError:
-        raise CollectionError(f"--late-penalty {str(text)[:40]!r}: write PERCENT_PER_DAY or "
-                              f"PERCENT_PER_DAY:MAX_PERCENT, "
-                              f"e.g. 10 (10 points a day) or 10:50 (at most 50 in all)") from None
+        raise CollectionError(
+            f"--late-penalty {str(text)[:40]!r}: write PERCENT_PER_DAY or "
+            f"PERCENT_PER_DAY:MAX_PERCENT, "
+            f"e.g. 10 (10 points a day) or 10:50 (at most 50 in all)"
+        ) from None
     if not all(math.isfinite(n) and 0 <= n <= 100 for n in numbers):
         raise CollectionError(f"--late-penalty {str(text)[:40]!r}: both numbers are percentages from 0 to 100")
     return LatePenalty(numbers[0], numbers[1] if len(numbers) == 2 else 100.0)
@@ -82,10 +87,10 @@ def zip_time(info: zipfile.ZipInfo) -> tuple[datetime | None, str, str]:
     extra = info.extra
     while len(extra) >= 4:
         tag, size = int.from_bytes(extra[:2], "little"), int.from_bytes(extra[2:4], "little")
-        body = extra[4:4 + size]
+        body = extra[4 : 4 + size]
         if tag == 0x5455 and len(body) >= 5 and body[0] & 1:
             return checked_time(int.from_bytes(body[1:5], "little", signed=True), "zip entry time")
-        extra = extra[4 + size:]
+        extra = extra[4 + size :]
     try:
         return checked_time(datetime(*info.date_time).timestamp(), "zip entry time")
     except (ValueError, OverflowError, OSError):

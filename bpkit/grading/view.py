@@ -17,6 +17,7 @@ And, writable: a size-capped /tmp and /dev/shm of its own. Not the grader's home
 /root, /srv, /var, /mnt, /media, /opt, the course checkout, --exercises, --out, nor any other file
 of the class: they are never mounted, so there is nothing to hide.
 """
+
 from __future__ import annotations
 
 import os
@@ -108,15 +109,20 @@ def _interpreter() -> tuple[Path, Path]:
         if Path("/tmp") in path.parents or path == Path("/tmp"):
             raise ViewUnavailable(
                 f"the grader's Python ({path}) lives under /tmp, which every sandbox replaces with a fresh "
-                f"one; run the grader with a Python installed elsewhere (a venv in /tmp is fine)")
+                f"one; run the grader with a Python installed elsewhere (a venv in /tmp is fine)"
+            )
     return executable, prefix
 
 
 def _open_parents(path: Path) -> list[str]:
     """The folders above a bound path, made traversable: bubblewrap would copy their host modes, and
     /root's 0700 would keep the sandbox's user from the Python below it."""
-    return [flag for parent in reversed(path.parents) if parent != Path("/")
-            for flag in ("--perms", "0755", "--dir", str(parent))]
+    return [
+        flag
+        for parent in reversed(path.parents)
+        if parent != Path("/")
+        for flag in ("--perms", "0755", "--dir", str(parent))
+    ]
 
 
 def build_view(stage: Path, course_copy: Path) -> View:
@@ -126,8 +132,9 @@ def build_view(stage: Path, course_copy: Path) -> View:
     entries = site_entries(kernel_distributions())
     stage.mkdir(parents=True, exist_ok=True)
     files = {
-        "pyvenv.cfg": (f"home = {executable.parent}\ninclude-system-site-packages = false\n"
-                       f"version = {platform.python_version()}\n"),
+        "pyvenv.cfg": (
+            f"home = {executable.parent}\ninclude-system-site-packages = false\nversion = {platform.python_version()}\n"
+        ),
         "passwd": PASSWD,
         "group": GROUP,
     }
@@ -149,16 +156,27 @@ def build_view(stage: Path, course_copy: Path) -> View:
             mounts += ["--tmpfs", str(own)]
     if Path("/usr") not in executable.parents and prefix not in executable.parents:
         mounts += [*_open_parents(executable), "--ro-bind", str(executable), str(executable)]
-    mounts += ["--dir", f"{ENV}/bin", "--symlink", str(executable), PYTHON,
-               "--ro-bind", str(stage / "pyvenv.cfg"), f"{ENV}/pyvenv.cfg", "--dir", SITE]
+    mounts += [
+        "--dir",
+        f"{ENV}/bin",
+        "--symlink",
+        str(executable),
+        PYTHON,
+        "--ro-bind",
+        str(stage / "pyvenv.cfg"),
+        f"{ENV}/pyvenv.cfg",
+        "--dir",
+        SITE,
+    ]
     for entry in entries:
         mounts += ["--ro-bind", str(entry), f"{SITE}/{entry.name}"]
     mounts += ["--ro-bind", str(course_copy), f"{SITE}/bpkit"]
     return View(mounts, entries)
 
 
-def sandbox_flags(view: View, tmpfs_bytes: int, *, submission: Path | None = None,
-                  inbox: Path | None = None) -> list[str]:
+def sandbox_flags(
+    view: View, tmpfs_bytes: int, *, submission: Path | None = None, inbox: Path | None = None
+) -> list[str]:
     """Every mount of one sandbox, in bubblewrap's order: a lone sandbox gets its `submission`
     folder; the fork server's template gets the `inbox` (each child mounts its own /tmp, /dev/shm)."""
     flags = [*view.mounts, "--dev", "/dev"]
@@ -166,8 +184,20 @@ def sandbox_flags(view: View, tmpfs_bytes: int, *, submission: Path | None = Non
         flags += ["--proc", "/proc"]
     else:  # no /proc at all in the template's children: no process of the run is visible
         flags += ["--perms", "0555", "--tmpfs", "/proc", "--remount-ro", "/proc"]
-    flags += ["--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp",
-              "--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/dev/shm"]
+    flags += [
+        "--perms",
+        "1777",
+        "--size",
+        str(tmpfs_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--perms",
+        "1777",
+        "--size",
+        str(tmpfs_bytes),
+        "--tmpfs",
+        "/dev/shm",
+    ]
     if submission is not None:
         flags += ["--ro-bind", str(submission), SOURCE_DIR]
     if inbox is not None:

@@ -3,8 +3,9 @@ bpkit once, and forks a brand-new sandboxed process for each submission.
 
 It runs in a bubblewrap sandbox whose mounts are a submission's (view.sandbox_flags), with one
 difference: it keeps CAP_SYS_ADMIN (as root, or inside its own user namespace), which it needs to
-give each child namespaces of its own. Started as `python -I -m bpkit.grading.zygote FD`. For each request (a submission folder name in the inbox, and the two pipe ends of that
-submission's channel, passed over a Unix socket), it forks; the child unshares a mount, PID and IPC
+give each child namespaces of its own. Started as `python -I -m bpkit.grading.zygote FD`. For each
+request (a submission folder name in the inbox, and the two pipe ends of that submission's channel,
+passed over a Unix socket), it forks; the child unshares a mount, PID and IPC
 namespace and forks again, so the submission's process is PID 1 of a namespace of its own (nothing
 it starts outlives it, and it sees no other process: there is no /proc at all). That process mounts
 a fresh size-capped /tmp and /dev/shm, copies its own submission folder into /tmp, covers the
@@ -13,6 +14,7 @@ capability for good (limits.drop_privileges), and only then serves the grader's 
 one submission, process or file, survives into the next: each child's mounts and processes die
 with its namespaces, and the template itself never runs student code.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -40,8 +42,16 @@ def _check(result: int, what: str) -> None:
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                       data.encode() if data else None), f"mount {target}")
+    _check(
+        _libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
 
 
 def _give_to_sandbox_user(folder: str) -> None:

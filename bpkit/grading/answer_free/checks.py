@@ -3,6 +3,7 @@
 The grader runs the checks itself, outside this sandbox. Calling a check here does nothing, and
 the checkers' modules (their reference answers) do not exist in the sandbox.
 """
+
 import json as _json
 from pathlib import Path as _Path
 from types import SimpleNamespace as _Entry

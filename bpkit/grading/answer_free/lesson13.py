@@ -1,4 +1,5 @@
 """The capstone's training data (the held-out images are not in this sandbox)."""
+
 from bpkit.data import load_digits
 
 
