@@ -407,7 +407,8 @@ def main(args: argparse.Namespace) -> int:
 
 def _collect(args, roster, due):
     """The hand-ins of this run (identity.collect), with --student's choices added; CollectionError says why not."""
-    from bpkit.grading.identity import choose, collect
+    from bpkit.grading.choice import choose
+    from bpkit.grading.identity import collect
 
     collection = collect(list(args.submissions), roster, due=due, lesson=args.lesson)
     collection.chosen = []  # the --student ID FILE collections, closed with this one

@@ -30,11 +30,6 @@ BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
 
 NOTEBOOK_NAME = re.compile(r"^(\d{2})_[A-Za-z0-9_-]+\.ipynb$")  # a lesson notebook's file name
-_LESSON_PART = r"(?:lesson)?\d{1,2}(?:[_\-. ].*)?"  # `01`, `lesson01`, `01_neurons`, `01-final` ...
-LESSON_FILE = re.compile(
-    rf"^{_LESSON_PART}$"
-)  # a handed-in file that keeps the lesson's own name (student: its folder)
-STUDENT_IN_NAME = rf"^(?P<student>.+?)(?:[_\-. ]+{_LESSON_PART})?$"  # `alice_01` -> alice (grade's --name-pattern)
 CHECK_LINE = re.compile(r"^checks\.(\w+)\((\w+)\)$")  # the check cell as written: checks.<id>(<id>)
 CHECK_CALL = re.compile(r"^\s*checks\.\w+\(.*\)\s*;?\s*$")  # any one-line call of a checker (a re-typed check)
 DEF_LINE = re.compile(r"^(?:async\s+)?def\s+(\w+)\s*\(", re.MULTILINE)  # an exercise is the function named by its id

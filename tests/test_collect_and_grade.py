@@ -18,7 +18,8 @@ import course_facts
 from bpkit.cli import main
 from bpkit.grade import parse_override
 from bpkit.grading.gradebook import Result, make_row
-from bpkit.grading.report import CANVAS_COLUMN, write_exports
+from bpkit.grading.lms import CANVAS_COLUMN
+from bpkit.grading.report import write_exports
 from bpkit.grading.roster import read_roster
 from bpkit.grading.store import Store
 

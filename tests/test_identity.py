@@ -14,10 +14,10 @@ import pytest
 
 import collections_fixtures as fx
 from bpkit.grading import intake, plan, records, times
+from bpkit.grading.choice import choose
 from bpkit.grading.identity import (
     CollectionError,
     LatePenalty,
-    choose,
     collect,
     format_plan,
     parse_due,

@@ -18,56 +18,15 @@ import os
 import secrets
 import sqlite3
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 from bpkit.files import PRIVATE_FILE, private_folder, write_atomic
 from bpkit.grading.gradebook import Result, feedback_text
-from bpkit.grading.tables import (  # noqa: F401 - the tables (tables.py) stay importable from the gradebook
-    FORMULA_STARTS,
-    NO_GRADE,
-    Latest,
-    csv_cell,
-    csv_text,
-    percentage,
-    summary_rows,
-    table_rows,
-)
+from bpkit.grading.overrides import apply_overrides
+from bpkit.grading.tables import Latest
 
 KEY_FILE = ".bpkit-key"
 DB_FILE = "gradebook.sqlite"
-GRADE_FIELDS = ["submission", "student", "lesson", "exercise", "points", "max_points", "status", "message", "flags"]
-SUMMARY_FIELDS = [
-    "student",
-    "name",
-    "lesson",
-    "status",
-    "total",
-    "max_points",
-    "percentage",
-    "flags",
-    "sandbox",
-    "submission",
-    "submitted_at",
-    "late",
-    "days_late",
-    "raw_total",
-    "late_penalty",
-    "overrides",
-]
-HISTORY_FIELDS = [
-    "id",
-    "student",
-    "lesson",
-    "status",
-    "total",
-    "max_points",
-    "submission",
-    "sha256",
-    "submitted_at",
-    "graded_at",
-    "counts",
-]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -385,61 +344,6 @@ def _notes(text: str) -> list[str]:
     except ValueError:
         return []
     return [str(n) for n in notes] if isinstance(notes, list) else []
-
-
-OVERRIDE_FLAG = "override"
-
-
-def apply_overrides(latest: list[Latest], overrides: list[dict]) -> list[Latest]:
-    """The submissions that count with the instructor's overrides in their exercise rows (points set, the
-    reason in the message, flag `override`). An override of a lesson with no graded exercise row (missing,
-    invalid) applies to nothing: unapplied_overrides lists it."""
-    by_lesson: dict[tuple[str, str], dict[str, dict]] = {}
-    for o in overrides:
-        by_lesson.setdefault((o["student"], o["lesson"]), {})[o["exercise"]] = o
-    changed = []
-    for sub in latest:
-        given = by_lesson.get((sub.student, sub.lesson))
-        if not given or sub.status in ("invalid", "conflict"):
-            changed.append(sub)
-            continue
-        rows, applied = [], []
-        for row in sub.rows:
-            o = given.get(row["exercise"])
-            if o is None:
-                rows.append(row)
-                continue
-            points = min(int(o["points"]), int(row["max_points"]))
-            applied.append(dict(o, was=row["points"], points=points, max_points=row["max_points"]))
-            rows.append(
-                dict(
-                    row,
-                    points=points,
-                    override=o["reason"],
-                    message=f"Set to {points} / {row['max_points']} points by the instructor "
-                    f"(was {row['points']}): {o['reason']}\n" + row["message"],
-                )
-            )
-        if not applied:
-            changed.append(sub)
-            continue
-        flags = ";".join([f for f in sub.flags.split(";") if f] + [OVERRIDE_FLAG])
-        changed.append(
-            replace(
-                sub,
-                rows=[dict(r, flags=flags) for r in rows],
-                flags=flags,
-                overrides=applied,
-                total=sum(int(r["points"]) for r in rows),
-            )
-        )
-    return changed
-
-
-def unapplied_overrides(latest: list[Latest], overrides: list[dict]) -> list[dict]:
-    """Overrides with no exercise row to apply to: no submission, or one that is invalid or in conflict."""
-    applied = {(s.student, s.lesson, o["exercise"]) for s in latest for o in s.overrides}
-    return [o for o in overrides if (o["student"], o["lesson"], o["exercise"]) not in applied]
 
 
 def _private_out(out: Path) -> None:

@@ -10,6 +10,40 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+# The columns of grades.csv, summary.csv and history.csv.
+GRADE_FIELDS = ["submission", "student", "lesson", "exercise", "points", "max_points", "status", "message", "flags"]
+SUMMARY_FIELDS = [
+    "student",
+    "name",
+    "lesson",
+    "status",
+    "total",
+    "max_points",
+    "percentage",
+    "flags",
+    "sandbox",
+    "submission",
+    "submitted_at",
+    "late",
+    "days_late",
+    "raw_total",
+    "late_penalty",
+    "overrides",
+]
+HISTORY_FIELDS = [
+    "id",
+    "student",
+    "lesson",
+    "status",
+    "total",
+    "max_points",
+    "submission",
+    "sha256",
+    "submitted_at",
+    "graded_at",
+    "counts",
+]
+
 
 @dataclass
 class Latest:
