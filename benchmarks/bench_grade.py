@@ -197,7 +197,7 @@ def main() -> None:
     figures["per_lesson"] = {**old.get("per_lesson", {}), **figures["per_lesson"]}  # lessons not re-timed keep theirs
     figures["class"] = figures["class"] or old.get("class", {})
     data["grading"] = figures
-    latest.write_text(json.dumps(data, indent=2) + "\n")
+    latest.write_text(json.dumps(data, indent=1) + "\n")
     print(f"figures written to {latest} (key 'grading')")
 
 
