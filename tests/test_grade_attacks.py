@@ -535,7 +535,9 @@ def _sight_runs(base: Path) -> dict[str, GradeRun]:
     shutil.copyfile(atk.SOLUTION_01, clone / "01_neurons.ipynb")
     exercises = base / f"exercises-{base.name}.py"
     exercises.write_text(CUSTOM_EXERCISES)
-    subs = base / "class"
+    # The class lives outside /tmp, as a real class folder does (a sandbox's /tmp is its own, so a class
+    # under the test's tmp_path would be out of sight whatever the grader binds).
+    subs = home_secret.parent / "class"
     ctx = atk.Ctx(token=base.name, out=base / "out", canary=next_to_class)
     secrets_ = [
         str(home_secret),
