@@ -55,39 +55,23 @@ def run_grader(
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     if mode == "previous":  # the fork server of PREVIOUS_COMMIT, its package first on the path
         env["PYTHONPATH"] = str(previous)
-    if mode == "before":
+    command = [
+        sys.executable,
+        "-m",
+        "bpkit",
+        "grade",
+        *map(str, files),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "--timeout",
+        "300",
+    ]
+    if mode == "before":  # the grader before the sandbox has no --json summary
         env["PYTHONPATH"] = str(before)
-        command = [
-            sys.executable,
-            "-m",
-            "bpkit",
-            "grade",
-            *map(str, files),
-            "--out",
-            str(out),
-            "--jobs",
-            str(jobs),
-            "--timeout",
-            "300",
-        ]
     else:
-        command = [
-            sys.executable,
-            "-m",
-            "bpkit",
-            "grade",
-            *map(str, files),
-            "--out",
-            str(out),
-            "--jobs",
-            str(jobs),
-            "--timeout",
-            "300",
-            "--quiet",
-            "--json",
-            "--seed",
-            "1",
-        ]
+        command += ["--quiet", "--json", "--seed", "1"]
         if mode == "sandbox":
             command.append("--no-fork-server")
         elif mode.startswith("cluster"):
