@@ -147,3 +147,34 @@ def test_a_hint_needs_the_mistake_on_every_case_not_one_coinciding_value():
 
     message = failure_message("weighted_sum", sometimes)
     assert bias_only.hint not in message
+
+
+# Grading mixes a fresh secret into every case seed (`bpkit grade` draws one per run). A case that tells
+# a mistake apart only for some draws (all inputs positive, say) lets that mistake pass in one run of ten:
+# every mistake must fail, and the reference pass, under any secret. These are fixed draws of such secrets.
+GRADING_SECRETS = [int(s) for s in np.random.default_rng(20261207).integers(0, 2**63, size=12)]
+
+
+def _graded_failure(exercise, fn, cases) -> str | None:
+    """Judge fn on the graded cases as the grader does (observe all, then verdict); the failure or None."""
+    observations = [exercise._observe(fn, case, exercise.time_limit) for case in cases]
+    for index, observation in enumerate(observations):
+        try:
+            exercise.verdict(index, observation, cases, observations=observations)
+        except checks.CheckFailure as failure:
+            return str(failure)
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_every_grading_secret_fails_every_mistake_and_passes_the_reference(exercise_id):
+    from bpkit.checks._core import secret_seed
+
+    exercise = EXERCISES[exercise_id]
+    for secret in GRADING_SECRETS:
+        with secret_seed(secret):
+            cases = exercise.graded_cases()
+            assert _graded_failure(exercise, exercise.reference, cases) is None, f"secret {secret}"
+            for k, mistake in enumerate(exercise.mistakes):
+                assert _graded_failure(exercise, mistake.fn, cases) is not None, f"mistake {k} passes, secret {secret}"
