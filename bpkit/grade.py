@@ -443,8 +443,12 @@ def _to_grade(args, collection) -> list:
 def _record_flags(record) -> list[str]:
     """What the collection says of a hand-in, as gradebook flags."""
     from bpkit.grading.identity import CONFLICT, NOT_IN_ROSTER, OTHER_NAME
+    from bpkit.grading.records import CHOSEN
 
     flags = [kind for kind in (CONFLICT, NOT_IN_ROSTER, OTHER_NAME) if kind in record.problems]
+    # The instructor's choice (--student ID FILE): signed with the row, it keeps the conflict settled when
+    # the class is graded again (Store.latest). A flag, not a note: notes hold file names students chose.
+    flags += [CHOSEN] if record.chosen else []
     # Late by the LMS's own marker (Canvas's _late_): a flag, since no time and due date may say so. Late by
     # time against --due shows in summary.csv's late column, which follows the gradebook's due dates.
     return flags + (["late"] if record.late and "marker" in record.late_from else [])

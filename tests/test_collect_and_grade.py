@@ -21,7 +21,8 @@ from bpkit.grading.gradebook import Result, make_row
 from bpkit.grading.lms import CANVAS_COLUMN
 from bpkit.grading.report import write_exports
 from bpkit.grading.roster import read_roster
-from bpkit.grading.store import Store
+from bpkit.grading.store import Store, counting
+from bpkit.grading.tables import Latest
 
 FIRST = course_facts.lesson_exercise_ids("01")[0]  # an exercise of lesson 01, its points from the registry
 FIRST_POINTS = course_facts.exercise_points(FIRST)
@@ -259,6 +260,23 @@ def test_days_late_and_overrides_are_signed(tmp_path):
     store.close()
 
 
+def test_the_instructors_choice_counts_over_conflicts_until_a_later_clean_hand_in():
+    def sub(id_, submitted, flags):
+        return Latest(id_, f"f{id_}", "dave", "01", "", submitted, "", "graded", 0, 4, flags, "", [])
+
+    finished, stub = sub(1, "2026-11-01", "conflict"), sub(2, "2026-11-02", "conflict")
+    assert counting([finished, stub]) is stub, "without a choice: the latest handed in"
+    chosen = sub(3, "2026-11-01", "chosen")
+    again = [sub(4, "2026-11-01", "conflict"), sub(5, "2026-11-02", "conflict")]  # the class graded again
+    assert counting([finished, stub, chosen, *again]) is chosen
+    assert counting([finished, stub, chosen, sub(6, "2026-11-02", "chosen;conflict")]) is chosen
+    rechosen = sub(7, "2026-11-02", "chosen")
+    assert counting([finished, stub, chosen, rechosen]) is rechosen, "the last choice counts"
+    earlier_clean, later_clean = sub(8, "2026-10-30", ""), sub(9, "2026-11-05", "")
+    assert counting([earlier_clean, chosen, *again]) is chosen
+    assert counting([chosen, *again, later_clean]) is later_clean, "a new hand-in after the choice counts"
+
+
 def test_rows_of_a_gradebook_without_days_late_still_hold(tmp_path):
     store = Store(tmp_path)
     _stored(store, "ann", FIRST_POINTS)
@@ -300,5 +318,24 @@ def test_grading_the_chosen_file_settles_a_conflict(tmp_path, monkeypatch):
         == ""
     )
     assert grade(batch, out, monkeypatch, "--student", "dave", "inbox/dave_01_v2.ipynb") == 0
+    dave = {r["student"]: r for r in read_csv(out / "summary.csv")}["dave"]
+    assert (dave["status"], dave["percentage"], dave["submission"]) == ("graded", "100.0", "inbox/dave_01_v2.ipynb")
+
+
+@pytest.mark.slow
+def test_the_chosen_file_counts_even_when_the_other_was_handed_in_later(tmp_path, monkeypatch):
+    """Which file counts is the instructor's choice, not the later file time of the one not chosen."""
+    import os
+
+    batch = fx.planted_conflict(in_class(tmp_path))
+    finished, stub = batch.root / "inbox" / "dave_01_v2.ipynb", batch.root / "inbox" / "dave_01.ipynb"
+    os.utime(finished, (1_700_000_000, 1_700_000_000))
+    os.utime(stub, (1_700_086_400, 1_700_086_400))  # the stub a day later
+    out = tmp_path / "grades"
+    assert grade(batch, out, monkeypatch) == 0
+    assert grade(batch, out, monkeypatch, "--student", "dave", "inbox/dave_01_v2.ipynb") == 0
+    dave = {r["student"]: r for r in read_csv(out / "summary.csv")}["dave"]
+    assert (dave["status"], dave["percentage"], dave["submission"]) == ("graded", "100.0", "inbox/dave_01_v2.ipynb")
+    assert grade(batch, out, monkeypatch) == 0  # the whole class again, later: the choice stands
     dave = {r["student"]: r for r in read_csv(out / "summary.csv")}["dave"]
     assert (dave["status"], dave["percentage"], dave["submission"]) == ("graded", "100.0", "inbox/dave_01_v2.ipynb")

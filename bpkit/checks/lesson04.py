@@ -166,7 +166,10 @@ def _logit_cases(seed: int) -> list[Case]:
     cases.append(Case("batch size 1, C=4", (rng.normal(size=(1, 4)), np.array([2]))))
     cases.append(Case("all-zero logits (N=3, C=4)", (np.zeros((3, 4)), np.array([0, 3, 1]))))
     big = rng.normal(size=(4, 5)) * 1e3
-    cases.append(Case("logits of magnitude 1e3 (N=4, C=5)", (big, rng.integers(0, 5, size=4))))
+    # Labels away from each row's largest logit, so their probabilities underflow whatever the draw (where a
+    # label is its row's largest logit, p is about 1 and clipping p cannot show).
+    labels = (big.argmax(axis=1) + rng.integers(1, 5, size=4)) % 5
+    cases.append(Case("logits of magnitude 1e3 (N=4, C=5)", (big, labels)))
     rows = np.array([[1000.0, 999.0, 998.0], [-1000.0, -1001.0, -1003.0], [5.0, -2.0, 1.0]])
     cases.append(Case("rows near +1000, near -1000 and near 0", (rows, np.array([1, 0, 2]))))
     return cases
@@ -340,11 +343,8 @@ register(
         mistakes=[
             Mistake(_quiet(_naive_cross_entropy), LSE_HINT),
             Mistake(_quiet(_clip_probability_cross_entropy), CLIPPED_HINT),
-            Mistake(
-                _quiet(_clipped_log_cross_entropy),
-                "log(softmax) underflows to log(0) for large logits, and adding a tiny epsilon gives a wrong "
-                "value: compute log-softmax directly as z - logsumexp(z)",
-            ),
+            # The same numbers as clipping p wherever p underflows (log(0 + 1e-12) = log(1e-12)): one hint.
+            Mistake(_quiet(_clipped_log_cross_entropy), CLIPPED_HINT),
             Mistake(
                 lambda logits, y: float(-np.sum(_log_softmax(logits)[np.arange(len(y)), y])),
                 "average over the batch: divide the sum by N (mean, not sum)",

@@ -11,6 +11,7 @@ from pathlib import Path
 from bpkit.grading.roster import Roster
 
 INVALID, CONFLICT, NOT_IN_ROSTER, OTHER_NAME = "invalid", "conflict", "not-in-roster", "named-after-other-student"
+CHOSEN = "chosen"  # the gradebook flag of a file the instructor chose for its student (--student ID FILE)
 
 
 class CollectionError(ValueError):

@@ -23,6 +23,7 @@ from pathlib import Path
 from bpkit.files import PRIVATE_FILE, private_folder, write_atomic
 from bpkit.grading.gradebook import Result, feedback_text
 from bpkit.grading.overrides import apply_overrides
+from bpkit.grading.records import CHOSEN, CONFLICT
 from bpkit.grading.tables import Latest
 
 KEY_FILE = ".bpkit-key"
@@ -318,18 +319,35 @@ class Store:
         return self._verified()
 
     def latest(self) -> list[Latest]:
-        """Per student and lesson, the submission that counts: the latest handed in, then the latest graded."""
-        best: dict[tuple[str, str], Latest] = {}
+        """Per student and lesson, the submission that counts (see `counting`)."""
+        every: dict[tuple[str, str], list[Latest]] = {}
         for sub in self._verified():
-            key = (sub.student, sub.lesson)
-            if key not in best or (sub.submitted_at, sub.id) >= (best[key].submitted_at, best[key].id):
-                best[key] = sub
-        return apply_overrides(sorted(best.values(), key=lambda s: (s.student, s.lesson)), self.overrides())
+            every.setdefault((sub.student, sub.lesson), []).append(sub)
+        best = [counting(subs) for _, subs in sorted(every.items())]
+        return apply_overrides(best, self.overrides())
 
     def roster(self) -> list[dict]:
         with self._lock:
             rows = self.db.execute("SELECT id, name, email, canvas_id FROM roster ORDER BY id").fetchall()
         return [dict(id=i, name=n, email=e, canvas_id=c) for i, n, e, c in rows]
+
+
+def counting(subs: list[Latest]) -> Latest:
+    """Of one student's submissions of one lesson, the one that counts: the latest handed in, then the latest
+    graded; but where the instructor chose a file (flag `chosen`, --student ID FILE), the last one chosen,
+    over any file in conflict whenever handed in, until a file handed in later without conflict."""
+    order = sorted(subs, key=lambda s: (s.submitted_at, s.id))
+    chosen = [s for s in subs if CHOSEN in s.flags.split(";") and CONFLICT not in s.flags.split(";")]
+    if not chosen:
+        return order[-1]
+    choice = max(chosen, key=lambda s: s.id)
+    later = [
+        s
+        for s in order
+        if not {CHOSEN, CONFLICT} & set(s.flags.split(";"))
+        and (s.submitted_at, s.id) > (choice.submitted_at, choice.id)
+    ]
+    return later[-1] if later else choice
 
 
 def _signed(fields: list, days_late: str) -> list:
