@@ -143,7 +143,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="STUDENT:LESSON:EXERCISE=POINTS",
         help="the instructor's points for one exercise (repeatable; each needs a --reason after it); "
-        "kept in the gradebook across re-grades, shown in the feedback, the report and the exports",
+        "kept in the gradebook across re-grades, shown in the feedback, the report and the exports; "
+        "POINTS `checker` takes an earlier override back",
     )
     p.add_argument(
         "--reason",
@@ -226,15 +227,21 @@ class _ReasonAction(argparse.Action):
         setattr(namespace, self.dest, overrides)
 
 
+TAKE_BACK = "checker"  # --override S:L:E=checker: the checker's points stand again
+
+
 def parse_override(spec: str, reason: str | None) -> tuple[str, str, str, int, str]:
-    """STUDENT:LESSON:EXERCISE=POINTS with its reason, checked against the course; ValueError says what is wrong."""
+    """STUDENT:LESSON:EXERCISE=POINTS with its reason, checked against the course; ValueError says what is wrong.
+
+    POINTS `checker` takes an earlier override back (points None): the checker's points stand again.
+    """
     from bpkit.checks import EXERCISES
 
-    if not reason:
+    head, equals, points = spec.rpartition("=")
+    if not reason and points.strip() != TAKE_BACK:
         raise ValueError(
             f"--override {spec}: no --reason after it (every override needs one: --override {spec} --reason 'why')"
         )
-    head, equals, points = spec.rpartition("=")
     parts = head.split(":")
     if not equals or len(parts) != 3 or not all(p.strip() for p in parts):
         raise ValueError(f"--override {spec!r}: write STUDENT:LESSON:EXERCISE=POINTS, e.g. alice:01:weighted_sum=2")
@@ -248,10 +255,15 @@ def parse_override(spec: str, reason: str | None) -> tuple[str, str, str, int, s
             f"--override {spec}: lesson {lesson} has no exercise {exercise!r}; its exercises: {', '.join(ids)}"
         )
     most = ids[exercise].points
+    if points.strip() == TAKE_BACK:
+        return student, lesson, exercise, None, reason or ""
     try:
         value = int(points.strip())
     except ValueError:
-        raise ValueError(f"--override {spec}: POINTS must be a whole number from 0 to {most}") from None
+        raise ValueError(
+            f"--override {spec}: POINTS must be a whole number from 0 to {most}, or {TAKE_BACK} to take an "
+            f"override back"
+        ) from None
     if not 0 <= value <= most:
         raise ValueError(f"--override {spec}: {exercise} is worth 0 to {most} points, not {value}")
     return student, lesson, exercise, value, reason
@@ -308,7 +320,14 @@ def _store_settings(store, args, settings, roster) -> str | None:
                 )
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         for student, lesson, exercise, points, reason in overrides:
-            store.set_override(student, lesson, exercise, points, clean(reason, 600), now)
+            if points is not None:
+                store.set_override(student, lesson, exercise, points, clean(reason, 600), now)
+            elif not store.remove_override(student, lesson, exercise):
+                print(
+                    f"bpkit grade: warning: --override {student}:{lesson}:{exercise}={TAKE_BACK}: there was no "
+                    f"override to take back",
+                    file=sys.stderr,
+                )
     return None
 
 

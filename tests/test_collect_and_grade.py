@@ -197,7 +197,8 @@ def test_late_penalty_overrides_and_canvas_ids_reach_every_export(tmp_path, monk
         ("ann:01:no_such=1", "r", "has no exercise 'no_such'"),
         (f"ann:01:{FIRST}={FIRST_POINTS + 1}", "r", f"worth 0 to {FIRST_POINTS} points"),
         (f"ann:01:{FIRST}=-1", "r", f"worth 0 to {FIRST_POINTS} points"),
-        (f"ann:01:{FIRST}=1.5", "r", "whole number"),
+        (f"ann:01:{FIRST}=1.5", "r", "whole number from 0 to .*, or checker to take an override back"),
+        ("ann:01:no_such=checker", None, "has no exercise 'no_such'"),
         (f"ann:{FIRST}=1", "r", "STUDENT:LESSON:EXERCISE=POINTS"),
     ],
 )
@@ -217,6 +218,23 @@ def test_override_options_on_the_command_line(tmp_path, capsys):
     assert "numeric assignment id" in capsys.readouterr().err
     assert main(["grade", "--out", out, "--export", "--late-penalty", "ten"]) == 2
     assert "PERCENT_PER_DAY" in capsys.readouterr().err
+
+
+def test_an_override_is_taken_back_with_checker(tmp_path, capsys):
+    out = tmp_path / "grades"
+    store = Store(out)
+    _stored(store, "ann", 0)
+    store.close()
+    spec = f"ann:01:{FIRST}"
+    assert main(["grade", "--out", str(out), "--export", "--override", f"{spec}={FIRST_POINTS}", "--reason", "r"]) == 0
+    [ann] = read_csv(out / "summary.csv")
+    assert ann["total"] == str(FIRST_POINTS) and "override" in ann["flags"]
+    assert main(["grade", "--out", str(out), "--export", "--override", f"{spec}=checker"]) == 0
+    [ann] = read_csv(out / "summary.csv")
+    assert ann["total"] == "0" and "override" not in ann["flags"], "the checker's points stand again"
+    capsys.readouterr()
+    assert main(["grade", "--out", str(out), "--export", "--override", f"{spec}=checker"]) == 0
+    assert "there was no override to take back" in capsys.readouterr().err
 
 
 def _stored(store: Store, student: str, points: int, flags=(), days_late=None) -> None:

@@ -212,6 +212,14 @@ class Store:
             )
             self.db.execute("COMMIT")
 
+    def remove_override(self, student: str, lesson: str, exercise: str) -> bool:
+        """Take an override back (the checker's points stand again); False when there was none."""
+        with self._lock:
+            gone = self.db.execute(
+                "DELETE FROM overrides WHERE student = ? AND lesson = ? AND exercise = ?", (student, lesson, exercise)
+            ).rowcount
+        return gone > 0
+
     # -- reading ---------------------------------------------------------------------------------
 
     def late_penalties(self) -> dict[str, tuple[float, float]]:
