@@ -32,8 +32,15 @@ def served():
     (each defines functions of its own names): one start is a few seconds of imports."""
     command = [sys.executable, "-c", "from bpkit.grading.runner import serve; serve(0, 1, None, None)"]
     process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
-    )  # bpkit imported from this checkout
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,  # bpkit imported from this checkout
+        # Started with SIGINT ignored, as a grader run in the background (`bpkit grade ... &`, nohup)
+        # starts its kernels: the runner must still stop a check when interrupted.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     channel = Channel(process)
     try:
         channel.receive("ready", time.monotonic() + START_SECONDS)

@@ -23,6 +23,7 @@ import base64
 import json
 import os
 import pickle
+import signal
 import struct
 import sys
 
@@ -132,6 +133,9 @@ def preload(template: bool) -> None:
 
 def serve(request_fd: int, reply_fd: int, source: str | None, workdir: str | None, preloaded: bool = False) -> None:
     """Run one submission: copy its folder into place, then answer the grader's requests."""
+    # SIGINT is how the grader stops a check past its time. A grader started in the background
+    # (`bpkit grade ... &`, nohup, a cron job) passes SIGINT on as ignored, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Keep the channel on private descriptors; the cells' own prints and child processes get
     # /dev/null on 0, 1 and 2, so nothing they write can be mistaken for a reply by accident.
     requests = os.fdopen(os.dup(request_fd), "rb", buffering=0)
