@@ -1,6 +1,7 @@
 """Grading throughput, paired in one run: the grader before the sandbox (nbclient kernel per
-submission, commit 2b7e937), one bubblewrap sandbox per submission (--no-fork-server), and the
-fork server (the default); then a class of 1,000 lesson-01 submissions end to end, locally and on a
+submission, commit 2b7e937), the fork server of commit 00f9aa5 (a deny-list sandbox; installed in a
+venv of its own), one bubblewrap sandbox per submission (--no-fork-server), and the fork server (the
+default); then a class of 1,000 lesson-01 submissions end to end, locally and on a
 2-worker Dask LocalCluster.
 
     python benchmarks/bench_grade.py                      # everything (about 15 minutes on 2 cores)
@@ -48,15 +49,43 @@ def export_before(dest: Path, commit: str = BEFORE_COMMIT) -> Path | None:
     return dest
 
 
+def install_previous(dest: Path, commit: str = PREVIOUS_COMMIT) -> Path | None:
+    """A venv of its own with `commit` installed (not editable), its python; None where that cannot be built.
+
+    Not PYTHONPATH: the graders start their kernels with `python -I`, which ignores it, so the kernels
+    would run this tree's runner. In a venv of its own, grader and kernels alike are the commit's.
+    """
+    uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    source = dest / "source"
+    try:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+        source.mkdir(parents=True)
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(dest / "venv")], check=True)
+        python = dest / "venv" / "bin" / "python"
+        subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), str(source)], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"previous path skipped: cannot install commit {commit} ({exc})", file=sys.stderr)
+        return None
+    where = subprocess.run(
+        [str(python), "-I", "-c", "import bpkit.grading.runner as r; print(r.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=dest,
+    ).stdout.strip()
+    if not where.startswith(str(dest / "venv")):
+        raise SystemExit(f"the venv of {commit} imports its runner from {where}, not from itself")
+    return python
+
+
 def run_grader(
     files: list[Path], out: Path, jobs: int, mode: str, before: Path | None, previous: Path | None = None
 ) -> dict:
     """One grading run in a subprocess; wall seconds, grader peak memory and the --json summary."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-    if mode == "previous":  # the fork server of PREVIOUS_COMMIT, its package first on the path
-        env["PYTHONPATH"] = str(previous)
     command = [
-        sys.executable,
+        str(previous) if mode == "previous" else sys.executable,
         "-m",
         "bpkit",
         "grade",
@@ -139,7 +168,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         tmp = Path(tmp)
         before = None if args.no_before else export_before(tmp / "before")
-        previous = export_before(tmp / "previous", PREVIOUS_COMMIT)
+        previous = install_previous(tmp / "previous")
         modes = (["before"] if before else []) + (["previous"] if previous else []) + ["sandbox", "forkserver"]
         print(
             f"paths compared: {', '.join(modes)}  (before = commit {BEFORE_COMMIT}, no sandbox; previous = "
