@@ -450,3 +450,22 @@ def test_early_stopping_without_resetting_the_wait_fails():
 
     message = failure_message("early_stopping_epoch", early_stopping_epoch)
     assert "the wait restarts at each best" in message and "back to 0 at every new minimum" in message
+
+
+def test_predict_that_squeezes_one_image_to_a_bare_label_fails_on_shape():
+    """np.squeeze gives a 0-d array for one image: the text asks for shape (1,). The harness once sent a
+    0-d array back as shape (1,) (np.ascontiguousarray makes it 1-D), so this answer passed."""
+    from bpkit.checks.lesson13 import _reference_predict
+
+    message = failure_message("predict", lambda X: np.squeeze(_reference_predict(X)))
+    assert "returned shape (), expected (1,)" in message
+
+
+def test_a_zero_dimensional_array_keeps_its_shape_through_the_harness():
+    import json
+
+    from bpkit.checks import _harness
+
+    for value in (np.array(3), np.array(2.5), np.zeros((0, 3)), np.arange(6.0).reshape(2, 3).T):
+        back = _harness.decode(json.loads(json.dumps(_harness.encode(value))))
+        assert back.shape == value.shape and back.dtype == value.dtype and np.array_equal(back, value)

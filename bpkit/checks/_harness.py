@@ -446,11 +446,11 @@ def encode(value):
             return {"__unknown__": f"ndarray of dtype {value.dtype}", "repr": repr(value)[:300]}
         if value.size > MAX_ELEMENTS:
             return {"__unknown__": "ndarray", "repr": f"array of shape {value.shape} (too large to check)"}
-        data = _ascontiguousarray(value)
+        data = _ascontiguousarray(value)  # 1-D at least: a 0-d array comes back with shape (1,)
         return {
             "__ndarray__": _b64encode(data.tobytes()).decode("ascii"),
             "dtype": data.dtype.str,
-            "shape": list(data.shape),
+            "shape": list(value.shape),  # so the shape is the value's own: () stays ()
         }
     if isinstance(value, tuple):
         return {"__tuple__": [encode(v) for v in value]}
