@@ -156,6 +156,10 @@ _HINT_RNG_UNUSED = (
 )
 
 
+_HINT_PER_UNIT = (
+    "draw one random number per unit, rng.random(x.shape) >= p: a draw per row (or per column) keeps or "
+    "drops whole samples (or features) together"
+)
 _HINT_P_SCALE = "kept units are scaled by 1 / (1 - p), not by p or 1 / p"
 _HINT_KEEP_PROB = "p is the probability of DROPPING a unit: keep each one with probability 1 - p"
 _HINT_NO_SCALE = (
@@ -233,6 +237,13 @@ def _compare_one_dropout(exercise: Exercise, case: Case, received) -> None:
             hint=hint,
         )
     kept_fraction = float(np.mean(mask != 0))
+    if x.size >= 10_000 and x.ndim == 2 and 0 < p < 1:
+        # One draw per unit: an honest row of 500 (column of 200) units is all kept or all dropped with
+        # probability below 0.8**200 = 4e-20. A draw per row or per column makes every one so.
+        for axis, whole in ((1, "row (sample)"), (0, "column (feature)")):
+            kept = mask != 0
+            if np.all(kept.all(axis=axis) | (~kept).all(axis=axis)):
+                exercise.fail(case, f"every {whole} was kept or dropped as a whole", hint=_HINT_PER_UNIT)
     if x.size >= 10_000:
         # Binomial(n, 1 - p) / n has std sqrt(p (1 - p) / n) < 0.005 here: 0.02 is over 4 std.
         if abs(kept_fraction - (1 - p)) > 0.02:
@@ -301,6 +312,20 @@ def _dropout_own_seed(x, p, rng, train=True):
     return _dropout_forward(x, p, np.random.default_rng(0), train)
 
 
+def _dropout_per_row(x, p, rng, train=True):
+    if not train:
+        return x.copy(), np.ones_like(x)
+    mask = np.broadcast_to((rng.random((x.shape[0], 1)) >= p) / (1.0 - p), x.shape).copy()
+    return x * mask, mask
+
+
+def _dropout_per_column(x, p, rng, train=True):
+    if not train:
+        return x.copy(), np.ones_like(x)
+    mask = np.broadcast_to((rng.random(x.shape[1:]) >= p) / (1.0 - p), x.shape).copy()
+    return x * mask, mask
+
+
 def _dropout_out_unmasked(x, p, rng, train=True):
     _, mask = _dropout_forward(x, p, rng, train)
     return x * (mask > 0), mask
@@ -324,6 +349,8 @@ register(
             Mistake(_dropout_out_unmasked, _HINT_OUT),
             Mistake(_dropout_global_rng, _HINT_GLOBAL_RNG),
             Mistake(_dropout_own_seed, _HINT_RNG_UNUSED),
+            Mistake(_dropout_per_row, _HINT_PER_UNIT),
+            Mistake(_dropout_per_column, _HINT_PER_UNIT),
         ],
         kind="calls",
     )
