@@ -63,7 +63,7 @@ def install_previous(dest: Path, commit: str = PREVIOUS_COMMIT) -> Path | None:
         subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
         subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(dest / "venv")], check=True)
         python = dest / "venv" / "bin" / "python"
-        subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), str(source)], check=True)
+        subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), f"{source}[instructor]"], check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"previous path skipped: cannot install commit {commit} ({exc})", file=sys.stderr)
         return None
