@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from bpkit.checks import _harness
-from bpkit.checks._core import NO_RECORD_HINT, Case, Exercise, Mistake, case_rng, register
+from bpkit.checks._core import NO_RECORD_HINT, Case, Exercise, Mistake, StableExercise, case_rng, register
 from bpkit.checks._harness import build_graph
 from bpkit.checks.inputs import cube, wiggle
 
@@ -141,12 +141,20 @@ def _tanh_cases() -> list[Case]:
         Case("x=0 (slope 1), dout=2.5", (0.0, 2.5)),
         Case("x=0.9, dout=3", (0.9, 3.0)),
         Case("saturated x=20, dout=1.5", (20.0, 1.5)),
+        Case("saturated x=-800, dout=0.5 (exp(800) overflows)", (-800.0, 0.5)),
     ]
 
 
+TANH_OVERFLOW_HINT = (
+    "exp(x) overflows for |x| beyond about 709 (so does cosh): compute t = math.tanh(x) first, which "
+    "saturates at -1 and 1, then dx = (1 - t**2) * dout"
+)
+
+
 register(
-    Exercise(
+    StableExercise(
         id="tanh_backward",
+        overflow_hint=TANH_OVERFLOW_HINT,
         lesson="05",
         points=1,
         description="gradient of out = tanh(x): dx = (1 - tanh(x)**2) * dout",
@@ -173,6 +181,7 @@ register(
             Mistake(
                 lambda x, dout: (1 - math.tanh(x) ** 2) * dout * x, "dx = (1 - tanh(x)**2) * dout: no extra factor x"
             ),
+            Mistake(lambda x, dout: 4.0 / (math.exp(x) + math.exp(-x)) ** 2 * dout, TANH_OVERFLOW_HINT),
         ],
     )
 )
