@@ -178,3 +178,27 @@ def test_every_grading_secret_fails_every_mistake_and_passes_the_reference(exerc
             assert _graded_failure(exercise, exercise.reference, cases) is None, f"secret {secret}"
             for k, mistake in enumerate(exercise.mistakes):
                 assert _graded_failure(exercise, mistake.fn, cases) is not None, f"mistake {k} passes, secret {secret}"
+
+
+# -- relation hints claim "everywhere": they must hold on every case seen, not on the failing one alone --
+
+
+def test_a_scalar_answer_wrong_another_way_is_not_called_a_constant_factor():
+    """Any wrong number is some multiple of the expected one: on one case that says nothing."""
+    message = failure_message("mse", lambda y_pred, y: float(np.mean(y_pred - y)))  # errors never squared
+    assert "times the expected one" not in message and "constant factor" not in message
+
+
+def test_an_array_answer_off_by_one_factor_on_every_case_is_named():
+    message = failure_message("l2_penalty_grad", lambda W, lam: 7 * lam * W)
+    assert "your answer is 7 times the expected one everywhere" in message
+
+
+def test_an_array_answer_off_by_a_size_dependent_factor_is_named_as_such():
+    def divided_by_classes(logits, y):
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return (p - np.eye(logits.shape[1])[y]) / logits.shape[1]  # C where the text says N
+
+    message = failure_message("cross_entropy_grad", divided_by_classes)
+    assert "a multiple of the expected one on every case" in message and "depends on the input" in message

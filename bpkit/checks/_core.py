@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import inspect
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -253,11 +254,65 @@ class Exercise:
         if self.structure_hint and found is not None and not found[0] and isinstance(expected, (tuple, list)):
             return self.structure_hint  # not a tuple/list of the right length at all
         shape_hint = _shape_hint(received, expected)
-        return (
-            shape_hint
-            or difference_hint(expected, received, case, self.reference, self.rtol, self.atol)
-            or self.generic_hint
-        )
+        if shape_hint:
+            return shape_hint
+        relation = difference_hint(expected, received, case, self.reference, self.rtol, self.atol)
+        if relation and relation.startswith(EVERYWHERE):
+            relation = self._relation_everywhere(relation, expected, evidence)
+        return relation or self.generic_hint
+
+    def _relation_everywhere(self, relation: str, expected: Any, evidence) -> str | None:
+        """A relation hint (sign, constant factor, offset) as every other case observed bears it out, or None.
+
+        A case the answer passed contradicts it unless its expected value is all zeros (c * 0 = 0); a case it
+        failed must show the same relation; one that raised contradicts it; one not observed does not count.
+        A factor that differs from case to case is still named where the answer is an array (a scalar is
+        always some multiple of the expected one, so it says nothing there).
+        """
+        if evidence is None:
+            return relation
+        factor = FACTOR.match(relation)
+        varying = False
+        for j, other in enumerate(evidence.cases):
+            if j == evidence.index:
+                continue
+            if evidence.observations is None:
+                if j > evidence.index:
+                    break
+                learner = None  # an earlier case, passed
+            elif j < len(evidence.observations):
+                learner = evidence.observations[j]
+            else:
+                break
+            if learner is not None and "error" in learner:
+                return None
+            other_expected = self.reference(*_copy_args(other.args), **other.kwargs)
+            if learner is None or self._passes(j, learner, evidence.cases):
+                try:
+                    if not np.allclose(np.asarray(other_expected, dtype=float), 0.0, atol=self.atol):
+                        if not factor:
+                            return None
+                        varying = True  # a factor of 1 here
+                except (TypeError, ValueError):
+                    return None
+                continue
+            theirs = _harness.decode(learner["output"])
+            found = difference_hint(other_expected, theirs, other, self.reference, self.rtol, self.atol)
+            if found is None:
+                return None
+            if factor and FACTOR.match(found):
+                varying = varying or FACTOR.match(found).group(1) != factor.group(1)
+            elif _relation_key(found) != _relation_key(relation):
+                return None
+        if not varying:
+            return relation
+        if np.size(_first_array(expected)) > 1:
+            return (
+                f"your answer is a multiple of the expected one on every case, {factor.group(1)} times here but "
+                f"another multiple elsewhere: a factor that depends on the input is wrong (a division by N, the "
+                f"number of classes, a size, or by lam, 1 - p...)"
+            )
+        return None
 
     def _only_hint(self, candidates: list[Mistake], evidence, path: list | None = None) -> str | None:
         """The hint of the one mistake (among candidates) that behaves like the answer on every case seen."""
@@ -556,6 +611,26 @@ def _argument_names(reference: Callable, case: Case) -> list[tuple[str, Any]]:
         names = []
     named = [(names[i] if i < len(names) else f"argument {i + 1}", a) for i, a in enumerate(case.args)]
     return named + list(case.kwargs.items())
+
+
+# The relation hints of difference_hint that claim to hold on the whole answer: Exercise.diagnose gives one
+# only where every case observed shows the same relation.
+EVERYWHERE = ("your answer has the opposite sign", "your answer is ", "every entry is off by the same amount")
+
+
+FACTOR = re.compile(r"your answer is (\S+) times the expected one everywhere")
+
+
+def _first_array(value: Any) -> Any:
+    """The first item of a tuple answer (where difference_hint looks first), else the value."""
+    while isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    return value
+
+
+def _relation_key(hint: str) -> str:
+    """A relation hint without the case's own numbers that it quotes, e.g. '(= 0.5)' of 'plus b (= 0.5)'."""
+    return re.sub(r"\(= [^)]*\)", "", hint)
 
 
 def difference_hint(
