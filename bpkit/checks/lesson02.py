@@ -253,7 +253,8 @@ register(
             ),
             Mistake(lambda z: 1 - np.tanh(z**2), "square tanh(z), not z: 1 - np.tanh(z)**2, not 1 - np.tanh(z**2)"),
             Mistake(
-                lambda z: 1 - np.tanh(z) * 2, "** is the power and * multiplies: 1 - np.tanh(z)**2, not 1 - np.tanh(z)*2"
+                lambda z: 1 - np.tanh(z) * 2,
+                "** is the power and * multiplies: 1 - np.tanh(z)**2, not 1 - np.tanh(z)*2",
             ),
         ],
     )
