@@ -118,7 +118,7 @@ LOG_ZERO_HINT = (
 CE_LOG_ZERO_HINT = (
     "log(0): a sum of exponentials or a probability underflowed to 0. Shift by each row's OWN max, "
     "m = z.max(axis=1, keepdims=True) (a row far below the max of the whole array underflows), and work with "
-    "log-probabilities, log p = z - m - log(sum(exp(z - m))), never the log of a softmax"
+    "log-probabilities, log p = z - logsumexp(z) = z - m - log(sum(exp(z - m))), never the log of a softmax"
 )
 KEEPDIMS_HINT = (
     "a row's max or sum lost its axis: over axis=-1 it has shape (N,), which does not line up with the (N, C) "
