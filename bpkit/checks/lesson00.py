@@ -65,6 +65,10 @@ register(
                 lambda x1, x2, w1, w2, b: (w1 + w2) * (x1 + x2) + b,
                 "multiply each input by its own weight, then add: w1*x1 + w2*x2, not (w1 + w2)*(x1 + x2)",
             ),
+            Mistake(
+                lambda x1, x2, w1, w2, b: (w1 * x1 + w2 * x2) * b,
+                "the bias is added to the weighted inputs, not multiplied with them: w1*x1 + w2*x2 + b",
+            ),
         ],
     )
 )

@@ -47,6 +47,36 @@ def _quiet(fn):
     return wrapped
 
 
+ARRAY_HINT = (
+    "the check passes whole arrays: `if z >= 0`, Python's max(z, 0) and math.exp need a single number. Work "
+    "elementwise with NumPy: np.where(z >= 0, a, b), np.maximum(z, 0), np.exp"
+)
+
+
+def _array_hint(error: dict) -> str | None:
+    """The hint for a scalar-only construct (if on an array, math.exp, max) that met an array, or None."""
+    message = error["message"]
+    if "truth value of an array" in message or "only length-1 arrays" in message or "only 0-dimensional" in message:
+        return ARRAY_HINT
+    if error["type"] == "TypeError" and ("must be real number" in message or "cannot be converted" in message):
+        return ARRAY_HINT
+    return None
+
+
+class _ElementwiseExercise(Exercise):
+    """An elementwise function: an error from scalar-only code says to work on arrays."""
+
+    def error_hint(self, error: dict) -> str:
+        return _array_hint(error) or super().error_hint(error)
+
+
+class _StableElementwiseExercise(StableExercise):
+    """A stable elementwise function: overflow hints first, then scalar-only code."""
+
+    def error_hint(self, error: dict) -> str:
+        return _array_hint(error) or super().error_hint(error)
+
+
 def _sigmoid(z):
     z = np.asarray(z, dtype=float)
     e = np.exp(-np.abs(z))  # in (0, 1]: cannot overflow
@@ -97,7 +127,7 @@ def _compare_sigmoid(exercise: Exercise, case: Case, received) -> None:
 
 
 register(
-    StableExercise(
+    _StableElementwiseExercise(
         id="sigmoid",
         overflow_hint=UNSTABLE_HINT,
         lesson="02",
@@ -124,6 +154,11 @@ register(
         ],
     )
 )
+
+
+def _sigmoid_prime_unsquared(z):
+    e = np.exp(-np.abs(z))
+    return e / (1.0 + e)  # (1 + e)**2 meant
 
 
 def _sigmoid_prime(z):
@@ -157,7 +192,7 @@ def _tanh_prime_cases() -> list[Case]:
 
 
 register(
-    Exercise(
+    _ElementwiseExercise(
         id="sigmoid_prime",
         lesson="02",
         points=1,
@@ -174,6 +209,15 @@ register(
                 "exp(-z) / (1 + exp(-z))**2 is right on paper but computes inf / inf = NaN for z below -709: "
                 "write it with s = sigmoid(z) (your stable one) as s * (1 - s)",
             ),
+            Mistake(
+                _sigmoid_prime_unsquared,
+                "the square in the denominator is missing: the slope is e / (1 + e)**2 (e = exp(-|z|)), which is "
+                "s * (1 - s) with s = sigmoid(z)",
+            ),
+            Mistake(
+                lambda z: np.full_like(np.asarray(z, dtype=float), 0.25),
+                "0.25 is the slope at z = 0 only (its maximum); compute it at every z: s * (1 - s) with s = sigmoid(z)",
+            ),
         ],
     )
 )
@@ -184,7 +228,7 @@ def _tanh_prime(z):
 
 
 register(
-    Exercise(
+    _ElementwiseExercise(
         id="tanh_prime",
         lesson="02",
         points=1,
@@ -207,6 +251,11 @@ register(
                 "the quotient-rule form is right on paper but its squares overflow for |z| above 355 and give "
                 "inf - inf = NaN: simplify it to 1 - np.tanh(z)**2 (np.tanh is stable)",
             ),
+            Mistake(lambda z: 1 - np.tanh(z**2), "square tanh(z), not z: 1 - np.tanh(z)**2, not 1 - np.tanh(z**2)"),
+            Mistake(
+                lambda z: 1 - np.tanh(z) * 2,
+                "** is the power and * multiplies: 1 - np.tanh(z)**2, not 1 - np.tanh(z)*2",
+            ),
         ],
     )
 )
@@ -227,7 +276,7 @@ def _relu_cases() -> list[Case]:
 
 
 register(
-    Exercise(
+    _ElementwiseExercise(
         id="relu",
         lesson="02",
         points=1,
@@ -252,6 +301,11 @@ def _relu_prime(z):
     return (z > 0).astype(float)
 
 
+def _relu_prime_by_division(z):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.maximum(z / np.abs(z), 0.0)  # the sign of z, clipped at 0: NaN at z = 0
+
+
 def _relu_prime_cases() -> list[Case]:
     rng = case_rng(205)
     return [
@@ -263,7 +317,7 @@ def _relu_prime_cases() -> list[Case]:
 
 
 register(
-    Exercise(
+    _ElementwiseExercise(
         id="relu_prime",
         lesson="02",
         points=1,
@@ -279,6 +333,14 @@ register(
             Mistake(lambda z: np.maximum(z, 0.0), "that is ReLU itself; its slope is 1 where z > 0 and 0 elsewhere"),
             Mistake(
                 lambda z: np.heaviside(z, 0.5), "at z = 0 the slope is 0, not 0.5: np.heaviside(z, 0.0) or (z > 0)"
+            ),
+            Mistake(
+                lambda z: (z < 0).astype(float),
+                "the mask is inverted: the slope is 1 where z > 0 and 0 where z < 0, (z > 0).astype(float)",
+            ),
+            Mistake(
+                _relu_prime_by_division,
+                "z / |z| is 0/0 = NaN at z = 0: build the slope as a mask instead, (z > 0).astype(float)",
             ),
         ],
     )

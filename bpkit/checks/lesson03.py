@@ -168,12 +168,26 @@ def _compare_init_mlp(exercise: Exercise, case: Case, received) -> None:
                 if mean > 0 and W.min() >= 0
                 else "the weights must be centred at 0: rng.normal(0.0, std, size)",
             )
+        if _kurtosis(W) < 2.4:  # before the spread: rescaling a uniform draw would not make it normal
+            exercise.fail(case, problem, hint=UNIFORM_HINT)
         if abs(std / target - 1.0) > tol:
             hint = _spread_hint(std, d_in, d_out, tol) or f"the standard deviation must be sqrt(1/d_in) = {target:.4g}"
             exercise.fail(case, problem, hint=hint)
-        if _kurtosis(W) < 2.4:
-            exercise.fail(case, problem, hint=UNIFORM_HINT)
     exercise.fail(case, problem, hint=RNG_HINT)
+
+
+ORDER_HINT = (
+    "draw the layers in order, the first layer first: the rng gives different numbers in a different order, "
+    "so loop from the input layer to the output and append each (W, b) as you go"
+)
+
+
+def _init_mlp_last_first(sizes, rng):
+    params = []
+    for i in reversed(range(len(sizes) - 1)):
+        W = rng.normal(0.0, np.sqrt(1.0 / sizes[i]), size=(sizes[i], sizes[i + 1]))
+        params.insert(0, (W, np.zeros(sizes[i + 1])))
+    return params
 
 
 def _first_difference(received, sizes) -> str:
@@ -236,6 +250,7 @@ register(
                 UNIFORM_HINT,
             ),
             Mistake(lambda sizes, rng: _init_mlp(sizes, np.random.default_rng(0)), RNG_HINT),
+            Mistake(_init_mlp_last_first, ORDER_HINT),
         ],
     )
 )
@@ -311,6 +326,40 @@ def _forward_first_layer_only(X, params, activation):
     return z if len(params) == 1 else activation(z)
 
 
+def _forward_first_layer_linear(X, params, activation):
+    a = X
+    for k, (W, b) in enumerate(params):
+        z = a @ W + b
+        a = z if k == 0 else activation(z)  # the wrong layer kept linear
+    return a
+
+
+def _forward_hidden_only(X, params, activation):
+    a = X
+    for W, b in params[:-1]:
+        a = activation(a @ W + b)
+    return a  # the output layer is never applied
+
+
+def _forward_no_last_bias(X, params, activation):
+    a = X
+    for W, b in params[:-1]:
+        a = activation(a @ W + b)
+    W, b = params[-1]
+    return a @ W
+
+
+def _forward_one_layer_activated(X, params, activation):
+    if len(params) == 1:
+        W, b = params[0]
+        return activation(X @ W + b)
+    return _mlp_forward(X, params, activation)
+
+
+def _forward_tanh_always(X, params, activation):
+    return _mlp_forward(X, params, np.tanh)
+
+
 register(
     Exercise(
         id="mlp_forward",
@@ -343,6 +392,27 @@ register(
                 _forward_first_layer_only,
                 "only the first layer was applied: feed each layer's output into the next one "
                 "(a = ... inside the loop)",
+            ),
+            Mistake(
+                _forward_first_layer_linear,
+                "the layer that stays linear is the LAST one (the output): apply the activation after every hidden "
+                "layer, the first one included",
+            ),
+            Mistake(
+                _forward_hidden_only,
+                "the output layer is missing: after the hidden layers apply the last (W, b) too, without the "
+                "activation, a @ W + b",
+            ),
+            Mistake(_forward_no_last_bias, "the last layer's bias is missing: the output is a @ W + b too"),
+            Mistake(
+                _forward_one_layer_activated,
+                "a network of one layer has only its output layer, and the output layer stays linear: X @ W + b, "
+                "no activation",
+            ),
+            Mistake(
+                _forward_tanh_always,
+                "use the activation passed in as an argument: activation(z); your code applies a function of its "
+                "own (np.tanh...) whatever activation the caller gives",
             ),
         ],
     )

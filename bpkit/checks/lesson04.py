@@ -10,6 +10,8 @@ the true one is finite fails with the same hint.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, StableExercise, case_rng, register
@@ -111,6 +113,98 @@ LOG_ZERO_HINT = (
     "log(0): a probability underflowed to 0; work with log-probabilities, z - logsumexp(z), instead of taking "
     "the log of a softmax"
 )
+
+
+CE_LOG_ZERO_HINT = (
+    "log(0): a sum of exponentials or a probability underflowed to 0. Shift by each row's OWN max, "
+    "m = z.max(axis=1, keepdims=True) (a row far below the max of the whole array underflows), and work with "
+    "log-probabilities, log p = z - logsumexp(z) = z - m - log(sum(exp(z - m))), never the log of a softmax"
+)
+KEEPDIMS_HINT = (
+    "a row's max or sum lost its axis: over axis=-1 it has shape (N,), which does not line up with the (N, C) "
+    "logits; keep the axis with keepdims=True, shape (N, 1)"
+)
+LABEL_INDEX_HINT = (
+    "an index is out of range: the labels y run from 0 to C - 1, so they index the class axis, np.eye(C)[y] "
+    "with C = logits.shape[1] or g[np.arange(N), y]; an axis of size N (the batch) may be too short for them"
+)
+NO_EPS_HINT = (
+    "no eps inside the logs: p is strictly between 0 and 1, so log(p) and log(1 - p) are finite already, and "
+    "log(p + eps) changes the loss"
+)
+
+
+def _strict(fn):
+    """A mistake run as the check runs an answer here: overflow, 0/0 and x/0 raise FloatingPointError."""
+
+    def wrapped(*args):
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            return fn(*args)
+
+    wrapped.__name__ = getattr(fn, "__name__", "mistake")
+    return wrapped
+
+
+def _bce_with_eps(eps: float):
+    def bce(p, y):
+        return float(np.mean(-(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))))
+
+    return bce
+
+
+def _softmax_no_exp(z):
+    return z / np.sum(z, axis=-1, keepdims=True)
+
+
+def _sigmoid_each(z):
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _cross_entropy_no_max_back(logits, y):
+    m = logits.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(logits - m).sum(axis=1))  # m + ... meant
+    return float(np.mean(lse - logits[np.arange(len(y)), y]))
+
+
+def _cross_entropy_argmax_logit(logits, y):
+    m = logits.max(axis=1)
+    lse = m + np.log(np.exp(logits - m[:, None]).sum(axis=1))
+    return float(np.mean(lse - logits.max(axis=1)))
+
+
+def _cross_entropy_max_for_lse(logits, y):
+    return float(np.mean(logits.max(axis=1) - logits[np.arange(len(y)), y]))
+
+
+def _cross_entropy_grad_column_block(logits, y):
+    g = _softmax(logits)
+    g[:, y] -= 1.0  # every label's column in every row
+    return g / logits.shape[0]
+
+
+def _cross_entropy_grad_columns(logits, y):
+    return (_softmax(logits.T).T - _onehot(y, logits.shape[1])) / logits.shape[0]
+
+
+def _cross_entropy_grad_extra_slope(logits, y):
+    p = _softmax(logits)
+    return (p - _onehot(y, logits.shape[1])) * p * (1 - p) / logits.shape[0]
+
+
+class _RowwiseExercise(StableExercise):
+    """softmax and the cross-entropies: a row statistic without keepdims, or a label out of range, is named."""
+
+    def error_hint(self, error: dict) -> str:
+        message = error["message"]
+        shapes = re.search(r"shapes \((\d+),(\d+)?\)\s*\((\d+),(\d+)?\)", message)
+        if shapes:
+            a_rows, a_cols, b_rows, b_cols = shapes.groups()
+            if a_rows == b_rows and (a_cols is None) != (b_cols is None):
+                return KEEPDIMS_HINT
+        if error["type"] == "IndexError" and "out of bounds" in message:
+            return LABEL_INDEX_HINT
+        return super().error_hint(error)
 
 
 # -- cases --------------------------------------------------------------------------------------
@@ -222,6 +316,19 @@ register(
                 lambda y_pred, y: float(np.mean((y_pred - y) ** 2) / 2),
                 "no factor 1/2 here: MSE = mean((y_pred - y) ** 2)",
             ),
+            Mistake(
+                lambda y_pred, y: float(np.mean(y_pred - y)),
+                "square the errors: mean((y_pred - y) ** 2); unsquared, positive and negative errors cancel",
+            ),
+            Mistake(
+                lambda y_pred, y: np.mean((y_pred - y) ** 2, axis=0),
+                "average over all elements, np.mean((y_pred - y) ** 2) with no axis: the MSE is a single number",
+            ),
+            Mistake(
+                lambda y_pred, y: float(np.sum((y_pred - y) ** 2) / (y.size - 1)),
+                "divide by the number of elements y.size, not y.size - 1: the MSE is a plain mean, not a sample "
+                "variance",
+            ),
         ],
     )
 )
@@ -252,6 +359,18 @@ register(
                 lambda y_pred, y: np.full_like(y_pred, np.mean(2.0 * (y_pred - y))),
                 "every prediction gets its own gradient: do not average the gradient into one number",
             ),
+            Mistake(
+                lambda y_pred, y: float(np.mean(2.0 * (y_pred - y))),
+                "every prediction gets its own gradient: do not average the gradient into one number",
+            ),
+            Mistake(
+                lambda y_pred, y: (2 // y.size) * (y_pred - y),
+                "2 // N is integer division (0 once N > 2): write 2 * (y_pred - y) / y.size",
+            ),
+            Mistake(
+                lambda y_pred, y: 2.0 * (y_pred - y) ** 2 / y.size,
+                "the derivative of (y_pred - y)**2 is 2 (y_pred - y): no square in the gradient",
+            ),
         ],
     )
 )
@@ -275,7 +394,8 @@ register(
             ),
             Mistake(
                 lambda p, y: float(np.mean(-y * np.log(p))),
-                "the (1 - y) log(1 - p) term is missing: samples with y = 0 must be penalised too",
+                "the (1 - y) log(1 - p) term is missing or adds nothing (does it take log(1 - p), not log(1 - y)?): "
+                "samples with y = 0 must be penalised too",
             ),
             Mistake(
                 lambda p, y: float(np.mean(-(y * np.log(1 - p) + (1 - y) * np.log(p)))),
@@ -285,12 +405,22 @@ register(
                 lambda p, y: float(np.mean(-(y * np.log10(p) + (1 - y) * np.log10(1 - p)))),
                 "use the natural logarithm np.log, not np.log10",
             ),
+            Mistake(
+                _quiet(lambda p, y: float(np.mean(-(p * np.log(y) + (1 - p) * np.log(1 - y))))),
+                "p and y are swapped: the logs are of the prediction, -(y log p + (1 - y) log(1 - p)); log of a "
+                "label 0 or 1 is log(0) = -inf",
+            ),
+            Mistake(
+                lambda p, y: float(np.mean(-y * np.log(p) + (1 - y) * np.log(1 - p))),
+                "sign error in the second term: the minus covers both, -(y log p + (1 - y) log(1 - p))",
+            ),
+            *(Mistake(_bce_with_eps(eps), NO_EPS_HINT) for eps in (1e-3, 1e-5, 1e-7)),
         ],
     )
 )
 
 register(
-    StableExercise(
+    _RowwiseExercise(
         id="softmax",
         overflow_hint=STABILITY_HINT,
         invalid_hint=ROW_MAX_HINT,
@@ -325,16 +455,26 @@ register(
                 "softmax runs over the last axis (classes, axis=-1), not over the batch (axis=0)",
             ),
             Mistake(_quiet(lambda z: np.exp(z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True)))), STABILITY_HINT),
+            Mistake(
+                _strict(_softmax_no_exp),
+                "the exponential is missing: softmax(z) = exp(z - m) / sum(exp(z - m)) over each row (m the row "
+                "max); dividing z by its own sum is not a softmax",
+            ),
+            Mistake(
+                _sigmoid_each,
+                "that is the sigmoid of each entry: softmax divides exp(z - m) by its row's sum, "
+                "sum(..., axis=-1, keepdims=True), so that each row sums to 1",
+            ),
         ],
     )
 )
 
 register(
-    StableExercise(
+    _RowwiseExercise(
         id="cross_entropy",
         overflow_hint=LSE_HINT,
         large_hint=CLIPPED_HINT,
-        divide_hint=LOG_ZERO_HINT,
+        divide_hint=CE_LOG_ZERO_HINT,
         lesson="04",
         points=2,
         description="mean negative log-likelihood of integer labels, via log-sum-exp",
@@ -366,12 +506,27 @@ register(
                 lambda logits, y: float(-np.mean(logits[np.arange(len(y)), y])),
                 "take the log-softmax first: the loss is logsumexp(z) - z[y], not -z[y]",
             ),
+            Mistake(
+                _cross_entropy_no_max_back,
+                "add the max back: logsumexp(z) = m + log(sum(exp(z - m))); without + m each row's loss is off by "
+                "its max",
+            ),
+            Mistake(
+                _cross_entropy_argmax_logit,
+                "take each row's logit at its true label, logits[np.arange(N), y], not the largest logit (that is "
+                "the predicted class)",
+            ),
+            Mistake(
+                _cross_entropy_max_for_lse,
+                "the row max alone is not the log-sum-exp: logsumexp(z) = m + log(sum(exp(z - m))), the log term "
+                "included",
+            ),
         ],
     )
 )
 
 register(
-    StableExercise(
+    _RowwiseExercise(
         id="cross_entropy_grad",
         overflow_hint=STABILITY_HINT,
         divide_hint=LOG_ZERO_HINT,
@@ -404,6 +559,20 @@ register(
             Mistake(
                 _quiet(lambda logits, y: (_naive_softmax(logits) - _onehot(y, logits.shape[1])) / len(y)),
                 STABILITY_HINT,
+            ),
+            Mistake(
+                _cross_entropy_grad_column_block,
+                "g[:, y] -= 1 subtracts 1 in every row at every label's column: subtract once per row, at its own "
+                "label, g[np.arange(N), y] -= 1",
+            ),
+            Mistake(
+                _cross_entropy_grad_columns,
+                "the softmax normalises each row, over the classes (axis=1), not each column over the batch",
+            ),
+            Mistake(
+                _cross_entropy_grad_extra_slope,
+                "(softmax - onehot) / N is already the gradient with respect to the logits, the softmax's slope "
+                "included: do not multiply by p (1 - p) again",
             ),
         ],
     )
