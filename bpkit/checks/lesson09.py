@@ -52,6 +52,15 @@ HINT_LOC = (
     "the std came out as 1: rng.normal(loc, scale, size) takes the mean first, so pass "
     "rng.normal(0.0, std, size=(d_in, d_out)) (or multiply rng.standard_normal(...) by std)"
 )
+HINT_ZERO_STD = (
+    "every entry is the same (std 0): the scale came out 0, e.g. from integer division (2 // d_in is 0 for "
+    "d_in > 2): divide with /"
+)
+HINT_ABS = (
+    "every entry is positive: the weights take both signs around 0; use the draws of rng.normal(0.0, std, ...) "
+    "as they come, without np.abs"
+)
+HINT_NOT_CENTRED = "the weights are centred at 0: rng.normal(0.0, std, ...), not rng.random or rng.uniform(0, ...)"
 HINT_UNIFORM = (
     "the values are uniformly distributed (none beyond ~1.7 std): draw from a normal distribution with rng.normal"
 )
@@ -87,6 +96,11 @@ XAVIER_WRONG_STDS: list[tuple[Callable, str]] = [
         lambda d_in, d_out: np.sqrt(2.0 / d_out),
         "the fan is wrong: Xavier averages both fans, variance 2 / (d_in + d_out)",
     ),
+    (
+        lambda d_in, d_out: np.sqrt(2.0 / d_in + d_out),
+        "operator precedence: 2 / d_in + d_out adds d_out to 2 / d_in; put the sum in brackets, "
+        "np.sqrt(2 / (d_in + d_out))",
+    ),
     (lambda d_in, d_out: 1.0, HINT_LOC),
 ]
 HE_WRONG_STDS: list[tuple[Callable, str]] = [
@@ -99,6 +113,10 @@ HE_WRONG_STDS: list[tuple[Callable, str]] = [
     (
         lambda d_in, d_out: np.sqrt(2.0 / d_out),
         "use the fan-in d_in (the number of inputs each unit sums), not d_out: variance 2 / d_in",
+    ),
+    (
+        lambda d_in, d_out: np.sqrt(2.0) / d_in,
+        "the square root covers the whole fraction: np.sqrt(2 / d_in), not np.sqrt(2) / d_in",
     ),
     (lambda d_in, d_out: 1.0, HINT_LOC),
 ]
@@ -123,6 +141,8 @@ def _make_init_comparison(formula_std: Callable, formula_text: str, wrong_stds: 
             return  # too few draws to judge a standard deviation
         expected_std = formula_std(d_in, d_out)
         mean, std = float(received.mean()), float(received.std())
+        if std == 0.0:
+            exercise.fail(case, f"every entry is {received.flat[0]:.4g}: the std is 0", hint=HINT_ZERO_STD)
         std_wrong = abs(std / expected_std - 1) > STD_TOLERANCE
         # A known wrong formula explains the most; then an off-centre mean; then any other std.
         known = next((h for wrong, h in wrong_stds if abs(std / wrong(d_in, d_out) - 1) <= STD_TOLERANCE), None)
@@ -130,11 +150,15 @@ def _make_init_comparison(formula_std: Callable, formula_text: str, wrong_stds: 
             exercise.fail(
                 case, f"the entries have std {std:.4g}, expected {formula_text} = {expected_std:.4g}", hint=known
             )
-        if abs(mean) > 6 * expected_std / np.sqrt(received.size) + 1e-3 * expected_std:
+        # The sample mean wanders by std / sqrt(n): measured with the answer's own std, so a wrong std
+        # alone (noise around 0) is not taken for an off-centre mean.
+        if abs(mean) > 6 * max(std, expected_std) / np.sqrt(received.size) + 1e-3 * expected_std:
+            # |N(0, s)| has mean s * sqrt(2 / pi): np.abs of the right draws
+            half_normal = np.min(received) >= 0 and abs(mean / (expected_std * np.sqrt(2 / np.pi)) - 1) <= 0.025
             exercise.fail(
                 case,
                 f"the mean of the entries is {mean:.4g}, expected about 0 (std {expected_std:.4g})",
-                hint="the weights are centred at 0: rng.normal(0.0, std, ...), not rng.random or rng.uniform(0, ...)",
+                hint=HINT_ABS if half_normal else HINT_NOT_CENTRED,
             )
         if std_wrong:
             exercise.fail(
@@ -189,6 +213,12 @@ def _init_mistakes(correct: Callable, std: Callable, wrong_stds: list[tuple[Call
     def fixed_seed(d_in, d_out, rng):
         return correct(d_in, d_out, np.random.default_rng(0))
 
+    def zero_scale(d_in, d_out, rng):
+        return rng.normal(0.0, np.sqrt(2 // d_in), size=(d_in, d_out))  # // where / was meant
+
+    def absolute(d_in, d_out, rng):
+        return np.abs(correct(d_in, d_out, rng))
+
     mistakes = [Mistake(_wrong_init(std_fn), hint) for std_fn, hint in wrong_stds if hint != HINT_LOC]
     mistakes.append(Mistake(lambda d_in, d_out, rng: rng.normal(std(d_in, d_out), size=(d_in, d_out)), HINT_LOC))
     mistakes += [
@@ -196,6 +226,8 @@ def _init_mistakes(correct: Callable, std: Callable, wrong_stds: list[tuple[Call
         Mistake(uniform, HINT_UNIFORM),
         Mistake(global_rng, HINT_GLOBAL),
         Mistake(fixed_seed, HINT_FIXED),
+        Mistake(zero_scale, HINT_ZERO_STD),
+        Mistake(absolute, HINT_ABS),
     ]
     return mistakes
 

@@ -66,6 +66,25 @@ register(
                 lambda w, grad, v, lr, beta: (beta * v + grad, w - lr * (beta * v + grad)),
                 "the two results are swapped: return (w_new, v_new)",
             ),
+            Mistake(
+                lambda w, grad, v, lr, beta: (w - lr * (v + beta * grad), v + beta * grad),
+                "beta multiplies the OLD velocity, not the gradient: v_new = beta * v + grad",
+            ),
+            Mistake(
+                lambda w, grad, v, lr, beta: (w - lr * (beta * v + lr * grad), beta * v + lr * grad),
+                "the learning rate is applied twice: keep lr out of the velocity, v_new = beta * v + grad; only "
+                "the step multiplies by it, w_new = w - lr * v_new",
+            ),
+            Mistake(
+                lambda w, grad, v, lr, beta: (w - lr * grad, grad.copy()),
+                "the momentum is missing (that is a plain gradient step): the velocity keeps beta times the old "
+                "one, v_new = beta * v + grad, and w moves by it, w_new = w - lr * v_new",
+            ),
+            Mistake(
+                lambda w, grad, v, lr, beta: (w - lr * (v + grad), beta * v + grad),
+                "v_new is right but the step is not: move w by the new velocity, w_new = w - lr * v_new, "
+                "not by v + grad",
+            ),
         ],
     )
 )
@@ -131,6 +150,28 @@ register(
                     grad_fn(w - lr * beta * v),
                 ),
                 "v_new must keep the old velocity: v_new = beta * v + grad_fn(lookahead), not the gradient alone",
+            ),
+            Mistake(
+                lambda w, grad_fn, v, lr, beta: _momentum_step(w, grad_fn(w - lr * v), v, lr, beta),
+                "beta is missing from the look-ahead: momentum alone would carry w to w - lr * beta * v, "
+                "take the gradient there",
+            ),
+            Mistake(
+                lambda w, grad_fn, v, lr, beta: (
+                    w - lr * beta * v - lr * (beta * v + grad_fn(w - lr * beta * v)),
+                    beta * v + grad_fn(w - lr * beta * v),
+                ),
+                "step from w, not from the look-ahead point: w_new = w - lr * v_new (the look-ahead is only "
+                "where the gradient is taken)",
+            ),
+            Mistake(
+                lambda w, grad_fn, v, lr, beta: _momentum_step(w, grad_fn(v), v, lr, beta),
+                "grad_fn takes WEIGHTS: call it at the look-ahead point w - lr * beta * v, not on the velocity v",
+            ),
+            Mistake(
+                lambda w, grad_fn, v, lr, beta: _momentum_step(w, grad_fn(w - lr * grad_fn(w)), v, lr, beta),
+                "the look-ahead moves w by the velocity, w - lr * beta * v, not by a gradient step "
+                "w - lr * grad_fn(w): one call of grad_fn, at that point",
             ),
         ],
     )

@@ -78,6 +78,43 @@ register(
                 ),
                 "average the SQUARED gradient: s_new = rho * s + (1 - rho) * grad**2",
             ),
+            Mistake(
+                lambda w, grad, s, lr, rho=0.9, eps=1e-8: (
+                    w - lr * grad / (np.sqrt(rho * s + (1 - rho) * np.abs(grad)) + eps),
+                    rho * s + (1 - rho) * np.abs(grad),
+                ),
+                "average the SQUARED gradient, not its absolute value: s_new = rho * s + (1 - rho) * grad**2",
+            ),
+            Mistake(
+                lambda w, grad, s, lr, rho=0.9, eps=1e-8: (
+                    w + lr * grad / (np.sqrt(rho * s + (1 - rho) * grad**2) + eps),
+                    rho * s + (1 - rho) * grad**2,
+                ),
+                "sign error in the update: step against the gradient, w_new = w - lr * grad / (np.sqrt(s_new) + eps)",
+            ),
+            Mistake(
+                lambda w, grad, s, lr, rho=0.9, eps=1e-8: (
+                    w - lr * grad / (np.sqrt(s + grad**2) + eps),
+                    s + grad**2,
+                ),
+                "s_new is a DECAYING average, s_new = rho * s + (1 - rho) * grad**2, not the running sum "
+                "s + grad**2 (that is Adagrad, whose steps shrink for ever)",
+            ),
+            Mistake(
+                lambda w, grad, s, lr, rho=0.9, eps=1e-8: (
+                    w - lr * grad / (np.sqrt(rho * s + ((1 - rho) * grad) ** 2) + eps),
+                    rho * s + ((1 - rho) * grad) ** 2,
+                ),
+                "(1 - rho) multiplies the squared gradient: (1 - rho) * grad**2, not ((1 - rho) * grad)**2",
+            ),
+            Mistake(
+                lambda w, grad, s, lr, rho=0.9, eps=1e-8: (
+                    w - lr * grad / (np.sqrt((rho * s + (1 - rho) * grad**2) / (1 - rho)) + eps),
+                    rho * s + (1 - rho) * grad**2,
+                ),
+                "RMSProp has no bias correction: divide by np.sqrt(s_new) + eps with s_new as it is, not "
+                "divided by 1 - rho",
+            ),
         ],
     )
 )
@@ -128,6 +165,59 @@ def _adam_variant(
         return w_new, m_new, v_new
 
     return step
+
+
+def _adam_swapped_corrections(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m_new, v_new = beta1 * m + (1 - beta1) * grad, beta2 * v + (1 - beta2) * grad**2
+    m_hat, v_hat = m_new / (1 - beta2**t), v_new / (1 - beta1**t)  # beta2 where beta1 belongs
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), m_new, v_new
+
+
+def _adam_abs_grad(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m_new, v_new = beta1 * m + (1 - beta1) * grad, beta2 * v + (1 - beta2) * np.abs(grad)  # not squared
+    m_hat, v_hat = m_new / (1 - beta1**t), v_new / (1 - beta2**t)
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), m_new, v_new
+
+
+def _adam_correction_multiplied(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m_new, v_new = beta1 * m + (1 - beta1) * grad, beta2 * v + (1 - beta2) * grad**2
+    m_hat, v_hat = m_new * (1 - beta1**t), v_new * (1 - beta2**t)  # multiplied, not divided
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), m_new, v_new
+
+
+def _adam_raw_grad(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m_new, v_new = beta1 * m + (1 - beta1) * grad, beta2 * v + (1 - beta2) * grad**2
+    v_hat = v_new / (1 - beta2**t)
+    return w - lr * grad / (np.sqrt(v_hat) + eps), m_new, v_new  # grad where m_hat belongs
+
+
+def _adam_times_t(absolute: bool):
+    """1 - beta * t for 1 - beta**t; `absolute`: with np.abs under the root, else NaN from a negative v_hat."""
+
+    def step(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        m_new, v_new = beta1 * m + (1 - beta1) * grad, beta2 * v + (1 - beta2) * grad**2
+        m_hat, v_hat = m_new / (1 - beta1 * t), v_new / (1 - beta2 * t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return w - lr * m_hat / (np.sqrt(np.abs(v_hat) if absolute else v_hat) + eps), m_new, v_new
+
+    return step
+
+
+def _adam_m_weights_swapped(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    m_new, v_new = (1 - beta1) * m + beta1 * grad, beta2 * v + (1 - beta2) * grad**2
+    m_hat, v_hat = m_new / (1 - beta1**t), v_new / (1 - beta2**t)
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps), m_new, v_new
+
+
+def _adam_moments_swapped(w, grad, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    w_new, m_new, v_new = _adam_step(w, grad, m, v, t, lr, beta1, beta2, eps)
+    return w_new, v_new, m_new
+
+
+_HINT_ADAM_TIMES_T = (
+    "the bias correction uses a POWER of beta: 1 - beta1**t and 1 - beta2**t, not 1 - beta1 * t "
+    "(which turns negative from the second step on)"
+)
 
 
 def _adam_cases() -> list[Case]:
@@ -210,6 +300,33 @@ register(
                 "return the raw averages m_new and v_new, not the corrected m_hat and v_hat "
                 "(the next step corrects them again)",
             ),
+            Mistake(
+                _adam_swapped_corrections,
+                "beta1 and beta2 are swapped in the bias corrections: m_hat = m_new / (1 - beta1**t), "
+                "v_hat = v_new / (1 - beta2**t)",
+            ),
+            Mistake(
+                _adam_abs_grad,
+                "v averages the SQUARED gradient, not its absolute value: v_new = beta2 * v + (1 - beta2) * grad**2",
+            ),
+            Mistake(
+                _adam_correction_multiplied,
+                "the bias correction DIVIDES: m_hat = m_new / (1 - beta1**t), v_hat = v_new / (1 - beta2**t), "
+                "not m_new * (1 - beta1**t)",
+            ),
+            Mistake(
+                _adam_raw_grad,
+                "the numerator is the corrected first moment m_hat, not the raw gradient: "
+                "w_new = w - lr * m_hat / (np.sqrt(v_hat) + eps)",
+            ),
+            Mistake(_adam_times_t(absolute=True), _HINT_ADAM_TIMES_T),
+            Mistake(_adam_times_t(absolute=False), _HINT_ADAM_TIMES_T),
+            Mistake(
+                _adam_m_weights_swapped,
+                "beta1 and 1 - beta1 are swapped in m's average: the OLD average keeps weight beta1, "
+                "m_new = beta1 * m + (1 - beta1) * grad",
+            ),
+            Mistake(_adam_moments_swapped, "m_new and v_new are swapped: return (w_new, m_new, v_new), in that order"),
         ],
     )
 )

@@ -3,6 +3,8 @@ dropout_backward, early_stopping_epoch."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from bpkit.checks._core import Case, Exercise, Mistake, case_rng, format_value, register
@@ -32,8 +34,23 @@ def _l2_cases() -> list[Case]:
     return cases
 
 
+_HINT_LIST_SQUARED = (
+    "weights is a LIST of matrices of different shapes, which NumPy cannot turn into one array: square and "
+    "sum each matrix on its own, sum(np.sum(W**2) for W in weights)"
+)
+
+
+class _L2Exercise(Exercise):
+    """l2_penalty: np.square / np.sum on the list itself fails on matrices of different shapes; say so."""
+
+    def error_hint(self, error: dict) -> str:
+        if error["type"] == "ValueError" and "inhomogeneous" in error["message"]:
+            return _HINT_LIST_SQUARED
+        return super().error_hint(error)
+
+
 register(
-    Exercise(
+    _L2Exercise(
         id="l2_penalty",
         lesson="12",
         points=1,
@@ -62,6 +79,24 @@ register(
                 lambda weights, lam: float(lam / 2 * sum(np.sum(np.abs(W)) for W in weights)),
                 "that is the L1 penalty (absolute values): L2 squares the weights, sum(W**2)",
             ),
+            Mistake(
+                lambda weights, lam: float(lam // 2 * sum(np.sum(W**2) for W in weights)),
+                "lam // 2 is floor division (0 for any lam below 2): write lam / 2",
+            ),
+            Mistake(
+                lambda weights, lam: float(lam / 2 * sum(np.sum(W) ** 2 for W in weights)),
+                "square each weight, then sum: np.sum(W**2), not the square of the sum np.sum(W)**2",
+            ),
+            Mistake(
+                lambda weights, lam: [float(lam / 2 * np.sum(W**2)) for W in weights],
+                "return ONE number: add the penalties of all the matrices together, "
+                "lam / 2 * sum(np.sum(W**2) for W in weights)",
+            ),
+            Mistake(
+                lambda weights, lam: float(lam / 2 * sum(np.sum(W**2) for W in weights) / len(weights)),
+                "sum over the matrices, do not average them: no division by len(weights)",
+            ),
+            Mistake(lambda weights, lam: float(lam / 2 * np.sum(np.square(weights))), _HINT_LIST_SQUARED),
         ],
     )
 )
@@ -104,6 +139,22 @@ register(
             ),
             Mistake(lambda W, lam: -lam * W, "sign error: the penalty grows with |W|, its gradient is +lam * W"),
             Mistake(lambda W, lam: lam / 2 * W**2, "that is the penalty itself, not its gradient: return lam * W"),
+            Mistake(
+                lambda W, lam: float(lam / 2 * np.sum(W**2)),
+                "that is the penalty (one number), not its gradient: the gradient has one entry per weight, lam * W",
+            ),
+            Mistake(
+                lambda W, lam: lam * W**2,
+                "differentiate, do not square: d/dW (lam/2 * W**2) = lam * W, not lam * W**2",
+            ),
+            Mistake(
+                lambda W, lam: float(lam * np.sum(W)),
+                "the gradient has one entry per weight, shaped like W: lam * W, not the number lam * np.sum(W)",
+            ),
+            Mistake(
+                lambda W, lam: (1 - lam) * W,
+                "(1 - lam) * W is what weight decay leaves of W after a step, not the gradient: return lam * W",
+            ),
         ],
     )
 )
@@ -168,6 +219,11 @@ _HINT_NO_SCALE = (
 )
 _HINT_EVAL = "at train=False dropout does nothing: return x unchanged and a mask of ones"
 _HINT_OUT = "out must be x * mask, with the same mask you return"
+_HINT_PAIR_SWAPPED = "the pair is swapped: return (out, mask), out first"
+_HINT_ONE_OVER_P = (
+    "the right units are kept (rng.random(x.shape) >= p) but scaled by 1 / p: p is the probability of "
+    "DROPPING, so the kept ones are scaled by 1 / (1 - p)"
+)
 
 
 def _compare_dropout(exercise: Exercise, case: Case, received) -> None:
@@ -209,6 +265,8 @@ def _compare_one_dropout(exercise: Exercise, case: Case, received) -> None:
     if problem:
         exercise.fail(case, problem, hint=f"return a pair (out, mask), both shaped like x {x.shape}")
     out, mask = (np.asarray(r, dtype=float) for r in received)
+    if train and _looks_like_mask(out, p) and not _looks_like_mask(mask, p) and np.allclose(mask, x * out):
+        exercise.fail(case, "the first item is a mask, the second is x times it", hint=_HINT_PAIR_SWAPPED)
     if not train:
         if not (np.array_equal(out, x) and np.all(mask == 1.0)):
             exercise.fail(
@@ -226,7 +284,10 @@ def _compare_one_dropout(exercise: Exercise, case: Case, received) -> None:
         if kept.size and np.allclose(kept, 1.0):
             hint = _HINT_NO_SCALE
         elif kept.size and p > 0 and np.allclose(kept, 1.0 / p):
-            hint = _HINT_KEEP_PROB  # 1 / p is the right scale only if p were the keep probability
+            # 1 / p is the right scale only if p were the keep probability; unless the units kept are the
+            # ones rng.random(x.shape) >= p keeps (the harness called a copy: case.args still has the state)
+            drawn = copy.deepcopy(case.args[2]).random(x.shape) >= p
+            hint = _HINT_ONE_OVER_P if np.array_equal(mask != 0, drawn) else _HINT_KEEP_PROB
         elif kept.size and np.allclose(kept, p):
             hint = _HINT_P_SCALE
         else:
@@ -257,6 +318,12 @@ def _compare_one_dropout(exercise: Exercise, case: Case, received) -> None:
         exercise.fail(case, f"dropped units although p=0 (kept {kept_fraction:.3f})", hint=_HINT_KEEP_PROB)
     if not np.allclose(out, x * mask, rtol=1e-12, atol=1e-12):
         exercise.fail(case, "out is not x * mask", expected=x * mask, received=out, hint=_HINT_OUT)
+
+
+def _looks_like_mask(values: np.ndarray, p: float) -> bool:
+    """Only 0 and 1 / (1 - p), with at least one of them kept: what an inverted-dropout mask holds."""
+    kept = values[values != 0]
+    return bool(kept.size) and np.allclose(kept, 1.0 / (1.0 - p))
 
 
 def _pair_problem(received, shape, names) -> str | None:
@@ -326,6 +393,18 @@ def _dropout_per_column(x, p, rng, train=True):
     return x * mask, mask
 
 
+def _dropout_one_over_p(x, p, rng, train=True):
+    if not train:
+        return x.copy(), np.ones_like(x)
+    mask = (rng.random(x.shape) >= p) / p
+    return x * mask, mask
+
+
+def _dropout_swapped(x, p, rng, train=True):
+    out, mask = _dropout_forward(x, p, rng, train)
+    return mask, out
+
+
 def _dropout_out_unmasked(x, p, rng, train=True):
     _, mask = _dropout_forward(x, p, rng, train)
     return x * (mask > 0), mask
@@ -351,6 +430,8 @@ register(
             Mistake(_dropout_own_seed, _HINT_RNG_UNUSED),
             Mistake(_dropout_per_row, _HINT_PER_UNIT),
             Mistake(_dropout_per_column, _HINT_PER_UNIT),
+            Mistake(_dropout_one_over_p, _HINT_ONE_OVER_P),
+            Mistake(_dropout_swapped, _HINT_PAIR_SWAPPED),
         ],
         kind="calls",
     )
@@ -397,6 +478,16 @@ register(
                 lambda dout, mask: np.divide(dout, mask, out=np.zeros_like(dout), where=mask != 0),
                 "multiply by the mask, do not divide: out = x * mask, so dx = dout * mask",
             ),
+            Mistake(
+                lambda dout, mask: dout * (mask == 0),
+                "the mask is inverted: the gradient flows through the KEPT units (mask != 0) and is 0 at the "
+                "dropped ones, dout * mask",
+            ),
+            Mistake(
+                lambda dout, mask: dout @ mask.T,
+                "multiply elementwise, dout * mask, not with the matrix product @: each unit is kept or dropped "
+                "on its own",
+            ),
         ],
     )
 )
@@ -436,6 +527,42 @@ def _early_stopping_variant(
         return len(val_losses) - 1 if never_stop_last else best_epoch
 
     return fn
+
+
+def _early_stopping_wait_against_previous(val_losses, patience):
+    """The best epoch tracked right, but the wait restarts at any loss below the previous epoch's."""
+    best, best_epoch, waited, previous = np.inf, 0, 0, np.inf
+    for epoch, loss in enumerate(val_losses):
+        if loss < best:
+            best, best_epoch = loss, epoch
+        if loss < previous:
+            waited = 0
+        else:
+            waited += 1
+            if waited == patience:
+                return best_epoch
+        previous = loss
+    return best_epoch
+
+
+def _early_stopping_counted_from_one(val_losses, patience):
+    return _early_stopping_epoch(val_losses, patience) + 1
+
+
+def _early_stopping_best_loss(val_losses, patience):
+    return float(val_losses[_early_stopping_epoch(val_losses, patience)])
+
+
+def _early_stopping_worst(val_losses, patience):
+    """Stops at the right epoch but reports np.argmax of the losses seen so far."""
+    for epoch in range(len(val_losses)):
+        if epoch - int(np.argmin(val_losses[: epoch + 1])) == patience:
+            return int(np.argmax(val_losses[: epoch + 1]))
+    return int(np.argmax(val_losses))
+
+
+def _early_stopping_first_window(val_losses, patience):
+    return int(np.argmin(val_losses[: patience + 1]))
 
 
 def _early_stopping_cases() -> list[Case]:
@@ -515,6 +642,26 @@ register(
             Mistake(
                 _early_stopping_variant(ties_improve=True),
                 "a tie is not a new minimum: use `<`, so an equal loss counts as an epoch without improvement",
+            ),
+            Mistake(
+                _early_stopping_wait_against_previous,
+                "the wait restarts only at a new BEST loss: a loss below the previous epoch's but above the best "
+                "still counts as an epoch without improvement",
+            ),
+            Mistake(
+                _early_stopping_counted_from_one,
+                "epochs are counted from 0: return the index into val_losses (as enumerate gives it), not index + 1",
+            ),
+            Mistake(_early_stopping_best_loss, "return the INDEX of the best epoch, not its loss value"),
+            Mistake(
+                _early_stopping_worst,
+                "the best epoch has the LOWEST validation loss: np.argmin, not np.argmax",
+            ),
+            Mistake(
+                _early_stopping_first_window,
+                "training goes on as long as new minima keep coming: walk through every epoch, counting the epochs "
+                "since the last new best, and stop when that count reaches patience; the first patience + 1 epochs "
+                "are not enough",
             ),
         ],
     )

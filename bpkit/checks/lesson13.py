@@ -103,6 +103,11 @@ _HINT_ACCURACY = (
     "(the checker passes raw pixels 0..16, as load_digits gives them); otherwise train longer or wider, and "
     "watch the validation accuracy on a split of the training data"
 )
+_HINT_ONE_LABEL = (
+    "one label for every image: the network's outputs are probably NaN (np.argmax of NaN is 0), or training "
+    "collapsed. A common cause: a pixel blank in every training image has std 0, so (X - mean) / std is 0 / 0; "
+    "divide by np.where(std > 0, std, 1) (or std + 1e-8), and check that the training loss stays finite"
+)
 _HINT_ONE_IMAGE = (
     "predict must not use statistics of the batch it is given: standardise with the mean and std of the "
     "TRAINING images, saved when you trained (a batch of one image has std 0 in every pixel)"
@@ -135,6 +140,12 @@ def _compare_predict(exercise: Exercise, case: Case, received) -> None:
             exercise.fail(case, f"predicted {int(received[0])} for a very typical {int(y[0])}", hint=_HINT_ONE_IMAGE)
         return
     accuracy = float(np.mean(received == y))
+    if accuracy < PASS_ACCURACY and np.unique(received).size == 1:
+        exercise.fail(
+            case,
+            f"every image got the same label, {int(received[0])} (held-out accuracy {100 * accuracy:.2f}%)",
+            hint=_HINT_ONE_LABEL,
+        )
     if accuracy < PASS_ACCURACY:
         right = int(np.sum(received == y))
         needed = int(np.ceil(PASS_ACCURACY * n - 1e-9))  # the fewest right answers that make 95%
@@ -171,6 +182,17 @@ def _unstandardised(X):
     return np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
 
 
+def _zero_std(X):
+    """A nearest-class-mean classifier on standardised pixels, dividing by a training std that is 0 for
+    pixels blank in every training image: 0 / 0 = NaN everywhere, and np.argmin of NaN rows is 0."""
+    X_train, y_train, _, _ = _split()
+    mu, sigma = X_train.mean(0), X_train.std(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centres = np.stack([((X_train[y_train == k] - mu) / sigma).mean(0) for k in range(10)])  # (10, 64)
+        Xs = (np.asarray(X, dtype=float) - mu) / sigma
+        return np.argmin(((Xs[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+
+
 def _batch_statistics(X):
     """A nearest-neighbour classifier that standardises with the statistics of the batch it is given."""
     X = np.asarray(X, dtype=float)
@@ -198,6 +220,7 @@ register(
             Mistake(_float_labels, _HINT_INT),
             Mistake(_unstandardised, _HINT_ACCURACY),
             Mistake(_batch_statistics, _HINT_ONE_IMAGE),
+            Mistake(_zero_std, _HINT_ONE_LABEL),
         ],
     )
 )
@@ -223,8 +246,14 @@ def _mlp_variant(
     reverse=False,
     skip_first=False,
     onehot=True,
+    mask_output=False,
+    negate_dlogits=False,
 ):
-    """Build mlp_loss_and_grads (reference with the defaults; one flag changed gives a typical mistake)."""
+    """Build mlp_loss_and_grads (reference with the defaults; one flag changed gives a typical mistake).
+
+    mask_output: the backward pass masks the (linear) output layer with (z > 0) too; negate_dlogits:
+    dlogits = onehot - softmax.
+    """
 
     def mlp_loss_and_grads(X, y, params):
         N = len(X)
@@ -254,12 +283,14 @@ def _mlp_variant(
             dout[np.arange(N), y] -= 1.0  # dL/dlogits = softmax - onehot (per sample)
         if mean:
             dout /= N  # the loss is a mean over the batch
+        if negate_dlogits:
+            dout = -dout
         grads = []
         for i in range(len(params) - 1, 0 if skip_first else -1, -1):
             W, _ = params[i]
             a_in, z = cache[i]
             last = i == len(params) - 1
-            if (relu_last or not last) and relu_mask:
+            if (relu_last or mask_output or not last) and relu_mask:
                 dout = dout * ((z >= 0) if mask_at_zero else (z > 0))  # ReLU passes gradient where z > 0
             dW = a_in.T @ dout  # dL/dW = x^T @ dout, (D_in, D_out)
             db = dout.mean(axis=0) if db_mean else dout.sum(axis=0)  # (D_out,)
@@ -332,6 +363,43 @@ def _has_nonfinite(value) -> bool:
         return False
 
 
+def _mlp_backward_through_w(X, y, params):
+    """dout @ W where dout @ W.T is meant: runs only where W is square."""
+    N = len(X)
+    a, cache = X, []
+    for i, (W, b) in enumerate(params):
+        z = a @ W + b
+        cache.append((a, z))
+        a = z if i == len(params) - 1 else np.maximum(z, 0)
+    shifted = a - a.max(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(N), y]))
+    dout = _softmax(a)
+    dout[np.arange(N), y] -= 1.0
+    dout /= N
+    grads = []
+    for i in range(len(params) - 1, -1, -1):
+        a_in, _ = cache[i]
+        grads.append((a_in.T @ dout, dout.sum(axis=0)))
+        if i > 0:
+            dout = (dout @ params[i][0]) * (cache[i - 1][1] > 0)  # W where W.T belongs
+    return loss, grads[::-1]
+
+
+_HINT_BACKWARD_MATMUL = (
+    "a shape mismatch in a matrix product: write the shape of every array next to your code. The gradient goes "
+    "down to the layer below as dout @ W.T, (N, D_out) @ (D_out, D_in), and dW = x.T @ dout"
+)
+
+
+class _MlpExercise(Exercise):
+    """mlp_loss_and_grads: a matmul shape error names the two products of the backward pass."""
+
+    def error_hint(self, error: dict) -> str:
+        if "matmul" in error["message"].lower():
+            return _HINT_BACKWARD_MATMUL
+        return super().error_hint(error)
+
+
 def _compare_mlp_loss_and_grads(exercise: Exercise, case: Case, received) -> None:
     """The default comparison, plus a named hint for NaN/inf (a NaN loss never equals another NaN)."""
     expected = exercise.reference(*copy.deepcopy(case.args))
@@ -341,7 +409,7 @@ def _compare_mlp_loss_and_grads(exercise: Exercise, case: Case, received) -> Non
 
 
 register(
-    Exercise(
+    _MlpExercise(
         id="mlp_loss_and_grads",
         lesson="13",
         points=4,
@@ -384,6 +452,16 @@ register(
                 "order of params, [(dW1, db1), (dW2, db2), ...], e.g. reverse the list before returning it",
             ),
             Mistake(
+                _mlp_variant(mask_output=True),
+                "the output layer is linear in the forward pass, so the backward pass has no ReLU mask there: "
+                "multiply by (z > 0) only in the hidden layers",
+            ),
+            Mistake(
+                _mlp_variant(negate_dlogits=True),
+                "sign error in dlogits: the gradient of the loss is (softmax - onehot(y)) / N, not onehot - softmax",
+            ),
+            Mistake(_mlp_backward_through_w, _HINT_BACKWARD_MATMUL),
+            Mistake(
                 _mlp_variant(skip_first=True),
                 "the backward loop stops one layer early (off by one): `for i in reversed(range(len(params)))` "
                 "visits every layer down to the first, i = 0",
@@ -417,12 +495,16 @@ def _train_variant(
     swapped_betas=False,
     init_draw="in order",
     loss_and_grads=None,
+    update_biases=True,
+    v_abs=False,
 ):
     """Build train_mlp (the reference with the defaults; one argument changed gives a typical mistake).
 
     init_draw: "in order" (W1, W2, ... drawn as (d_in, d_out)), "last layer first", "transposed"
     ((d_out, d_in) drawn, then .T), "biases drawn" (b ~ normal too) or "shuffle first" (the first
-    permutation drawn before the weights). loss_and_grads: a wrong mlp_loss_and_grads to train with.
+    permutation drawn before the weights; "shuffle first if training": only when epochs > 0).
+    loss_and_grads: a wrong mlp_loss_and_grads to train with. t_mode: "updates" (t += 1 before each
+    update), "after" (t += 1 after it: the first update divides by 1 - 0.9**0 = 0), "epochs", "reset".
     """
     loss_and_grads = loss_and_grads or _mlp_loss_and_grads
 
@@ -446,7 +528,8 @@ def _train_variant(
         ]
 
     def train_mlp(X, y, sizes, epochs, lr, batch_size, rng):
-        first_order = rng.permutation(len(X)) if init_draw == "shuffle first" else None
+        shuffle_first = init_draw == "shuffle first" or (init_draw == "shuffle first if training" and epochs > 0)
+        first_order = rng.permutation(len(X)) if shuffle_first else None
         params = init(sizes, rng)
         flat = [p for pair in params for p in pair]  # W1, b1, W2, b2, ...: the arrays params holds
         m = [np.zeros_like(p) for p in flat]
@@ -469,24 +552,27 @@ def _train_variant(
             for start in range(0, stop, batch_size):
                 idx = order[start : start + batch_size]
                 _, grads = loss_and_grads(X[idx], y[np.sort(idx)] if unpaired_y else y[idx], params)
-                if t_mode != "epochs":
+                if t_mode not in ("epochs", "after"):
                     t += 1  # 3. t counts updates from 1
                 for k, g in enumerate(g for pair in grads for g in pair):
                     if sgd:
                         step = g
                     else:
                         m[k] = b1 * m[k] + (1 - b1) * g
-                        v[k] = b2 * v[k] + (1 - b2) * g**2
-                        m_hat = m[k] / (1 - b1**t) if bias_correction else m[k]
-                        v_hat = v[k] / (1 - b2**t) if bias_correction else v[k]
-                        if no_sqrt:
-                            step = m_hat / (v_hat + 1e-8)
-                        elif eps_inside:
-                            step = m_hat / np.sqrt(v_hat + 1e-8)
-                        else:
-                            step = m_hat / (np.sqrt(v_hat) + 1e-8)
-                    if update:
+                        v[k] = b2 * v[k] + (1 - b2) * (np.abs(g) if v_abs else g**2)
+                        with np.errstate(divide="ignore", invalid="ignore"):  # t = 0 in the "after" mistake
+                            m_hat = m[k] / (1 - b1**t) if bias_correction else m[k]
+                            v_hat = v[k] / (1 - b2**t) if bias_correction else v[k]
+                            if no_sqrt:
+                                step = m_hat / (v_hat + 1e-8)
+                            elif eps_inside:
+                                step = m_hat / np.sqrt(v_hat + 1e-8)
+                            else:
+                                step = m_hat / (np.sqrt(v_hat) + 1e-8)
+                    if update and (update_biases or k % 2 == 0):
                         flat[k] -= sign * lr * step  # in place: params holds the same arrays
+                if t_mode == "after":
+                    t += 1
         return params
 
     return train_mlp
@@ -561,6 +647,10 @@ _STEP_HINTS = {
         "counting updates from one epoch to the next"
     ),
 }
+_HINT_SHUFFLE_FIRST = (
+    "step 1, the initialisation: draw every W before the first "
+    "rng.permutation(N): each draw from rng changes the numbers of the next"
+)
 _HINT_GRADS = "run checks.mlp_loss_and_grads(mlp_loss_and_grads) first: train_mlp trains with its gradients"
 _TRAIN_MISTAKES = [
     (dict(update=False), _HINT_TRAIN_NOT_UPDATED),
@@ -580,6 +670,16 @@ _TRAIN_MISTAKES = [
         "t counts minibatch UPDATES from 1 over the whole training (t += 1 before each step), not epochs",
     ),
     (dict(t_mode="reset"), "t must not restart at every epoch: it counts every update since the start of training"),
+    (
+        dict(t_mode="after"),
+        "t is still 0 at the first update, so the bias correction divides by 1 - 0.9**0 = 0: count t += 1 "
+        "BEFORE each update, so the first one uses t = 1",
+    ),
+    (
+        dict(update_biases=False),
+        "the biases were never updated: the Adam step applies to every array, each b as well as each W",
+    ),
+    (dict(v_abs=True), "v averages the SQUARED gradient: v = 0.999 * v + 0.001 * g**2, not np.abs(g)"),
     (dict(eps_inside=True), "eps goes outside the square root: m_hat / (np.sqrt(v_hat) + eps)"),
     (dict(no_sqrt=True), "divide by the square ROOT of v_hat: m_hat / (np.sqrt(v_hat) + eps)"),
     (dict(swapped_betas=True), "the betas are swapped: m uses beta1 = 0.9, v uses beta2 = 0.999"),
@@ -613,11 +713,8 @@ _TRAIN_MISTAKES = [
         dict(init_draw="biases drawn"),
         "step 1, the initialisation: the biases start at zero, b = np.zeros(d_out); draw only the weights from rng",
     ),
-    (
-        dict(init_draw="shuffle first"),
-        "step 1, the initialisation: draw every W before the first "
-        "rng.permutation(N): each draw from rng changes the numbers of the next",
-    ),
+    (dict(init_draw="shuffle first"), _HINT_SHUFFLE_FIRST),
+    (dict(init_draw="shuffle first if training"), _HINT_SHUFFLE_FIRST),
     (
         dict(loss_and_grads=_mlp_variant(relu_last=True)),
         "step 2, the forward pass in mlp_loss_and_grads: the last layer is linear, no ReLU on the logits; "
@@ -659,15 +756,16 @@ def _compare_train_mlp(exercise: Exercise, case: Case, received) -> None:
                     case, f"{name}{i + 1} has shape {arr.shape}, expected {shape}", hint=_HINT_TRAIN_STRUCTURE
                 )
             if not np.all(np.isfinite(arr)):
-                exercise.fail(case, f"{name}{i + 1} contains NaN or inf", hint=_HINT_TRAIN_NAN)
+                named = _named_train_mistake(exercise, case, [tuple(pair) for pair in received])
+                exercise.fail(case, f"{name}{i + 1} contains NaN or inf", hint=named or _HINT_TRAIN_NAN)
     exercise.expect(case, [tuple(pair) for pair in received], exercise.reference(*copy.deepcopy(case.args)))
 
 
-def _train_diagnose(exercise: Exercise, case: Case, received) -> str:
-    """A registered mistake's hint where it reproduces the answer on every case seen; else the wrong step."""
+def _named_train_mistake(exercise: Exercise, case: Case, received) -> str | None:
+    """The hint of the registered mistake that reproduces the answer on every case seen (NaN as NaN), or None."""
     evidence = _EVIDENCE.get()
     if evidence is not None and evidence.nested:
-        return exercise.generic_hint  # judging a mistake's own output: only pass or fail matters
+        return None  # judging a mistake's own output: only pass or fail matters
     whole = []
     for mistake in exercise.mistakes:
         try:
@@ -676,7 +774,15 @@ def _train_diagnose(exercise: Exercise, case: Case, received) -> str:
             continue
         if compare(wrong, received, exercise.rtol, exercise.atol) is None:
             whole.append(mistake)
-    return exercise._only_hint(whole, evidence) or _STEP_HINTS[getattr(case, "step", "epochs")]
+    return exercise._only_hint(whole, evidence)
+
+
+def _train_diagnose(exercise: Exercise, case: Case, received) -> str:
+    """A registered mistake's hint where it reproduces the answer on every case seen; else the wrong step."""
+    evidence = _EVIDENCE.get()
+    if evidence is not None and evidence.nested:
+        return exercise.generic_hint  # judging a mistake's own output: only pass or fail matters
+    return _named_train_mistake(exercise, case, received) or _STEP_HINTS[getattr(case, "step", "epochs")]
 
 
 def _param_name(path: tuple) -> str | None:
