@@ -9,6 +9,7 @@ the learner's returned Values come back as node indices (kind="nodes"). One case
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from functools import lru_cache
@@ -16,7 +17,17 @@ from functools import lru_cache
 import numpy as np
 
 from bpkit.checks import _harness
-from bpkit.checks._core import NO_RECORD_HINT, Case, Exercise, Mistake, StableExercise, case_rng, register
+from bpkit.checks._core import (
+    _EVIDENCE,
+    NO_RECORD_HINT,
+    Case,
+    Exercise,
+    Mistake,
+    StableExercise,
+    case_rng,
+    compare,
+    register,
+)
 from bpkit.checks._harness import build_graph
 from bpkit.checks.inputs import cube, wiggle
 
@@ -41,8 +52,52 @@ def _numerical_derivative_cases() -> list[Case]:
     ]
 
 
+IGNORED_H_HINT = "use the argument h: the check passes h=0.5 or h=1e-2 and expects the difference with that step"
+
+
+class _DerivativeExercise(Exercise):
+    """numerical_derivative: an answer that gives the same number for two steps h ignores its h."""
+
+    def diagnose(self, case: Case, received) -> str:
+        hint = super().diagnose(case, received)
+        if hint in {m.hint for m in self.mistakes}:
+            return hint
+        return IGNORED_H_HINT if _ignores_h(self) else hint
+
+
+def _ignores_h(exercise: Exercise) -> bool:
+    """Did the answer return the same number for the same f and x with steps h whose answers differ?"""
+    evidence = _EVIDENCE.get()
+    if evidence is None or evidence.nested or evidence.observations is None:
+        return False
+    seen: dict = {}  # (f, x) -> [(h, expected, received)] over the cases observed
+    for case, observation in zip(evidence.cases, evidence.observations):
+        if "output" not in observation:
+            continue
+        f, x = case.args
+        h = case.kwargs.get("h", 1e-5)
+        received = _harness.decode(observation["output"])
+        seen.setdefault((repr(f), x), []).append((h, exercise.reference(f, x, h=h), received))
+    for runs in seen.values():
+        for i, (h1, e1, r1) in enumerate(runs):
+            for h2, e2, r2 in runs[i + 1 :]:
+                answers_differ = compare(e1, e2, exercise.rtol, exercise.atol) is not None
+                same_answer = compare(r1, r2, exercise.rtol, exercise.atol) is None
+                if h1 != h2 and answers_differ and same_answer and compare(e1, r1, exercise.rtol, exercise.atol):
+                    return True
+    return False
+
+
+def _backward_difference(f, x, h=1e-5):
+    return (f(x) - f(x - h)) / h
+
+
+def _relative_step_difference(f, x, h=1e-5):
+    return (f(x * (1 + h)) - f(x * (1 - h))) / (2 * h)  # moves x by x * h, not by h
+
+
 register(
-    Exercise(
+    _DerivativeExercise(
         id="numerical_derivative",
         lesson="05",
         points=1,
@@ -71,9 +126,16 @@ register(
                 "that is the 5-point stencil, more accurate than asked: this exercise is the plain central "
                 "difference (f(x + h) - f(x - h)) / (2h), whose error of order h**2 the lesson measures next",
             ),
+            Mistake(lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / (2 * 1e-5), IGNORED_H_HINT),
             Mistake(
-                lambda f, x, h=1e-5: (f(x + 1e-5) - f(x - 1e-5)) / (2 * 1e-5),
-                "use the argument h: the check passes h=0.5 or h=1e-2 and expects the difference with that step",
+                _backward_difference,
+                "use the central difference (f(x + h) - f(x - h)) / (2h): the backward (f(x) - f(x - h)) / h "
+                "has an error proportional to h instead of h**2",
+            ),
+            Mistake(
+                _relative_step_difference,
+                "step by h itself, f(x + h) and f(x - h): x * (1 + h) moves x by x * h, not by h, so dividing by "
+                "2h no longer matches the distance between the two points",
             ),
         ],
     )
@@ -123,6 +185,20 @@ register(
             Mistake(lambda a, b, dout: (-b * dout, -a * dout), "sign error: d(ab)/da = +b, no minus sign"),
             Mistake(
                 lambda a, b, dout: (a * b * dout, a * b * dout), "the derivative of a*b with respect to a is b, not a*b"
+            ),
+            Mistake(
+                lambda a, b, dout: (dout / b, dout / a),
+                "multiply, do not divide: the chain rule multiplies the local derivative by dout, da = b * dout and "
+                "db = a * dout",
+            ),
+            Mistake(
+                lambda a, b, dout: (b + dout, a + dout),
+                "multiply by dout, do not add it: the chain rule multiplies the local derivative by the gradient "
+                "from above, da = b * dout and db = a * dout",
+            ),
+            Mistake(
+                lambda a, b, dout: b * dout,
+                "return both gradients as a pair, one for each input of the product: return b * dout, a * dout",
             ),
         ],
     )
@@ -182,6 +258,23 @@ register(
                 lambda x, dout: (1 - math.tanh(x) ** 2) * dout * x, "dx = (1 - tanh(x)**2) * dout: no extra factor x"
             ),
             Mistake(lambda x, dout: 4.0 / (math.exp(x) + math.exp(-x)) ** 2 * dout, TANH_OVERFLOW_HINT),
+            Mistake(
+                lambda x, dout: math.tanh(x) * (1 - math.tanh(x)) * dout,
+                "t (1 - t) is the slope of the sigmoid; the slope of tanh is 1 - t**2: dx = (1 - t**2) * dout",
+            ),
+            Mistake(
+                lambda x, dout: math.tanh(x) * dout,
+                "tanh(x) is the forward value, not its slope: dx = (1 - tanh(x)**2) * dout",
+            ),
+            Mistake(
+                lambda x, dout: 1 - math.tanh(x) ** 2 + dout,
+                "multiply by dout, do not add it: the chain rule multiplies the local derivative by the gradient "
+                "from above, (1 - tanh(x)**2) * dout",
+            ),
+            Mistake(
+                lambda x, dout: (1 - math.tanh(x) ** 2) / dout,
+                "multiply by dout, do not divide by it: dx = (1 - tanh(x)**2) * dout",
+            ),
         ],
     )
 )
@@ -201,6 +294,22 @@ BFS_HINT = (
 LEAVES_HINT = "every node belongs in the list, the leaves (inputs and weights) too: they need gradients most"
 FIRST_INPUT_HINT = "visit every input of a node (for child in node.inputs), not only the first one"
 NOT_NODES_HINT = "return the Value objects themselves (the nodes of the graph), not their .data or copies"
+ROOT_MISSING_HINT = "the root is missing: it belongs in the list too, as its last node (backward starts from it)"
+DATA_VISITED_HINT = (
+    "a node is missing while another node with the same value is in your list: different nodes can hold equal "
+    "numbers, so keep the nodes themselves in the visited set (visited.add(node)), not their .data"
+)
+PREORDER_HINT = (
+    "your list starts with the root: each node is appended as soon as it is reached, before its inputs "
+    "(pre-order). Append a node only after all of its inputs are in the list: push (node, True) back before its "
+    "inputs and append the node when it comes off the stack that second time"
+)
+PUSHED_VISITED_HINT = (
+    "a node is marked visited when it is pushed, so another user that reaches it later skips it and lands in the "
+    "list before it: mark a node visited when it is popped (skip it there if already seen), and push every input "
+    "not yet visited"
+)
+POST_ORDER_HINT = "append a node only after all of its inputs are in the list (depth-first post-order)"
 
 
 def _topological_order(root):
@@ -268,6 +377,49 @@ def _topo_reversed_bfs(root):
 
 def _topo_no_leaves(root):
     return [node for node in _topological_order(root) if node.inputs]
+
+
+def _topo_preorder(root):
+    order, visited, stack = [], set(), [root]
+    while stack:
+        node = stack.pop()
+        if node not in visited:
+            visited.add(node)
+            order.append(node)  # appended when first reached: before its inputs
+            stack.extend(node.inputs)
+    return order
+
+
+def _topo_no_root(root):
+    return _topological_order(root)[:-1]
+
+
+def _topo_visited_by_data(root):
+    order, seen, stack = [], set(), [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+        elif node.data not in seen:  # two nodes holding the same number count as one
+            seen.add(node.data)
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.inputs))
+    return order
+
+
+def _topo_visited_when_pushed(root):
+    order, seen, stack = [], {root}, [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for child in reversed(node.inputs):
+            if child not in seen:  # marked when pushed: a later user of child no longer pushes it
+                seen.add(child)
+                stack.append((child, False))
+    return order
 
 
 def _topo_first_input_only(root):
@@ -383,37 +535,70 @@ def _compare_topological_order(exercise: Exercise, case: Case, received) -> None
     problem = _order_problem(spec, received)
     if problem is None:
         return
+    evidence = _EVIDENCE.get()
+    if evidence is not None and evidence.nested:
+        exercise.fail(case, problem)  # judging a mistake's own output: only pass or fail matters
     hint = None
+    nodes = build_graph(case.args[0])
     if "not Values" in problem:
         hint = NOT_NODES_HINT
     else:
-        nodes = build_graph(case.args[0])
         index = {id(node): i for i, node in enumerate(nodes)}
+        matching = []
         for mistake in exercise.mistakes:
             try:
                 wrong = [index.get(id(node), -1) for node in mistake.fn(nodes[-1])]
             except Exception:
                 continue
             if wrong == received:
-                hint = mistake.hint
-                break
+                matching.append(mistake)
+        # A hint names a mistake only where that mistake behaves like the answer on every case seen.
+        hint = exercise._only_hint(matching, _within_time(evidence))
+    root = len(spec) - 1
     if hint is None:
+        missing = _reachable(spec) - set(received)
         if "more than once" in problem:
             hint = DUPLICATE_HINT
+        elif "missing" in problem and missing == {root}:
+            hint = ROOT_MISSING_HINT
+        elif "missing" in problem and {nodes[i].data for i in missing} & {nodes[i].data for i in received}:
+            hint = DATA_VISITED_HINT
         elif "missing" in problem:
-            hint = (
-                LEAVES_HINT
-                if all(spec[i][0] == "leaf" for i in set(range(len(spec))) - set(received))
-                else FIRST_INPUT_HINT
-            )
-        elif "root" in problem and received[0] == len(spec) - 1:
+            hint = LEAVES_HINT if all(spec[i][0] == "leaf" for i in missing) else FIRST_INPUT_HINT
+        elif "root" in problem and received[0] == root:
             hint = REVERSED_HINT
+        elif "comes before its input" in problem and received[0] == root:
+            hint = REVERSED_HINT if _reversed_everywhere(evidence, received, spec) else PREORDER_HINT
         else:
-            hint = "append a node only after all of its inputs are in the list (depth-first post-order)"
+            hint = POST_ORDER_HINT
     shown = received if len(received) <= 12 else received[:12] + ["..."]
     exercise.fail(
         case, f"{problem}; nodes are numbered in creation order, inputs first: you returned {shown}", hint=hint
     )
+
+
+def _within_time(evidence):
+    """The evidence up to the first case stopped by a time limit: a notebook check observes the cases after a
+    failing one within a budget of seconds, and a case cut short by it says nothing about the answer."""
+    if evidence is None or evidence.observations is None:
+        return evidence
+    for j, observation in enumerate(evidence.observations):
+        if j != evidence.index and observation.get("error", {}).get("time_limit"):
+            return dataclasses.replace(evidence, observations=evidence.observations[:j])
+    return evidence
+
+
+def _reversed_everywhere(evidence, received: list, spec: list) -> bool:
+    """Is the answer, read backwards, a right order on this case and on every other case observed?"""
+    if _order_problem(spec, received[::-1]) is not None:
+        return False
+    if evidence is None or evidence.observations is None:
+        return True
+    for other, observation in zip(evidence.cases, evidence.observations):
+        output = _harness.decode(observation["output"]) if "output" in observation else None
+        if isinstance(output, list) and _order_problem(other.args[0]["__graph__"], output[::-1]) is not None:
+            return False
+    return True
 
 
 SELF_CALL_HINT = (
@@ -480,6 +665,10 @@ register(
             Mistake(_topo_reversed_bfs, BFS_HINT),
             Mistake(_topo_no_leaves, LEAVES_HINT),
             Mistake(_topo_first_input_only, FIRST_INPUT_HINT),
+            Mistake(_topo_preorder, PREORDER_HINT),
+            Mistake(_topo_no_root, ROOT_MISSING_HINT),
+            Mistake(_topo_visited_by_data, DATA_VISITED_HINT),
+            Mistake(_topo_visited_when_pushed, PUSHED_VISITED_HINT),
         ],
     )
 )

@@ -112,6 +112,26 @@ def _relative_error_no_floor(a, b):
         return float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b))))
 
 
+def _relu_backward_unset(dout, z):
+    dz = np.full_like(dout, np.nan)  # only the active entries get a value
+    dz[z > 0] = dout[z > 0]
+    return dz
+
+
+def _gradient_all_at_once(f, x, eps=1e-6):
+    x = np.array(x, dtype=float)
+    slope = (f(x + eps) - f(x - eps)) / (2 * eps)  # every entry moved together: a directional derivative
+    return np.full(x.shape, slope)
+
+
+FLOOR_HINT = "the floor is 1e-12: a larger floor hides real errors in tiny gradients"
+
+
+def _relative_error_floor(floor: float):
+    """relative_error with a floor larger than 1e-12."""
+    return lambda a, b: float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), floor)))
+
+
 # -- cases ----------------------------------------------------------------------------------------
 
 
@@ -220,7 +240,7 @@ def _compare_relative_error(exercise: Exercise, case: Case, received) -> None:
         for mistake in exercise.mistakes:
             with np.errstate(all="ignore"):
                 wrong = mistake.fn(*case.args)
-            if np.isnan(wrong):
+            if np.ndim(wrong) == 0 and np.isnan(wrong):
                 hint = mistake.hint
                 break
     exercise.expect(case, received, expected, hint=hint)
@@ -284,6 +304,19 @@ register(
                 lambda dout, x, W: (np.ones_like(dout) @ W.T, x.T @ np.ones_like(dout), np.ones(W.shape[1]) * len(x)),
                 "missing dout: multiply the local derivative by the gradient arriving from above, dx = dout @ W.T",
             ),
+            Mistake(
+                lambda dout, x, W: (x.T @ dout, dout @ W.T, dout.sum(axis=0)),
+                "the gradients are in the wrong order: return dx, dW, db (the order of the inputs x, W, b)",
+            ),
+            Mistake(
+                lambda dout, x, W: (dout @ W.T, x.T @ dout, float(np.sum(dout))),
+                "db has one entry per output unit, the shape of b (D_out,): sum over the batch axis only, "
+                "dout.sum(axis=0), not over everything",
+            ),
+            Mistake(
+                lambda dout, x, W: (dout @ W.T, np.outer(x[0], dout[0]), dout.sum(axis=0)),
+                "dW adds up the contributions of every sample in the batch, x.T @ dout: not the first sample's alone",
+            ),
         ],
     )
 )
@@ -322,6 +355,15 @@ register(
             ),
             Mistake(lambda dout, z: dout * np.maximum(z, 0), "multiply dout by the 0/1 mask (z > 0), not by relu(z)"),
             Mistake(lambda dout, z: -dout * (z > 0), "sign error: relu passes dout through unchanged where z > 0"),
+            Mistake(
+                lambda dout, z: dout * (z < 0),
+                "the mask is inverted: dout passes where z > 0 (the unit was active) and is blocked where z <= 0",
+            ),
+            Mistake(
+                _relu_backward_unset,
+                "the entries where z <= 0 were never set (they hold NaN or leftovers): start from "
+                "np.zeros_like(dout) before copying dout into the active entries, or return dout * (z > 0)",
+            ),
         ],
     )
 )
@@ -433,6 +475,11 @@ register(
             Mistake(
                 _gradient_sign_flipped, "sign error: the slope is (f(x + eps) - f(x - eps)) / (2 eps), plus side first"
             ),
+            Mistake(
+                _gradient_all_at_once,
+                "nudge one entry at a time: x + eps moves every entry at once, which measures the sum of all the "
+                "partial derivatives, not each one; loop over the entries (for index in np.ndindex(x.shape))",
+            ),
         ],
     )
 )
@@ -471,9 +518,30 @@ register(
                 lambda a, b: float(np.max((a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12))),
                 "take the absolute value of the difference, |a - b|: an error is an error in either direction",
             ),
+            Mistake(_relative_error_floor(1e-6), FLOOR_HINT),
+            Mistake(_relative_error_floor(1e-8), FLOOR_HINT),
             Mistake(
-                lambda a, b: float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-6))),
-                "the floor is 1e-12: a larger floor hides real errors in tiny gradients",
+                lambda a, b: float(np.max(np.abs(a - b) / np.maximum(np.abs(a + b), 1e-12))),
+                "the denominator is |a| + |b|, each absolute value taken on its own: |a + b| is near 0 where a and b "
+                "have opposite signs",
+            ),
+            Mistake(
+                lambda a, b: float(np.max(np.abs(a - b) / (np.abs(a) + np.abs(b) + 1e-12))),
+                "floor the denominator with np.maximum(np.abs(a) + np.abs(b), 1e-12), do not add 1e-12 to it: the "
+                "sum shifts every tiny denominator",
+            ),
+            Mistake(
+                lambda a, b: float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12))),
+                "divide by |a| + |b|, not by |b| alone: the error must not depend on which array comes first",
+            ),
+            Mistake(
+                lambda a, b: float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12)),
+                "the relative error is taken entry by entry and then the max, np.max(np.abs(a - b) / "
+                "np.maximum(np.abs(a) + np.abs(b), 1e-12)): not a ratio of norms, where one bad entry hides among many",
+            ),
+            Mistake(
+                lambda a, b: np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-12),
+                "return one number, the worst entry: np.max of the elementwise ratios, converted with float()",
             ),
         ],
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpkit.checks import _harness
 from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
 
 # -- gd_step ------------------------------------------------------------------------------------
@@ -52,6 +53,11 @@ def _gd_step_via_copy(w, grad, lr):
     return w_new
 
 
+def _gd_step_normalised(w, grad, lr):
+    norm = np.linalg.norm(grad)
+    return w - lr * grad / norm if norm > 0 else w  # a unit-length step direction
+
+
 register(
     _GdStepExercise(
         id="gd_step",
@@ -76,6 +82,19 @@ register(
             ),
             Mistake(
                 lambda w, grad, lr: w - lr * w, "the step uses the gradient, w - lr * grad, not the weights themselves"
+            ),
+            Mistake(
+                lambda w, grad, lr: lr * grad,
+                "return the new weights, w - lr * grad: lr * grad is only the step, and it is subtracted from w",
+            ),
+            Mistake(
+                lambda w, grad, lr: w - lr * np.sign(grad),
+                "step by lr * grad itself, not by its sign: the size of the gradient sets the size of the step",
+            ),
+            Mistake(
+                _gd_step_normalised,
+                "do not normalise the gradient to length 1: the step is lr * grad, so a steeper slope takes a "
+                "larger step",
             ),
         ],
     )
@@ -119,6 +138,13 @@ HINT_BLOCKS = (
 HINT_BATCH_SIZE = (
     "wrong batch sizes: every batch holds batch_size samples except possibly the last, smaller one "
     "(batch_size is the number of samples per batch, not the number of batches)"
+)
+
+
+HINT_SHUFFLED_IN_PLACE = (
+    "X and y were both reordered in place (rng.shuffle(X) does that), one after the other, so the caller's "
+    "arrays changed and the rows of X no longer pair with their targets in y: leave X and y as they are, draw ONE "
+    "permutation idx = rng.permutation(N) and yield X[idx[i:i + batch_size]], y[idx[i:i + batch_size]]"
 )
 
 
@@ -288,6 +314,50 @@ def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
         )
 
 
+def _unpaired(case: Case, received) -> bool:
+    """Do the yielded batches hold rows of X with targets that are not theirs (judged by the case's own X, y)?"""
+    X, y = case.args[0], case.args[1]
+    row_of = {float(value): i for i, value in enumerate(X[:, 0])}
+    if not isinstance(received, list):
+        return False
+    for item in received:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            return False
+        Xb, yb = (np.asarray(part) for part in item)
+        if Xb.ndim != 2 or Xb.shape[1:] != X.shape[1:] or yb.shape != (len(Xb),) + y.shape[1:]:
+            return False
+        rows = [row_of.get(float(value)) for value in Xb[:, 0]]
+        if None in rows or not np.array_equal(Xb, X[rows]):
+            return False
+        if not np.array_equal(yb, y[rows]):
+            return True
+    return False
+
+
+class _MinibatchesExercise(Exercise):
+    """minibatches: X and y both shuffled in place, separately, are told both faults at once."""
+
+    def _verdict(self, index: int, observation: dict, cases: list[Case]) -> None:
+        if "output" in observation and not observation.get("unwatched"):
+            changed = self.changed_args(index, observation, cases) or []
+            case = cases[index]
+            if 0 in changed and 1 in changed and _unpaired(case, _harness.decode(observation["output"])):
+                self.fail(
+                    case,
+                    "changed its input (argument 1, argument 2) in place, and the targets yb no longer belong to "
+                    "the rows Xb",
+                    hint=HINT_SHUFFLED_IN_PLACE,
+                )
+        super()._verdict(index, observation, cases)
+
+
+def _mb_shuffled_in_place(X, y, batch_size, rng):
+    rng.shuffle(X)  # reorders the caller's arrays, each with its own permutation
+    rng.shuffle(y)
+    for start in range(0, len(X), batch_size):
+        yield X[start : start + batch_size], y[start : start + batch_size]
+
+
 def _consecutive(rows: np.ndarray) -> bool:
     """True when the row indices form one block like 4, 5, 6 (in any order)."""
     return bool(np.array_equal(np.sort(rows), np.arange(rows.min(), rows.min() + len(rows))))
@@ -365,7 +435,7 @@ def _mb_n_batches(X, y, batch_size, rng):
 
 
 register(
-    Exercise(
+    _MinibatchesExercise(
         id="minibatches",
         lesson="07",
         points=2,
@@ -384,6 +454,7 @@ register(
             Mistake(_mb_global, HINT_GLOBAL),
             Mistake(_mb_blocks, HINT_BLOCKS),
             Mistake(_mb_n_batches, HINT_BATCH_SIZE),
+            Mistake(_mb_shuffled_in_place, HINT_SHUFFLED_IN_PLACE),
         ],
     )
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpkit.checks._core import Case, Exercise, Mistake, case_rng, register
+from bpkit.checks import _harness
+from bpkit.checks._core import _EVIDENCE, Case, Exercise, Mistake, case_rng, compare, register
 
 # -- standardize --------------------------------------------------------------------------------
 
@@ -70,6 +71,48 @@ def _std_global(X_train, X_test):
     return _scaled(X_train, X_test, X_train.mean(), X_train.std())
 
 
+def _std_min_max(X_train, X_test):
+    low, high = X_train.min(axis=0), X_train.max(axis=0)
+    return _scaled(X_train, X_test, low, _safe(high - low))
+
+
+ROWS_HINT = "statistics per sample (axis=1): each feature (column) gets its own mean and std, so use axis=0"
+
+
+class _StandardizeExercise(Exercise):
+    """standardize: X_train_s scaled per sample is named even where the answer does X_test_s its own way."""
+
+    def diagnose(self, case: Case, received) -> str:
+        hint = super().diagnose(case, received)
+        if hint in {m.hint for m in self.mistakes}:
+            return hint
+        return ROWS_HINT if _train_part_per_sample(self, case, received) else hint
+
+
+def _train_part_per_sample(exercise: Exercise, case: Case, received) -> bool:
+    """Is X_train_s, wrong here, X_train standardised per row (axis=1) on this case and every other one observed?
+
+    Only the training part is judged: how an answer with per-row statistics treats X_test varies (its own rows'
+    statistics, the first rows of the training ones, an error where the sizes differ).
+    """
+
+    def per_sample(args, answer) -> bool:
+        if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+            return False
+        return compare(_std_rows(*args)[0], answer[0], exercise.rtol, exercise.atol) is None
+
+    reference = _standardize(*case.args)[0]
+    if not per_sample(case.args, received) or compare(reference, received[0], exercise.rtol, exercise.atol) is None:
+        return False
+    evidence = _EVIDENCE.get()
+    if evidence is None or evidence.observations is None:
+        return True
+    for other, observation in zip(evidence.cases, evidence.observations):
+        if "output" in observation and not per_sample(other.args, _harness.decode(observation["output"])):
+            return False
+    return True
+
+
 def _standardize_cases() -> list[Case]:
     rng = case_rng(801)
     scale = np.array([1.0, 10.0, 0.1])
@@ -104,7 +147,7 @@ def _standardize_cases() -> list[Case]:
 
 
 register(
-    Exercise(
+    _StandardizeExercise(
         id="standardize",
         names=("X_train_s", "X_test_s"),
         lesson="08",
@@ -136,15 +179,21 @@ register(
                 "divided by the variance: divide by the standard deviation, its square root (X.std(axis=0))",
             ),
             Mistake(_std_ddof1, "use the population std, X_train.std(axis=0) (ddof=0, NumPy's default), not ddof=1"),
-            Mistake(
-                _std_rows,
-                "statistics per sample (axis=1): each feature (column) gets its own mean and std, so use axis=0",
-            ),
+            Mistake(_std_rows, ROWS_HINT),
             Mistake(
                 _std_global, "one mean and std over the whole matrix: each feature (column) gets its own, use axis=0"
             ),
             Mistake(_std_no_centre, "the mean was not subtracted: standardising is (X - mean) / std"),
             Mistake(_std_no_divide, "the features were only centred: also divide by the std, (X - mean) / std"),
+            Mistake(
+                _std_min_max,
+                "that is min-max scaling, (X - min) / (max - min): standardising subtracts the training mean and "
+                "divides by the training std, (X - mean) / std",
+            ),
+            Mistake(
+                lambda X_train, X_test: _standardize(X_train, X_test)[::-1],
+                "the two arrays are swapped: return X_train_s first, then X_test_s",
+            ),
         ],
     )
 )
@@ -166,6 +215,11 @@ def _accuracy_cases() -> list[Case]:
         y = np.argmax(logits, axis=1)
         wrong_rows = rng.permutation(n)[: n - right]
         y[wrong_rows] = (y[wrong_rows] + rng.integers(1, c, size=len(wrong_rows))) % c
+        if n == 8:
+            # The largest logit of the whole array sits in a right row here (its own argmax is unchanged), so
+            # np.argmax(logits) without an axis, a flat index below C, hits a label: it is not 0 as `//` gives.
+            top = np.setdiff1d(np.arange(n), wrong_rows)[0]
+            logits[top] += logits.max() - logits[top].max() + 1.0
         cases.append(Case(f"N={n}, C={c}, {right} of {n} right", (logits, y)))
     logits = 1e3 * rng.normal(size=(7, 4))
     y = np.argmax(logits, axis=1)
@@ -173,6 +227,11 @@ def _accuracy_cases() -> list[Case]:
     cases.append(Case("logits of magnitude 1e3, N=7, C=4", (logits, y)))
     return cases
 
+
+THRESHOLD_HINT = (
+    "logits are not probabilities, and with C classes the prediction is the class of the largest "
+    "logit: np.argmax(logits, axis=1), not a threshold at 0.5"
+)
 
 register(
     Exercise(
@@ -207,10 +266,17 @@ register(
                 lambda logits, y: float(np.sum(np.argmax(logits, axis=1) == y) // len(y)),
                 "// is integer division (7 // 10 = 0): divide with / to get a fraction",
             ),
+            Mistake(lambda logits, y: float(np.mean((logits[:, -1] > 0.5) == y)), THRESHOLD_HINT),
+            Mistake(lambda logits, y: float(np.mean(np.sum(logits > 0.5, axis=1) == y)), THRESHOLD_HINT),
             Mistake(
-                lambda logits, y: float(np.mean((logits[:, -1] > 0.5) == y)),
-                "logits are not probabilities, and with C classes the prediction is the class of the largest "
-                "logit: np.argmax(logits, axis=1), not a threshold at 0.5",
+                lambda logits, y: float(np.mean(np.argmin(logits, axis=1) == y)),
+                "the predicted class is the position of the LARGEST logit, np.argmax(logits, axis=1); np.argmin "
+                "(like np.argsort(...)[:, 0]) gives the smallest",
+            ),
+            Mistake(
+                lambda logits, y: float(np.mean(np.argmax(logits) == y)),
+                "np.argmax without an axis gives ONE index into the flattened array: take one argmax per row, "
+                "np.argmax(logits, axis=1)",
             ),
         ],
     )
