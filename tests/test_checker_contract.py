@@ -155,15 +155,14 @@ def test_a_hint_needs_the_mistake_on_every_case_not_one_coinciding_value():
 GRADING_SECRETS = [int(s) for s in np.random.default_rng(20261207).integers(0, 2**63, size=12)]
 
 
-def _graded_failure(exercise, fn, cases) -> str | None:
-    """Judge fn on the graded cases as the grader does (observe all, then verdict); the failure or None."""
+def _graded_failure(exercise, fn, cases) -> bool:
+    """Judge fn on the graded cases as the grader does (observe all, then a verdict on each): does it fail?
+
+    Pass or fail only (Exercise._passes): naming the hint would try every registered mistake on every
+    case, the 100,000-node chain of topological_order among them, for nothing this test asserts.
+    """
     observations = [exercise._observe(fn, case, exercise.time_limit) for case in cases]
-    for index, observation in enumerate(observations):
-        try:
-            exercise.verdict(index, observation, cases, observations=observations)
-        except checks.CheckFailure as failure:
-            return str(failure)
-    return None
+    return not all(exercise._passes(index, observation, cases) for index, observation in enumerate(observations))
 
 
 @pytest.mark.slow
@@ -175,9 +174,9 @@ def test_every_grading_secret_fails_every_mistake_and_passes_the_reference(exerc
     for secret in GRADING_SECRETS:
         with secret_seed(secret):
             cases = exercise.graded_cases()
-            assert _graded_failure(exercise, exercise.reference, cases) is None, f"secret {secret}"
+            assert not _graded_failure(exercise, exercise.reference, cases), f"secret {secret}"
             for k, mistake in enumerate(exercise.mistakes):
-                assert _graded_failure(exercise, mistake.fn, cases) is not None, f"mistake {k} passes, secret {secret}"
+                assert _graded_failure(exercise, mistake.fn, cases), f"mistake {k} passes, secret {secret}"
 
 
 # -- relation hints claim "everywhere": they must hold on every case seen, not on the failing one alone --

@@ -41,7 +41,7 @@ ACCEPTED = {
 
 
 def verdicts(answer: dict) -> tuple[str | None, str | None]:
-    """(notebook check's failure or None, grader's failure or None) for one answer."""
+    """(the notebook check's failure message or None, "fails" or None under grading) for one answer."""
     exercise = EXERCISES[answer["exercise"]]
     namespace = {"np": np}
     exec(answer["code"], namespace)
@@ -56,14 +56,8 @@ def verdicts(answer: dict) -> tuple[str | None, str | None]:
         with secret_seed(SECRET):
             cases = exercise.graded_cases()
             observations = [exercise._observe(fn, case, exercise.time_limit) for case in cases]
-            graded = None
-            for index, observation in enumerate(observations):
-                try:
-                    exercise.verdict(index, observation, cases, observations=observations)
-                except CheckFailure as failure:
-                    graded = str(failure)
-                    break
-    return in_notebook, graded
+            passed = all(exercise._passes(index, observation, cases) for index, observation in enumerate(observations))
+    return in_notebook, None if passed else "fails"
 
 
 def test_the_set_covers_every_exercise_with_right_and_wrong_answers():
