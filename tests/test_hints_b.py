@@ -406,3 +406,16 @@ def test_accuracy_counting_logits_above_a_threshold_is_named():
         return float(np.mean(guesses == y))
 
     assert "not a threshold at 0.5" in _hint("accuracy", accuracy)
+
+
+def test_overlapping_batches_are_not_called_a_draw_with_replacement():
+    """From the second independent answer set: a slice one too long repeats samples but loses none."""
+
+    def minibatches(X, y, batch_size, rng):
+        order = rng.permutation(len(X))
+        for first in range(0, len(X), batch_size):
+            chosen = order[first : first + batch_size + 1]
+            yield X[chosen], y[chosen]
+
+    message = failure_message("minibatches", minibatches)
+    assert "consecutive batches overlap" in message and "with replacement" not in message

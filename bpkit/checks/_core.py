@@ -64,6 +64,9 @@ class Case:
     label: str
     args: tuple
     kwargs: dict = field(default_factory=dict)
+    # False: a case for a limit (recursion depth, time), not for telling mistakes apart; a hint's evidence
+    # leaves it out, so naming a mistake does not run every registered mistake on it too.
+    evidence: bool = True
 
 
 @dataclass
@@ -333,7 +336,7 @@ class Exercise:
         One part (path): that part of its output equals the answer's (the reference's where the answer passed).
         """
         for j, other in enumerate(evidence.cases):
-            if j == evidence.index:
+            if j == evidence.index or not other.evidence:
                 continue
             if evidence.observations is None:
                 if j > evidence.index:

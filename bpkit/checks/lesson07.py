@@ -123,6 +123,10 @@ HINT_REPEAT = (
     "some samples appear twice and others never: sample without replacement, i.e. shuffle a "
     "permutation (rng.permutation(N)), not rng.integers or rng.choice(N, N) with replacement"
 )
+HINT_OVERLAP = (
+    "consecutive batches overlap: a batch holds batch_size samples, idx[start:start + batch_size] (the slice end "
+    "is excluded, so no + 1); with a longer slice the last samples of a batch come again in the next"
+)
 HINT_FIXED_SEED = (
     "the order does not come from the rng you were given: do not create a new generator with a fixed "
     "seed inside the function (np.random.default_rng(0)), shuffle with the `rng` argument"
@@ -264,8 +268,13 @@ def _compare_minibatches(exercise: Exercise, case: Case, received) -> None:
     order = np.array(order)
     counts = np.bincount(order, minlength=n)
     if np.any(counts > 1):
+        # Every sample there and batches longer than batch_size: the batches overlap (a slice end one too far),
+        # not a draw with replacement (which leaves some samples out).
+        overlap = np.all(counts > 0) and max(sizes) > batch_size
         exercise.fail(
-            case, f"{int(np.sum(counts > 1))} sample(s) were yielded more than once in one pass", hint=HINT_REPEAT
+            case,
+            f"{int(np.sum(counts > 1))} sample(s) were yielded more than once in one pass",
+            hint=HINT_OVERLAP if overlap else HINT_REPEAT,
         )
     if np.any(counts == 0):
         missing = int(np.sum(counts == 0))
@@ -408,6 +417,13 @@ def _mb_repeat(X, y, batch_size, rng):
         yield X[batch], y[batch]
 
 
+def _mb_overlap(X, y, batch_size, rng):
+    idx = rng.permutation(len(X))
+    for start in range(0, len(X), batch_size):
+        batch = idx[start : start + batch_size + 1]  # the slice end is excluded already: + 1 overlaps
+        yield X[batch], y[batch]
+
+
 def _mb_fixed_seed(X, y, batch_size, rng):
     idx = np.random.default_rng(0).permutation(len(X))
     for start in range(0, len(X), batch_size):
@@ -449,6 +465,7 @@ register(
             Mistake(_mb_separate, HINT_SEPARATE),
             Mistake(_mb_drop_last, HINT_DROP_LAST),
             Mistake(_mb_repeat, HINT_REPEAT),
+            Mistake(_mb_overlap, HINT_OVERLAP),
             Mistake(_mb_drop_one_per_batch, HINT_SHORT_SLICE),
             Mistake(_mb_fixed_seed, HINT_FIXED_SEED),
             Mistake(_mb_global, HINT_GLOBAL),
