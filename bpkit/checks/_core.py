@@ -280,17 +280,7 @@ class Exercise:
             return relation
         factor = FACTOR.match(relation)
         varying = False
-        for j, other in enumerate(evidence.cases):
-            if j == evidence.index:
-                continue
-            if evidence.observations is None:
-                if j > evidence.index:
-                    break
-                learner = None  # an earlier case, passed
-            elif j < len(evidence.observations):
-                learner = evidence.observations[j]
-            else:
-                break
+        for j, other, learner in evidence.others():
             if learner is not None and "error" in learner:
                 return None
             other_expected = self.reference(*_copy_args(other.args), **other.kwargs)
@@ -335,17 +325,7 @@ class Exercise:
         Whole output (path None): it passes where the answer passed and returns the same where it failed.
         One part (path): that part of its output equals the answer's (the reference's where the answer passed).
         """
-        for j, other in enumerate(evidence.cases):
-            if j == evidence.index or not other.evidence:
-                continue
-            if evidence.observations is None:
-                if j > evidence.index:
-                    break
-                learner = None  # an earlier case, passed
-            elif j < len(evidence.observations):
-                learner = evidence.observations[j]
-            else:
-                break  # not observed (the time budget ran out)
+        for j, other, learner in evidence.others():
             with np.errstate(all="ignore"):
                 own = json.loads(
                     json.dumps(_harness.observe(mistake.fn, other.args, other.kwargs, self.kind, False, None))
@@ -459,6 +439,25 @@ class _Evidence:
     cases: list
     observations: list | None
     nested: bool = False  # judging a mistake's output to see whether it passes: no hint needed
+
+    def others(self):
+        """(index, case, the answer's observation) of every other case a hint may rest on, in order.
+
+        The observation is None for an earlier case that passed (a check that stopped at its first failure
+        keeps no observations); cases not observed (the time budget ran out) and cases that are no evidence
+        (Case.evidence False) are left out.
+        """
+        for j, case in enumerate(self.cases):
+            if j == self.index or not case.evidence:
+                continue
+            if self.observations is None:
+                if j > self.index:
+                    return
+                yield j, case, None
+            elif j < len(self.observations):
+                yield j, case, self.observations[j]
+            else:
+                return
 
 
 _EVIDENCE: contextvars.ContextVar[_Evidence | None] = contextvars.ContextVar("bpkit_evidence", default=None)
