@@ -105,6 +105,9 @@ class Exercise:
     structure_hint: str | None = None  # shown when the answer has the wrong structure (not a tuple of n items)
     time_limit: float = _harness.DEFAULT_TIME_LIMIT  # seconds per case
     slow_hint: str = SLOW_HINT
+    # The exercise's own hint for an error it knows (a matmul of the wrong shapes, float() of an array...), tried
+    # before the general ones; None where the error is not one it knows.
+    error_hints: Callable[[dict], str | None] | None = None
 
     def graded_cases(self) -> list[Case]:
         """What `bpkit grade` tries: the notebook's cases, then the grader-only ones."""
@@ -375,6 +378,10 @@ class Exercise:
             _EVIDENCE.reset(token)
 
     def error_hint(self, error: dict) -> str:
+        """The hint for an answer that raised `error` (type and message): the exercise's own, else a general one."""
+        return (self.error_hints(error) if self.error_hints else None) or self.general_error_hint(error)
+
+    def general_error_hint(self, error: dict) -> str:
         message = error["message"].lower()
         if "shape" in message or "matmul" in message or "broadcast" in message:
             return "a shape mismatch: write the shape of every array next to your code, e.g. # (N, D_in)"
@@ -413,7 +420,7 @@ class StableExercise(Exercise):
         named = hint in {m.hint for m in self.mistakes}
         return self.large_hint if self.large_hint and large and not named and hint != NONE_HINT else hint
 
-    def error_hint(self, error: dict) -> str:
+    def general_error_hint(self, error: dict) -> str:
         text = f"{error['type']} {error['message']}".lower()
         if "overflow" in text or "range error" in text:  # NumPy's "overflow encountered", math's "range error"
             return self.overflow_hint
@@ -422,7 +429,7 @@ class StableExercise(Exercise):
             return zero_by_zero
         if "divide" in text:
             return self.divide_hint or zero_by_zero
-        return super().error_hint(error)
+        return super().general_error_hint(error)
 
 
 EXERCISES: dict[str, Exercise] = {}

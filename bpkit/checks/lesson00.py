@@ -33,18 +33,17 @@ ARRAY_HINT = (
 )
 
 
-class _TwoInputSumExercise(Exercise):
-    """two_input_sum: float(...) of an array fails; say that the lesson passes arrays."""
-
-    def error_hint(self, error: dict) -> str:
-        if error["type"] == "TypeError" and ("convert" in error["message"] or "scalar" in error["message"]):
-            return ARRAY_HINT
-        return super().error_hint(error)
+def _two_input_sum_error_hint(error: dict) -> str | None:
+    """float(...) of an array fails: say that the lesson passes arrays."""
+    if error["type"] == "TypeError" and ("convert" in error["message"] or "scalar" in error["message"]):
+        return ARRAY_HINT
+    return None
 
 
 register(
-    _TwoInputSumExercise(
+    Exercise(
         id="two_input_sum",
+        error_hints=_two_input_sum_error_hint,
         lesson="00",
         points=1,
         description="warm-up: the weighted sum w1*x1 + w2*x2 + b of a neuron with two inputs",

@@ -163,15 +163,13 @@ def _layer_first_sample_only(X, W, b, activation):
     return Z, activation(Z)
 
 
-class _LayerExercise(Exercise):
+def _layer_error_hint(error: dict) -> str | None:
     """layer_forward: a matmul or broadcast error names the product the layer needs."""
-
-    def error_hint(self, error: dict) -> str:
-        if "matmul" in error["message"]:
-            return MATMUL_HINT
-        if "broadcast" in error["message"]:
-            return ELEMENTWISE_HINT
-        return super().error_hint(error)
+    if "matmul" in error["message"]:
+        return MATMUL_HINT
+    if "broadcast" in error["message"]:
+        return ELEMENTWISE_HINT
+    return None
 
 
 def _layer_cases() -> list[Case]:
@@ -188,7 +186,8 @@ def _layer_cases() -> list[Case]:
 
 
 register(
-    _LayerExercise(
+    Exercise(
+        error_hints=_layer_error_hint,
         id="layer_forward",
         names=("Z", "A"),
         lesson="01",

@@ -63,20 +63,6 @@ def _array_hint(error: dict) -> str | None:
     return None
 
 
-class _ElementwiseExercise(Exercise):
-    """An elementwise function: an error from scalar-only code says to work on arrays."""
-
-    def error_hint(self, error: dict) -> str:
-        return _array_hint(error) or super().error_hint(error)
-
-
-class _StableElementwiseExercise(StableExercise):
-    """A stable elementwise function: overflow hints first, then scalar-only code."""
-
-    def error_hint(self, error: dict) -> str:
-        return _array_hint(error) or super().error_hint(error)
-
-
 def _sigmoid(z):
     z = np.asarray(z, dtype=float)
     e = np.exp(-np.abs(z))  # in (0, 1]: cannot overflow
@@ -127,7 +113,8 @@ def _compare_sigmoid(exercise: Exercise, case: Case, received) -> None:
 
 
 register(
-    _StableElementwiseExercise(
+    StableExercise(
+        error_hints=_array_hint,
         id="sigmoid",
         overflow_hint=UNSTABLE_HINT,
         lesson="02",
@@ -192,7 +179,8 @@ def _tanh_prime_cases() -> list[Case]:
 
 
 register(
-    _ElementwiseExercise(
+    Exercise(
+        error_hints=_array_hint,
         id="sigmoid_prime",
         lesson="02",
         points=1,
@@ -228,7 +216,8 @@ def _tanh_prime(z):
 
 
 register(
-    _ElementwiseExercise(
+    Exercise(
+        error_hints=_array_hint,
         id="tanh_prime",
         lesson="02",
         points=1,
@@ -276,7 +265,8 @@ def _relu_cases() -> list[Case]:
 
 
 register(
-    _ElementwiseExercise(
+    Exercise(
+        error_hints=_array_hint,
         id="relu",
         lesson="02",
         points=1,
@@ -317,7 +307,8 @@ def _relu_prime_cases() -> list[Case]:
 
 
 register(
-    _ElementwiseExercise(
+    Exercise(
+        error_hints=_array_hint,
         id="relu_prime",
         lesson="02",
         points=1,

@@ -192,19 +192,17 @@ def _cross_entropy_grad_extra_slope(logits, y):
     return (p - _onehot(y, logits.shape[1])) * p * (1 - p) / logits.shape[0]
 
 
-class _RowwiseExercise(StableExercise):
+def _rowwise_error_hint(error: dict) -> str | None:
     """softmax and the cross-entropies: a row statistic without keepdims, or a label out of range, is named."""
-
-    def error_hint(self, error: dict) -> str:
-        message = error["message"]
-        shapes = re.search(r"shapes \((\d+),(\d+)?\)\s*\((\d+),(\d+)?\)", message)
-        if shapes:
-            a_rows, a_cols, b_rows, b_cols = shapes.groups()
-            if a_rows == b_rows and (a_cols is None) != (b_cols is None):
-                return KEEPDIMS_HINT
-        if error["type"] == "IndexError" and "out of bounds" in message:
-            return LABEL_INDEX_HINT
-        return super().error_hint(error)
+    message = error["message"]
+    shapes = re.search(r"shapes \((\d+),(\d+)?\)\s*\((\d+),(\d+)?\)", message)
+    if shapes:
+        a_rows, a_cols, b_rows, b_cols = shapes.groups()
+        if a_rows == b_rows and (a_cols is None) != (b_cols is None):
+            return KEEPDIMS_HINT
+    if error["type"] == "IndexError" and "out of bounds" in message:
+        return LABEL_INDEX_HINT
+    return None
 
 
 # -- cases --------------------------------------------------------------------------------------
@@ -420,7 +418,8 @@ register(
 )
 
 register(
-    _RowwiseExercise(
+    StableExercise(
+        error_hints=_rowwise_error_hint,
         id="softmax",
         overflow_hint=STABILITY_HINT,
         invalid_hint=ROW_MAX_HINT,
@@ -470,7 +469,8 @@ register(
 )
 
 register(
-    _RowwiseExercise(
+    StableExercise(
+        error_hints=_rowwise_error_hint,
         id="cross_entropy",
         overflow_hint=LSE_HINT,
         large_hint=CLIPPED_HINT,
@@ -526,7 +526,8 @@ register(
 )
 
 register(
-    _RowwiseExercise(
+    StableExercise(
+        error_hints=_rowwise_error_hint,
         id="cross_entropy_grad",
         overflow_hint=STABILITY_HINT,
         divide_hint=LOG_ZERO_HINT,

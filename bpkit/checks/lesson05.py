@@ -638,16 +638,19 @@ class _GraphExercise(Exercise):
             )
         super()._verdict(index, observation, cases)
 
-    def error_hint(self, error: dict) -> str:
-        if error["type"] == "RecursionError":
-            return RECURSION_HINT
-        if "'NoneType' object is not iterable" in error["message"]:
-            return "topological_order returned None: is a `return` missing? return the list of Values"
-        return super().error_hint(error)
+
+def _graph_error_hint(error: dict) -> str | None:
+    """A RecursionError, or a sort that returned None, named as such."""
+    if error["type"] == "RecursionError":
+        return RECURSION_HINT
+    if "'NoneType' object is not iterable" in error["message"]:
+        return "topological_order returned None: is a `return` missing? return the list of Values"
+    return None
 
 
 register(
     _GraphExercise(
+        error_hints=_graph_error_hint,
         id="topological_order",
         lesson="05",
         points=3,

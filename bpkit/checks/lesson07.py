@@ -38,13 +38,11 @@ SCALAR_HINT = (
 )
 
 
-class _GdStepExercise(Exercise):
+def _gd_step_error_hint(error: dict) -> str | None:
     """gd_step: an answer that only works on arrays is told that the lesson passes floats too."""
-
-    def error_hint(self, error: dict) -> str:
-        if error["type"] in ("AttributeError", "TypeError") and "'float'" in error["message"]:
-            return SCALAR_HINT
-        return super().error_hint(error)
+    if error["type"] in ("AttributeError", "TypeError") and "'float'" in error["message"]:
+        return SCALAR_HINT
+    return None
 
 
 def _gd_step_via_copy(w, grad, lr):
@@ -59,7 +57,8 @@ def _gd_step_normalised(w, grad, lr):
 
 
 register(
-    _GdStepExercise(
+    Exercise(
+        error_hints=_gd_step_error_hint,
         id="gd_step",
         lesson="07",
         points=1,

@@ -366,13 +366,15 @@ ZERO_NORM_HINT = (
 )
 
 
+def _clip_error_hint(error: dict) -> str | None:
+    """A division by a zero norm, raised as an error, named as such."""
+    if error["type"] == "ZeroDivisionError" or "divide" in error["message"].lower():
+        return ZERO_NORM_HINT
+    return None
+
+
 class _ClipExercise(Exercise):
     """clip_grad_norm: a division by a zero norm (an error, or NaN from NumPy) is named as such."""
-
-    def error_hint(self, error: dict) -> str:
-        if error["type"] == "ZeroDivisionError" or "divide" in error["message"].lower():
-            return ZERO_NORM_HINT
-        return super().error_hint(error)
 
     def diagnose(self, case: Case, received) -> str:
         all_zero = all(not np.any(g) for g in case.args[0])
@@ -388,6 +390,7 @@ class _ClipExercise(Exercise):
 
 register(
     _ClipExercise(
+        error_hints=_clip_error_hint,
         id="clip_grad_norm",
         lesson="09",
         points=2,

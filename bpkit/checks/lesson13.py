@@ -391,13 +391,11 @@ _HINT_BACKWARD_MATMUL = (
 )
 
 
-class _MlpExercise(Exercise):
+def _mlp_error_hint(error: dict) -> str | None:
     """mlp_loss_and_grads: a matmul shape error names the two products of the backward pass."""
-
-    def error_hint(self, error: dict) -> str:
-        if "matmul" in error["message"].lower():
-            return _HINT_BACKWARD_MATMUL
-        return super().error_hint(error)
+    if "matmul" in error["message"].lower():
+        return _HINT_BACKWARD_MATMUL
+    return None
 
 
 def _compare_mlp_loss_and_grads(exercise: Exercise, case: Case, received) -> None:
@@ -409,7 +407,8 @@ def _compare_mlp_loss_and_grads(exercise: Exercise, case: Case, received) -> Non
 
 
 register(
-    _MlpExercise(
+    Exercise(
+        error_hints=_mlp_error_hint,
         id="mlp_loss_and_grads",
         lesson="13",
         points=4,
