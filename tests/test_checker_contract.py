@@ -201,3 +201,22 @@ def test_an_array_answer_off_by_a_size_dependent_factor_is_named_as_such():
 
     message = failure_message("cross_entropy_grad", divided_by_classes)
     assert "a multiple of the expected one on every case" in message and "depends on the input" in message
+
+
+def test_a_case_cut_short_by_the_evidence_budget_does_not_hide_the_hint(monkeypatch):
+    """After a failure the check observes the other cases within EVIDENCE_BUDGET seconds; one that budget
+    cuts short is no evidence against a mistake that fits every case actually seen."""
+    from bpkit.checks import _core
+
+    monkeypatch.setattr(_core, "EVIDENCE_BUDGET", 0.2)
+    calls = []
+
+    def summed(y_pred, y):  # mse's registered "sum, not mean" mistake, slow after its first call
+        calls.append(1)
+        if len(calls) > 1:
+            time.sleep(0.5)
+        return float(np.sum((y_pred - y) ** 2))
+
+    message = failure_message("mse", summed)
+    assert len(calls) >= 2, "the check observed a later case"
+    assert "hint:     the division by the number of elements is missing" in message

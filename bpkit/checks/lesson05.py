@@ -9,7 +9,6 @@ the learner's returned Values come back as node indices (kind="nodes"). One case
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import deque
 from functools import lru_cache
@@ -553,7 +552,7 @@ def _compare_topological_order(exercise: Exercise, case: Case, received) -> None
             if wrong == received:
                 matching.append(mistake)
         # A hint names a mistake only where that mistake behaves like the answer on every case seen.
-        hint = exercise._only_hint(matching, _within_time(evidence))
+        hint = exercise._only_hint(matching, evidence)
     root = len(spec) - 1
     if hint is None:
         missing = _reachable(spec) - set(received)
@@ -575,17 +574,6 @@ def _compare_topological_order(exercise: Exercise, case: Case, received) -> None
     exercise.fail(
         case, f"{problem}; nodes are numbered in creation order, inputs first: you returned {shown}", hint=hint
     )
-
-
-def _within_time(evidence):
-    """The evidence up to the first case stopped by a time limit: a notebook check observes the cases after a
-    failing one within a budget of seconds, and a case cut short by it says nothing about the answer."""
-    if evidence is None or evidence.observations is None:
-        return evidence
-    for j, observation in enumerate(evidence.observations):
-        if j != evidence.index and observation.get("error", {}).get("time_limit"):
-            return dataclasses.replace(evidence, observations=evidence.observations[:j])
-    return evidence
 
 
 def _reversed_everywhere(evidence, received: list, spec: list) -> bool:
