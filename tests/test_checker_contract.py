@@ -18,7 +18,7 @@ import pytest
 
 from bpkit import checks
 from bpkit.checks import EXERCISES
-from checker_support import failure_message
+from checker_support import fails_when_graded, failure_message
 
 IDS = list(EXERCISES)
 MISTAKES = [(eid, k) for eid in IDS for k in range(len(EXERCISES[eid].mistakes))]
@@ -155,16 +155,6 @@ def test_a_hint_needs_the_mistake_on_every_case_not_one_coinciding_value():
 GRADING_SECRETS = [int(s) for s in np.random.default_rng(20261207).integers(0, 2**63, size=12)]
 
 
-def _graded_failure(exercise, fn, cases) -> bool:
-    """Judge fn on the graded cases as the grader does (observe all, then a verdict on each): does it fail?
-
-    Pass or fail only (Exercise._passes): naming the hint would try every registered mistake on every
-    case, the 100,000-node chain of topological_order among them, for nothing this test asserts.
-    """
-    observations = [exercise._observe(fn, case, exercise.time_limit) for case in cases]
-    return not all(exercise._passes(index, observation, cases) for index, observation in enumerate(observations))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("exercise_id", IDS)
 def test_every_grading_secret_fails_every_mistake_and_passes_the_reference(exercise_id):
@@ -174,9 +164,9 @@ def test_every_grading_secret_fails_every_mistake_and_passes_the_reference(exerc
     for secret in GRADING_SECRETS:
         with secret_seed(secret):
             cases = exercise.graded_cases()
-            assert not _graded_failure(exercise, exercise.reference, cases), f"secret {secret}"
+            assert not fails_when_graded(exercise, exercise.reference, cases), f"secret {secret}"
             for k, mistake in enumerate(exercise.mistakes):
-                assert _graded_failure(exercise, mistake.fn, cases), f"mistake {k} passes, secret {secret}"
+                assert fails_when_graded(exercise, mistake.fn, cases), f"mistake {k} passes, secret {secret}"
 
 
 # -- relation hints claim "everywhere": they must hold on every case seen, not on the failing one alone --

@@ -19,6 +19,7 @@ import pytest
 
 from bpkit.checks import EXERCISES, CheckFailure
 from bpkit.checks._core import secret_seed
+from checker_support import fails_when_graded
 
 SETS = {"1": "independent_answers.json", "2": "independent_answers_2.json"}  # ids are "set:exercise-n"
 ANSWERS = [
@@ -61,10 +62,8 @@ def verdicts(answer: dict) -> tuple[str | None, str | None]:
         except CheckFailure as failure:
             in_notebook = str(failure)
         with secret_seed(SECRET):
-            cases = exercise.graded_cases()
-            observations = [exercise._observe(fn, case, exercise.time_limit) for case in cases]
-            passed = all(exercise._passes(index, observation, cases) for index, observation in enumerate(observations))
-    return in_notebook, None if passed else "fails"
+            graded = fails_when_graded(exercise, fn, exercise.graded_cases())
+    return in_notebook, "fails" if graded else None
 
 
 def test_the_set_covers_every_exercise_with_right_and_wrong_answers():
