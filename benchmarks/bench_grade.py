@@ -36,16 +36,14 @@ PREVIOUS_COMMIT = "00f9aa5"  # the last fork server whose sandbox was a deny-lis
 LESSONS = {"01": "01_neurons.ipynb", "06": "06_backprop.ipynb", "13": "13_capstone.ipynb"}
 
 
-def export_before(dest: Path, commit: str = BEFORE_COMMIT) -> Path | None:
-    """The bpkit package of `commit`, unpacked into dest (None outside a git checkout)."""
+def export_commit(dest: Path, commit: str = BEFORE_COMMIT, paths: tuple[str, ...] = ("bpkit",)) -> Path | None:
+    """`paths` of `commit` (() for the whole tree) unpacked into dest; None outside a git checkout."""
     try:
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", commit, "bpkit"], check=True, capture_output=True
-        ).stdout
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, *paths], check=True, capture_output=True)
     except (OSError, subprocess.CalledProcessError):
         return None
     dest.mkdir(parents=True)
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     return dest
 
 
@@ -56,11 +54,11 @@ def install_previous(dest: Path, commit: str = PREVIOUS_COMMIT) -> Path | None:
     would run this tree's runner. In a venv of its own, grader and kernels alike are the commit's.
     """
     uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
-    source = dest / "source"
+    source = export_commit(dest / "source", commit, paths=())
+    if source is None:
+        print(f"previous path skipped: commit {commit} is not in this checkout", file=sys.stderr)
+        return None
     try:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
-        source.mkdir(parents=True)
-        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
         subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(dest / "venv")], check=True)
         python = dest / "venv" / "bin" / "python"
         subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), f"{source}[instructor]"], check=True)
@@ -167,7 +165,7 @@ def main() -> None:
     figures: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "per_lesson": {}, "class": {}}
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
         tmp = Path(tmp)
-        before = None if args.no_before else export_before(tmp / "before")
+        before = None if args.no_before else export_commit(tmp / "before")
         previous = install_previous(tmp / "previous")
         modes = (["before"] if before else []) + (["previous"] if previous else []) + ["sandbox", "forkserver"]
         print(
