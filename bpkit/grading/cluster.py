@@ -99,7 +99,14 @@ def connect(address: str):
             ) from None
         # Each node still serves HTTP (no TLS, no login) whatever dashboard_address says: the scheduler's
         # pages list workers, their logs and call stacks. With no routes, every page is 404.
-        with dask.config.set({"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}):
+        # A worker holds only the task it runs (saturation 1.0 with one thread; Dask's default 1.1 queues a
+        # second there): a worker that dies then takes no waiting hand-in down with it.
+        settings = {
+            "distributed.scheduler.http.routes": [],
+            "distributed.worker.http.routes": [],
+            "distributed.scheduler.worker-saturation": 1.0,
+        }
+        with dask.config.set(settings):
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
